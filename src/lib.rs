@@ -1,1 +1,10 @@
-//! shardgate library
+//! shardgate: a MySQL sharding proxy. The binary (`main.rs`) is a thin
+//! command line over this library; see `src/ARCHITECTURE.md` for the
+//! threads, the data flow and where each concern lives.
+pub mod backend;
+pub mod config;
+pub mod reactor;
+pub mod route;
+pub mod server;
+pub mod session;
+pub mod sql;

@@ -41,7 +41,10 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(ProtoError::TrailingBytes { what, left: self.buf.len() })
+            Err(ProtoError::TrailingBytes {
+                what,
+                left: self.buf.len(),
+            })
         }
     }
 
@@ -90,7 +93,9 @@ impl<'a> Reader<'a> {
 
     pub fn u48(&mut self, what: &'static str) -> Result<u64> {
         let b = self.take(6, what)?;
-        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0]))
+        Ok(u64::from_le_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], 0, 0,
+        ]))
     }
 
     pub fn u64(&mut self, what: &'static str) -> Result<u64> {
@@ -221,7 +226,10 @@ pub mod nom_parsers {
             0xfc => le_u16(i).map(|(i, v)| (i, u64::from(v))),
             0xfd => le_u24(i).map(|(i, v)| (i, u64::from(v))),
             0xfe => le_u64(i),
-            _ => Err(nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Tag))),
+            _ => Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Tag,
+            ))),
         }
     }
 
@@ -266,20 +274,37 @@ mod tests {
         assert_eq!(roundtrip(0x1_0000), vec![0xfd, 0x00, 0x00, 0x01]);
         assert_eq!(roundtrip(0xff_ffff), vec![0xfd, 0xff, 0xff, 0xff]);
         assert_eq!(roundtrip(0x100_0000), vec![0xfe, 0, 0, 0, 1, 0, 0, 0, 0]);
-        assert_eq!(roundtrip(u64::MAX), vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            roundtrip(u64::MAX),
+            vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
     }
 
     #[test]
     fn lenenc_int_rejects_null_and_err_markers() {
-        assert!(matches!(Reader::new(&[0xfb]).lenenc_int("x"), Err(ProtoError::Invalid { .. })));
-        assert!(matches!(Reader::new(&[0xff]).lenenc_int("x"), Err(ProtoError::Invalid { .. })));
+        assert!(matches!(
+            Reader::new(&[0xfb]).lenenc_int("x"),
+            Err(ProtoError::Invalid { .. })
+        ));
+        assert!(matches!(
+            Reader::new(&[0xff]).lenenc_int("x"),
+            Err(ProtoError::Invalid { .. })
+        ));
         assert!(nom_parsers::lenenc_int(&[0xfb]).is_err());
     }
 
     #[test]
     fn truncated_inputs_are_errors() {
-        for bytes in [&[0xfc, 0x01][..], &[0xfd, 1, 2], &[0xfe, 1, 2, 3, 4, 5, 6, 7], &[]] {
-            assert!(matches!(Reader::new(bytes).lenenc_int("x"), Err(ProtoError::Truncated { .. })));
+        for bytes in [
+            &[0xfc, 0x01][..],
+            &[0xfd, 1, 2],
+            &[0xfe, 1, 2, 3, 4, 5, 6, 7],
+            &[],
+        ] {
+            assert!(matches!(
+                Reader::new(bytes).lenenc_int("x"),
+                Err(ProtoError::Truncated { .. })
+            ));
         }
         // a length that points past the end
         assert!(Reader::new(&[0x05, b'a', b'b']).lenenc_bytes("s").is_err());

@@ -27,7 +27,10 @@ impl fmt::Display for ProtoError {
             ProtoError::Truncated { what } => write!(f, "truncated packet: {what}"),
             ProtoError::Invalid { what } => write!(f, "invalid packet: {what}"),
             ProtoError::OutOfOrder { expected, got } => {
-                write!(f, "packets out of order: expected sequence id {expected}, got {got}")
+                write!(
+                    f,
+                    "packets out of order: expected sequence id {expected}, got {got}"
+                )
             }
             ProtoError::TooLarge { len, max } => {
                 write!(f, "packet of {len} bytes exceeds the limit of {max} bytes")

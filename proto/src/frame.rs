@@ -90,7 +90,10 @@ pub struct PacketDecoder {
 
 impl PacketDecoder {
     pub fn new(max_packet: usize) -> Self {
-        PacketDecoder { max_packet, expected_seq: None }
+        PacketDecoder {
+            max_packet,
+            expected_seq: None,
+        }
     }
 
     pub fn max_packet(&self) -> usize {
@@ -131,7 +134,10 @@ impl PacketDecoder {
             };
             if let Some(expected) = seq {
                 if h.seq != expected {
-                    return Err(ProtoError::OutOfOrder { expected, got: h.seq });
+                    return Err(ProtoError::OutOfOrder {
+                        expected,
+                        got: h.seq,
+                    });
                 }
             }
             if frames == 0 {
@@ -139,7 +145,10 @@ impl PacketDecoder {
             }
             total += h.payload_len;
             if total > self.max_packet {
-                return Err(ProtoError::TooLarge { len: total, max: self.max_packet });
+                return Err(ProtoError::TooLarge {
+                    len: total,
+                    max: self.max_packet,
+                });
             }
             frames += 1;
             seq = Some(h.seq.wrapping_add(1));
@@ -185,7 +194,12 @@ pub fn packet_from_span(buf: &[u8], span: PacketSpan) -> Packet<'_> {
         }
         Cow::Owned(joined)
     };
-    Packet { seq: span.seq, last_seq: span.last_seq, payload, consumed: span.wire_len }
+    Packet {
+        seq: span.seq,
+        last_seq: span.last_seq,
+        payload,
+        consumed: span.wire_len,
+    }
 }
 
 /// Appends `payload` as one packet (one or more frames) starting at
@@ -195,7 +209,13 @@ pub fn write_packet(out: &mut Vec<u8>, seq: &mut u8, payload: &[u8]) {
     let mut chunks = payload.chunks(MAX_FRAME_PAYLOAD);
     loop {
         let chunk = chunks.next().unwrap_or(&[]);
-        out.extend_from_slice(&FrameHeader { payload_len: chunk.len(), seq: *seq }.encode());
+        out.extend_from_slice(
+            &FrameHeader {
+                payload_len: chunk.len(),
+                seq: *seq,
+            }
+            .encode(),
+        );
         out.extend_from_slice(chunk);
         *seq = seq.wrapping_add(1);
         if chunk.len() < MAX_FRAME_PAYLOAD {
@@ -223,8 +243,13 @@ impl PacketWriter {
     pub fn finish(self, out: &mut Vec<u8>, seq: &mut u8) {
         let payload_len = out.len() - self.start - HEADER_LEN;
         if payload_len < MAX_FRAME_PAYLOAD {
-            out[self.start..self.start + HEADER_LEN]
-                .copy_from_slice(&FrameHeader { payload_len, seq: *seq }.encode());
+            out[self.start..self.start + HEADER_LEN].copy_from_slice(
+                &FrameHeader {
+                    payload_len,
+                    seq: *seq,
+                }
+                .encode(),
+            );
             *seq = seq.wrapping_add(1);
             return;
         }
@@ -313,12 +338,24 @@ mod tests {
         let wire = encode(b"x", 5);
         let mut d = PacketDecoder::new(10);
         d.expect_seq(0);
-        assert_eq!(d.decode(&wire), Err(ProtoError::OutOfOrder { expected: 0, got: 5 }));
+        assert_eq!(
+            d.decode(&wire),
+            Err(ProtoError::OutOfOrder {
+                expected: 0,
+                got: 5
+            })
+        );
         // a continuation frame with the wrong id
         let mut wire = encode(&vec![1u8; MAX_FRAME_PAYLOAD + 3], 0);
         wire[HEADER_LEN + MAX_FRAME_PAYLOAD + 3] = 9;
         let mut d = PacketDecoder::new(64 << 20);
-        assert_eq!(d.decode(&wire), Err(ProtoError::OutOfOrder { expected: 1, got: 9 }));
+        assert_eq!(
+            d.decode(&wire),
+            Err(ProtoError::OutOfOrder {
+                expected: 1,
+                got: 9
+            })
+        );
     }
 
     #[test]
@@ -334,9 +371,19 @@ mod tests {
 
     #[test]
     fn too_large_is_reported_before_the_body_arrives() {
-        let header = FrameHeader { payload_len: 1000, seq: 0 }.encode();
+        let header = FrameHeader {
+            payload_len: 1000,
+            seq: 0,
+        }
+        .encode();
         let mut d = PacketDecoder::new(999);
-        assert_eq!(d.decode(&header), Err(ProtoError::TooLarge { len: 1000, max: 999 }));
+        assert_eq!(
+            d.decode(&header),
+            Err(ProtoError::TooLarge {
+                len: 1000,
+                max: 999
+            })
+        );
         let mut d = PacketDecoder::new(1000);
         assert_eq!(d.decode(&header), Ok(None));
     }

@@ -1,0 +1,886 @@
+//! The backend side: connecting to a node and logging in with the
+//! `[backend]` account (native or caching_sha2 password, auth switch),
+//! per-node pools of idle connections keyed by protocol flavour, syncing a
+//! session's state onto a borrowed connection (pipelined COM_INIT_DB + SET
+//! before the statement), and relaying the reply to the client with
+//! high/low watermarks.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use shardgate_proto::auth as pauth;
+use shardgate_proto::capability::Capabilities;
+use shardgate_proto::codec::Reader;
+use shardgate_proto::frame::{write_packet, PacketDecoder};
+use shardgate_proto::handshake::{AuthPhasePacket, HandshakeResponse41, HandshakeV10};
+
+use super::buffer::{Buf, BufferPool};
+use super::client::{InFlight, Phase as ClientPhase};
+use super::io_thread::{Conn, IoThread, PoolKey};
+use super::relay::{Expect, ReplyTracker};
+use super::sock::{self, ReadOutcome};
+use crate::session::BackendState;
+
+/// Stop reading a backend when the client's output holds this much.
+pub(super) const HIGH_WATERMARK: usize = 1 << 20;
+/// Resume once it drained below this.
+pub(super) const LOW_WATERMARK: usize = 256 << 10;
+const MAX_STEPS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Connecting,
+    Greeting,
+    Auth,
+    /// Logged in, in the idle pool or attached to a client between statements.
+    Ready,
+    /// Running a statement (or a ping) and relaying its reply.
+    Busy,
+}
+
+pub(super) struct Backend {
+    pub sock: TcpStream,
+    pub addr: SocketAddr,
+    pub pool_key: PoolKey,
+    pub key_in_slab: usize,
+    pub phase: Phase,
+    pub rbuf: Option<Buf>,
+    pub wbuf: Option<Buf>,
+    pub readable: bool,
+    pub writable: bool,
+    pub deadline: Option<Instant>,
+    pub last_used: Instant,
+    pub last_ping: Instant,
+    /// The client this connection works for (attached), if any.
+    pub client: Option<usize>,
+    /// Session state this connection carries.
+    pub state: BackendState,
+    /// The server's thread id (for KILL QUERY).
+    pub thread_id: u32,
+    pub caps: Capabilities,
+    /// Replies to swallow before the statement's own (state sync).
+    pub sync: Vec<ReplyTracker>,
+    /// A sync statement failed: the statement's own reply is swallowed too
+    /// and the client gets the sync error.
+    pub sync_failed: Option<Vec<u8>>,
+    pub tracker: Option<ReplyTracker>,
+    /// Collation the connection was opened with.
+    pub collation: u8,
+    decoder: PacketDecoder,
+    scramble: Vec<u8>,
+}
+
+impl Backend {
+    pub fn note_event(&mut self, ev: &Event) {
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            self.readable = true;
+        }
+        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+            self.writable = true;
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Ready && self.client.is_none()
+    }
+
+    /// Inside the rows of a result set (an ERR packet may end it cleanly).
+    pub fn in_rows(&self) -> bool {
+        self.tracker.as_ref().is_some_and(ReplyTracker::in_rows)
+    }
+
+    pub fn release_buffers(&mut self, pool: &mut BufferPool) {
+        for slot in [&mut self.rbuf, &mut self.wbuf] {
+            if let Some(b) = slot.take() {
+                pool.release(b);
+            }
+        }
+    }
+}
+
+/// Capabilities shardgate asks backends for, besides the client's flavour.
+fn backend_caps(flavor: u64) -> Capabilities {
+    Capabilities::LONG_PASSWORD
+        | Capabilities::LONG_FLAG
+        | Capabilities::LOCAL_FILES
+        | Capabilities::PROTOCOL_41
+        | Capabilities::TRANSACTIONS
+        | Capabilities::SECURE_CONNECTION
+        | Capabilities::MULTI_STATEMENTS
+        | Capabilities::MULTI_RESULTS
+        | Capabilities::PS_MULTI_RESULTS
+        | Capabilities::PLUGIN_AUTH
+        | Capabilities::PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | Capabilities::CONNECT_ATTRS
+        | Capabilities(flavor as u32)
+}
+
+fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    let mut s = seq;
+    write_packet(&mut out, &mut s, payload);
+    out
+}
+
+impl IoThread {
+    /// Sends a client's in-flight statement: on its attached backend, an
+    /// idle pooled one, or a new connection.
+    pub(super) fn start_statement(&mut self, ck: usize, inflight: InFlight) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let key: PoolKey = (inflight.addr, c.flavor());
+        // A session pinned to a connection on another node cannot move.
+        if let Some(bk) = c.backend {
+            let same =
+                matches!(self.conns.get(bk), Some(Conn::Backend(b)) if b.addr == inflight.addr);
+            if !same {
+                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+                    return;
+                };
+                if c.sess.is_pinned() || c.open_statements > 0 {
+                    let msg = format!(
+                        "shardgate: this session is pinned to another backend ({}) by {}; finish it first",
+                        inflight.group,
+                        c.sess.pins.names().join(", ")
+                    );
+                    self.reply_err(ck, shardgate_proto::error_codes::ER_NOT_SUPPORTED_YET, &msg);
+                    return;
+                }
+                c.backend = None;
+                self.release_backend(bk);
+            }
+        }
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return;
+        };
+        c.inflight = Some(inflight);
+        if let Some(bk) = c.backend {
+            self.send_statement(ck, bk);
+            return;
+        }
+        c.phase = ClientPhase::AwaitBackend;
+        if let Some(bk) = self.take_idle(key) {
+            self.attach(ck, bk);
+            self.send_statement(ck, bk);
+            return;
+        }
+        let topo = self.shared.topology();
+        let per_thread_limit = topo
+            .backend
+            .max_connections_per_node
+            .div_ceil(self.shared.io.read().len().max(1))
+            .max(1);
+        let open = self.open_per_node.get(&key.0).copied().unwrap_or(0);
+        if open >= per_thread_limit {
+            self.waiting.entry(key).or_default().push_back(ck);
+            return;
+        }
+        match self.open_backend(key) {
+            Ok(bk) => self.attach(ck, bk),
+            Err(e) => {
+                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+                    return;
+                };
+                let group = c.inflight.take().map(|i| i.group).unwrap_or_default();
+                self.shared
+                    .stats
+                    .backend_connect_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let msg = format!(
+                    "shardgate: cannot connect to group '{group}' master {}: {e}",
+                    key.0
+                );
+                self.reply_err(ck, shardgate_proto::error_codes::CR_CONN_HOST_ERROR, &msg);
+            }
+        }
+    }
+
+    fn attach(&mut self, ck: usize, bk: usize) {
+        let (addr, tid) = match self.conns.get_mut(bk) {
+            Some(Conn::Backend(b)) => {
+                b.client = Some(ck);
+                (b.addr, b.thread_id)
+            }
+            _ => return,
+        };
+        if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
+            c.backend = Some(bk);
+            if let Some(e) = self.shared.sessions.lock().get_mut(&c.sess.conn_id) {
+                e.backend = Some((addr, tid));
+            }
+        }
+    }
+
+    fn take_idle(&mut self, key: PoolKey) -> Option<usize> {
+        let list = self.idle.get_mut(&key)?;
+        while let Some(bk) = list.pop() {
+            if matches!(self.conns.get(bk), Some(Conn::Backend(b)) if b.is_idle()) {
+                return Some(bk);
+            }
+        }
+        None
+    }
+
+    /// Returns a backend connection to its idle pool (or hands it to a
+    /// client waiting for one).
+    pub(super) fn release_backend(&mut self, bk: usize) {
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return;
+        };
+        b.client = None;
+        if b.phase != Phase::Ready {
+            // Mid-reply or mid-login: not reusable.
+            self.close(bk, "released while busy");
+            return;
+        }
+        b.last_used = Instant::now();
+        let key = b.pool_key;
+        if self.shared.is_shutting_down() {
+            self.close(bk, "shutdown");
+            return;
+        }
+        if let Some(ck) = self.next_waiting(key) {
+            self.attach(ck, bk);
+            self.send_statement(ck, bk);
+            return;
+        }
+        self.idle.entry(key).or_default().push(bk);
+    }
+
+    fn next_waiting(&mut self, key: PoolKey) -> Option<usize> {
+        let q = self.waiting.get_mut(&key)?;
+        while let Some(ck) = q.pop_front() {
+            if matches!(self.conns.get(ck), Some(Conn::Client(c)) if c.phase == ClientPhase::AwaitBackend && c.backend.is_none())
+            {
+                return Some(ck);
+            }
+        }
+        None
+    }
+
+    /// A connection slot freed: let a waiting client open one.
+    pub(super) fn serve_waiting(&mut self, key: PoolKey) {
+        if let Some(ck) = self.next_waiting(key) {
+            if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
+                if let Some(inf) = c.inflight.take() {
+                    self.start_statement(ck, inf);
+                }
+            }
+        }
+    }
+
+    fn open_backend(&mut self, key: PoolKey) -> std::io::Result<usize> {
+        let topo = self.shared.topology();
+        let mut sock = TcpStream::connect(key.0)?;
+        let _ = sock.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let bk = entry.key();
+        self.poll.registry().register(
+            &mut sock,
+            mio::Token(bk + 1),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )?;
+        let now = Instant::now();
+        entry.insert(Conn::Backend(Box::new(Backend {
+            sock,
+            addr: key.0,
+            pool_key: key,
+            key_in_slab: bk,
+            phase: Phase::Connecting,
+            rbuf: None,
+            wbuf: None,
+            readable: false,
+            writable: false,
+            deadline: Some(now + topo.backend.connect_timeout),
+            last_used: now,
+            last_ping: now,
+            client: None,
+            state: BackendState {
+                multi_statements: true,
+                ..BackendState::default()
+            },
+            thread_id: 0,
+            caps: Capabilities::empty(),
+            sync: Vec::new(),
+            sync_failed: None,
+            tracker: None,
+            collation: (key.1 >> 32) as u8,
+            decoder: PacketDecoder::new(1 << 30),
+            scramble: Vec::new(),
+        })));
+        *self.open_per_node.entry(key.0).or_insert(0) += 1;
+        self.shared
+            .stats
+            .backend_connects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(bk)
+    }
+
+    pub(super) fn backend_timed_out(&mut self, bk: usize) {
+        let Some(Conn::Backend(b)) = self.conns.get(bk) else {
+            return;
+        };
+        let why = match b.phase {
+            Phase::Connecting | Phase::Greeting | Phase::Auth => "connect timeout",
+            Phase::Ready => "idle timeout",
+            Phase::Busy => "ping timeout",
+        };
+        self.close(bk, why);
+    }
+
+    pub(super) fn ping_idle_backend(&mut self, bk: usize, now: Instant) {
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return;
+        };
+        if !b.is_idle() {
+            return;
+        }
+        b.last_ping = now;
+        b.phase = Phase::Busy;
+        b.tracker = Some(ReplyTracker::new(Expect::OkOrErr, false));
+        b.deadline = Some(now + self.shared.topology().backend.connect_timeout);
+        if let Some(list) = self.idle.get_mut(&b.pool_key) {
+            list.retain(|&k| k != bk);
+        }
+        let bytes = packet(0, &[0x0e]);
+        sock::append(&mut b.wbuf, &mut self.pool, &bytes);
+        self.rerun.push(bk);
+    }
+
+    /// Writes the sync statements and the client's command to the backend.
+    fn send_statement(&mut self, ck: usize, bk: usize) {
+        let Some((Conn::Client(c), Conn::Backend(b))) = self.conns.get2_mut(ck, bk) else {
+            return;
+        };
+        if b.phase != Phase::Ready {
+            // Still logging in: send once it is ready.
+            return;
+        }
+        let Some(inf) = c.inflight.as_mut() else {
+            return;
+        };
+        let deprecate_eof = c.sess.caps.contains(Capabilities::DEPRECATE_EOF);
+        let mut out = Vec::with_capacity(inf.payload.len() + 64);
+        b.sync.clear();
+        b.sync_failed = None;
+        if inf.effects.reset_backend {
+            b.state.vars.clear();
+        }
+        if c.sess.state.schema != b.state.schema {
+            if let Some(schema) = &c.sess.state.schema {
+                let mut p = vec![0x02];
+                p.extend_from_slice(schema.as_bytes());
+                out.extend_from_slice(&packet(0, &p));
+                b.sync
+                    .push(ReplyTracker::new(Expect::OkOrErr, deprecate_eof));
+                b.state.schema = Some(schema.clone());
+            }
+        }
+        if let Some(set) = b.state.set_statement_towards(&c.sess.state) {
+            let mut p = vec![0x03];
+            p.extend_from_slice(set.as_bytes());
+            out.extend_from_slice(&packet(0, &p));
+            b.sync
+                .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
+            b.state.vars = c.sess.state.vars.clone();
+        }
+        out.extend_from_slice(&packet(0, &inf.payload));
+        b.tracker = inf.expect.map(|e| ReplyTracker::new(e, deprecate_eof));
+        b.phase = if b.tracker.is_some() {
+            Phase::Busy
+        } else {
+            Phase::Ready
+        };
+        b.deadline = None;
+        b.last_used = Instant::now();
+        if !sock::append(&mut b.wbuf, &mut self.pool, &out) {
+            self.close(bk, "buffer memory exhausted");
+            return;
+        }
+        c.phase = if b.tracker.is_some() {
+            ClientPhase::Relaying
+        } else {
+            ClientPhase::Idle
+        };
+        self.backend_ready(bk);
+    }
+
+    /// Writes a command with no reply (COM_STMT_CLOSE, SEND_LONG_DATA).
+    pub(super) fn write_to_backend_no_reply(&mut self, bk: usize, payload: &[u8]) {
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return;
+        };
+        let bytes = packet(0, payload);
+        if !sock::append(&mut b.wbuf, &mut self.pool, &bytes) {
+            self.close(bk, "buffer memory exhausted");
+            return;
+        }
+        self.rerun.push(bk);
+    }
+
+    /// Relays LOCAL INFILE data; `done` after the final empty packet.
+    pub(super) fn backend_write_raw(&mut self, bk: usize, bytes: &[u8], done: bool) {
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return;
+        };
+        if done {
+            if let Some(t) = b.tracker.as_mut() {
+                t.infile_sent();
+            }
+        }
+        if !sock::append(&mut b.wbuf, &mut self.pool, bytes) {
+            self.close(bk, "buffer memory exhausted");
+            return;
+        }
+        self.rerun.push(bk);
+    }
+
+    /// Runs the backend state machine.
+    pub(super) fn backend_ready(&mut self, bk: usize) {
+        for _ in 0..MAX_STEPS {
+            let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+                return;
+            };
+            if b.phase == Phase::Connecting {
+                if !b.writable && !b.readable {
+                    return;
+                }
+                match b.sock.take_error() {
+                    Ok(Some(e)) | Err(e) => {
+                        self.close(bk, &format!("connect failed: {e}"));
+                        return;
+                    }
+                    Ok(None) => {}
+                }
+                if let Err(e) = b.sock.peer_addr() {
+                    if e.kind() == std::io::ErrorKind::NotConnected {
+                        return; // still connecting
+                    }
+                    self.close(bk, &format!("connect failed: {e}"));
+                    return;
+                }
+                b.phase = Phase::Greeting;
+                b.decoder.expect_seq(0);
+            }
+            if b.writable && sock::pending(&b.wbuf) > 0 {
+                match sock::flush(&mut b.sock, &mut b.wbuf, &mut self.pool) {
+                    Ok(true) => {}
+                    Ok(false) => b.writable = false,
+                    Err(e) => {
+                        self.close(bk, &format!("write failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            // Backpressure: a slow client stops us reading its reply.
+            let client_pending = match b.client.and_then(|ck| self.conns.get(ck)) {
+                Some(Conn::Client(c)) => sock::pending(&c.wbuf),
+                _ => 0,
+            };
+            let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+                return;
+            };
+            if client_pending >= HIGH_WATERMARK {
+                if let Some(ck) = b.client {
+                    if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
+                        c.backpressure = true;
+                    }
+                }
+                return;
+            }
+            if b.readable {
+                match sock::read_into(&mut b.sock, &mut b.rbuf, &mut self.pool) {
+                    Ok(ReadOutcome::Data { more }) => b.readable = more || b.readable,
+                    Ok(ReadOutcome::WouldBlock) => b.readable = false,
+                    Ok(ReadOutcome::Closed) => {
+                        self.close(bk, "backend closed the connection");
+                        return;
+                    }
+                    Ok(ReadOutcome::NoMemory) => {
+                        self.close(bk, "buffer memory exhausted");
+                        return;
+                    }
+                    Err(e) => {
+                        self.close(bk, &format!("read failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+                return;
+            };
+            if sock::pending(&b.rbuf) == 0 {
+                self.pool.release_if_empty(&mut b.rbuf);
+                if b.readable {
+                    continue;
+                }
+                return;
+            }
+            let progressed = match b.phase {
+                Phase::Greeting | Phase::Auth => self.backend_login_step(bk),
+                Phase::Busy => self.backend_relay(bk),
+                Phase::Ready | Phase::Connecting => {
+                    // Unsolicited bytes (e.g. an ERR before a server closes
+                    // an idle connection): this connection is done.
+                    self.close(bk, "unexpected bytes from an idle backend");
+                    return;
+                }
+            };
+            if !progressed {
+                let Some(Conn::Backend(b)) = self.conns.get(bk) else {
+                    return;
+                };
+                if !b.readable {
+                    return;
+                }
+            }
+        }
+        self.rerun.push(bk);
+    }
+
+    /// One login packet from the backend. Returns whether it made progress.
+    fn backend_login_step(&mut self, bk: usize) -> bool {
+        let topo = self.shared.topology();
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return false;
+        };
+        let Some(buf) = b.rbuf.as_ref() else {
+            return false;
+        };
+        let pkt = match b.decoder.decode(buf.data()) {
+            Ok(Some(p)) => p,
+            Ok(None) => return false,
+            Err(e) => {
+                self.close(bk, &format!("bad packet during login: {e}"));
+                return false;
+            }
+        };
+        let consumed = pkt.consumed;
+        let seq = pkt.last_seq;
+        let payload = pkt.payload.into_owned();
+        if let Some(b) = b.rbuf.as_mut() {
+            b.consume(consumed);
+        }
+        let password = topo.backend.password.expose().as_bytes();
+        let mut reply: Option<Vec<u8>> = None;
+        if b.phase == Phase::Greeting {
+            if payload.first() == Some(&0xff) {
+                let msg = err_message(&payload);
+                self.close(bk, &format!("backend refused the connection: {msg}"));
+                return false;
+            }
+            let hs = match HandshakeV10::decode(&payload) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.close(bk, &format!("bad greeting: {e}"));
+                    return false;
+                }
+            };
+            b.thread_id = hs.connection_id;
+            b.scramble = hs.auth_plugin_data.clone();
+            let want = backend_caps(b.pool_key.1 & 0xffff_ffff);
+            b.caps = want & hs.capabilities;
+            let plugin = hs.auth_plugin_name;
+            let (plugin_name, auth): (&[u8], Vec<u8>) =
+                if plugin == pauth::CACHING_SHA2_PASSWORD.as_bytes() {
+                    (plugin, pauth::sha2_scramble(password, &b.scramble).to_vec())
+                } else {
+                    (
+                        pauth::NATIVE_PASSWORD.as_bytes(),
+                        native_or_empty(password, &b.scramble),
+                    )
+                };
+            let collation = if b.collation == 0 { 45 } else { b.collation };
+            let resp = HandshakeResponse41 {
+                capabilities: b.caps,
+                max_packet_size: 1 << 30,
+                character_set: collation,
+                filler: [0; 19],
+                mariadb_capabilities: 0,
+                username: topo.backend.user.as_bytes(),
+                auth_response: &auth,
+                database: None,
+                auth_plugin_name: Some(plugin_name),
+                connect_attrs: Some(vec![(&b"_client_name"[..], &b"shardgate"[..])]),
+                zstd_compression_level: None,
+            };
+            let mut p = Vec::with_capacity(128);
+            resp.encode(&mut p);
+            reply = Some(p);
+            b.phase = Phase::Auth;
+        } else {
+            match AuthPhasePacket::decode(&payload) {
+                Ok(AuthPhasePacket::Ok) => {
+                    b.phase = Phase::Ready;
+                    b.deadline = None;
+                    b.decoder.accept_any_seq();
+                    log::debug!("BACKEND [{}] logged in, thread id {}", b.addr, b.thread_id);
+                    self.backend_logged_in(bk);
+                    return true;
+                }
+                Ok(AuthPhasePacket::Err) => {
+                    let msg = err_message(&payload);
+                    self.close(bk, &format!("backend login failed: {msg}"));
+                    return false;
+                }
+                Ok(AuthPhasePacket::Switch(sw)) => {
+                    let data = sw.scramble().to_vec();
+                    b.scramble = data;
+                    reply = Some(
+                        if sw.plugin_name == pauth::CACHING_SHA2_PASSWORD.as_bytes() {
+                            pauth::sha2_scramble(password, &b.scramble).to_vec()
+                        } else if sw.plugin_name == pauth::NATIVE_PASSWORD.as_bytes() {
+                            native_or_empty(password, &b.scramble)
+                        } else {
+                            let name = String::from_utf8_lossy(sw.plugin_name).into_owned();
+                            self.close(
+                                bk,
+                                &format!("backend wants unsupported auth plugin '{name}'"),
+                            );
+                            return false;
+                        },
+                    );
+                }
+                Ok(AuthPhasePacket::MoreData(more)) => match more.data {
+                    [0x03] => {}                        // fast auth success; OK follows
+                    [0x04] => reply = Some(vec![0x02]), // full auth: ask for the public key
+                    pem if pem.starts_with(b"-----BEGIN") => {
+                        match pauth::sha2_encrypt_password(password, &b.scramble, pem) {
+                            Ok(enc) => reply = Some(enc),
+                            Err(e) => {
+                                self.close(
+                                    bk,
+                                    &format!("cannot encrypt password for backend: {e}"),
+                                );
+                                return false;
+                            }
+                        }
+                    }
+                    _ => {
+                        self.close(bk, "unexpected auth data from backend");
+                        return false;
+                    }
+                },
+                Ok(AuthPhasePacket::OldSwitch) => {
+                    self.close(
+                        bk,
+                        "backend wants mysql_old_password, which is not supported",
+                    );
+                    return false;
+                }
+                Err(e) => {
+                    self.close(bk, &format!("bad auth packet: {e}"));
+                    return false;
+                }
+            }
+        }
+        if let Some(p) = reply {
+            let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+                return false;
+            };
+            let next = seq.wrapping_add(1);
+            let bytes = packet(next, &p);
+            b.decoder.expect_seq(next.wrapping_add(1));
+            if !sock::append(&mut b.wbuf, &mut self.pool, &bytes) {
+                self.close(bk, "buffer memory exhausted");
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A new connection finished its login: run the waiting statement.
+    fn backend_logged_in(&mut self, bk: usize) {
+        let Some(Conn::Backend(b)) = self.conns.get(bk) else {
+            return;
+        };
+        match b.client {
+            Some(ck) => self.send_statement(ck, bk),
+            None => self.release_backend(bk),
+        }
+    }
+
+    /// Relays reply bytes to the client. Returns whether it made progress.
+    fn backend_relay(&mut self, bk: usize) -> bool {
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return false;
+        };
+        let Some(buf) = b.rbuf.as_mut() else {
+            return false;
+        };
+        // 1. Swallow the replies of the state-sync statements.
+        while let Some(t) = b.sync.first_mut() {
+            let adv = match t.advance(buf.data()) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.close(bk, &format!("bad reply to a sync statement: {e}"));
+                    return false;
+                }
+            };
+            let data = buf.data();
+            if adv.done && t.outcome().error && b.sync_failed.is_none() {
+                // Keep the ERR packet to show the client.
+                let err = last_packet_payload(&data[..adv.consumed]);
+                b.sync_failed = Some(err);
+            }
+            buf.consume(adv.consumed);
+            if !adv.done {
+                return adv.consumed > 0;
+            }
+            b.sync.remove(0);
+        }
+        let Some(t) = b.tracker.as_mut() else {
+            return false;
+        };
+        let adv = match t.advance(buf.data()) {
+            Ok(a) => a,
+            Err(e) => {
+                self.close(bk, &format!("bad reply packet: {e}"));
+                return false;
+            }
+        };
+        if adv.consumed == 0 && !adv.done && !adv.local_infile {
+            return false;
+        }
+        let outcome = t.outcome();
+        let ck = b.client;
+        // 2. Forward (unless swallowing after a failed sync).
+        let forward = b.sync_failed.is_none();
+        let bytes: Vec<u8> = if forward {
+            buf.data()[..adv.consumed].to_vec()
+        } else {
+            Vec::new()
+        };
+        buf.consume(adv.consumed);
+        if adv.done {
+            b.phase = Phase::Ready;
+            b.tracker = None;
+            b.deadline = None;
+            b.last_used = Instant::now();
+        }
+        let sync_err = if adv.done { b.sync_failed.take() } else { None };
+        let Some(ck) = ck else {
+            // A ping with no client.
+            if adv.done {
+                if outcome.error {
+                    self.close(bk, "ping failed");
+                } else {
+                    self.release_backend(bk);
+                }
+            }
+            return true;
+        };
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return true;
+        };
+        if !bytes.is_empty() {
+            if let Some(inf) = c.inflight.as_mut() {
+                inf.forwarded = true;
+                if let Some(seq) = last_seq(&bytes) {
+                    inf.last_seq = seq;
+                }
+            }
+            if !sock::append(&mut c.wbuf, &mut self.pool, &bytes) {
+                self.close(ck, "buffer memory exhausted");
+                return false;
+            }
+            self.rerun.push(ck);
+        }
+        if adv.local_infile {
+            c.phase = ClientPhase::Infile;
+            let next = c
+                .inflight
+                .as_ref()
+                .map_or(2, |i| i.last_seq.wrapping_add(1));
+            c.decoder.expect_seq(next);
+            self.rerun.push(ck);
+            return true;
+        }
+        if adv.done {
+            if let Some(err) = sync_err {
+                log::warn!(
+                    "BACKEND [{}] replaying session state failed",
+                    self.backend_addr(bk)
+                );
+                // The backend's state is unknown now: drop it after this.
+                if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
+                    c.inflight = None;
+                    c.backend = None;
+                }
+                self.close(bk, "session state replay failed");
+                self.reply_local(ck, &err);
+                return true;
+            }
+            self.finish_statement(
+                ck,
+                outcome.status,
+                outcome.error,
+                outcome.affected_rows,
+                outcome.last_insert_id,
+            );
+            if outcome.prepared.is_some() && outcome.error {
+                // nothing else to do
+            }
+        }
+        true
+    }
+
+    fn backend_addr(&self, bk: usize) -> String {
+        match self.conns.get(bk) {
+            Some(Conn::Backend(b)) => b.addr.to_string(),
+            _ => String::from("?"),
+        }
+    }
+}
+
+fn native_or_empty(password: &[u8], scramble: &[u8]) -> Vec<u8> {
+    if password.is_empty() {
+        Vec::new()
+    } else {
+        pauth::native_scramble(password, scramble).to_vec()
+    }
+}
+
+/// The message of an ERR packet payload, for logs.
+fn err_message(payload: &[u8]) -> String {
+    let mut r = Reader::new(payload);
+    let _ = r.u8("");
+    let code = r.u16("").unwrap_or(0);
+    let mut rest = r.rest();
+    if rest.first() == Some(&b'#') && rest.len() >= 6 {
+        rest = &rest[6..];
+    }
+    format!("{} ({code})", String::from_utf8_lossy(rest))
+}
+
+/// Payload of the last packet in a run of whole frames.
+fn last_packet_payload(frames: &[u8]) -> Vec<u8> {
+    let mut pos = 0;
+    let mut last = Vec::new();
+    while let Some(h) = shardgate_proto::frame::FrameHeader::parse(&frames[pos..]) {
+        let end = pos + 4 + h.payload_len;
+        if end > frames.len() {
+            break;
+        }
+        last = frames[pos + 4..end].to_vec();
+        pos = end;
+    }
+    last
+}
+
+/// Sequence id of the last frame in a run of whole frames.
+fn last_seq(frames: &[u8]) -> Option<u8> {
+    let mut pos = 0;
+    let mut seq = None;
+    while let Some(h) = shardgate_proto::frame::FrameHeader::parse(&frames[pos..]) {
+        seq = Some(h.seq);
+        pos += 4 + h.payload_len;
+        if pos >= frames.len() {
+            break;
+        }
+    }
+    seq
+}

@@ -1,0 +1,1141 @@
+//! The client side of a session: greeting, authentication against
+//! shardgate's own users, reading commands, handing COM_QUERY to a worker,
+//! running the other commands itself, and finishing a statement (session
+//! state, pins, giving the backend connection back).
+//!
+//! Phases: `Greeting` (greeting sent, waiting for HandshakeResponse41) →
+//! `AuthSwitch` (optional) → `Idle` ⇄ `AwaitPlan` / `AwaitBackend` /
+//! `Relaying` / `Infile` → closed.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::net::TcpStream;
+use shardgate_proto::capability::{Capabilities, StatusFlags};
+use shardgate_proto::codec::{put_lenenc_int, put_u16, put_u8};
+use shardgate_proto::command::Command;
+use shardgate_proto::error_codes::{self as ec, ErrorCode};
+use shardgate_proto::frame::{write_packet, PacketDecoder};
+use shardgate_proto::handshake::{AuthSwitchRequest, HandshakeResponse41, HandshakeV10};
+
+use super::buffer::{Buf, BufferPool};
+use super::io_thread::{Conn, IoThread};
+use super::relay::Expect;
+use super::sock::{self, ReadOutcome};
+use super::{Inbound, SessionEntry};
+use crate::route::{self, Action, Effects, Job, Plan};
+use crate::session::auth::{self, AuthCheck};
+use crate::session::{PinReasons, Session};
+
+/// What shardgate tells clients it is.
+pub const SERVER_VERSION: &str = concat!("10.11.99-shardgate-", env!("CARGO_PKG_VERSION"));
+/// utf8mb4_general_ci: the collation announced in the greeting.
+const GREETING_COLLATION: u8 = 45;
+/// Steps one readiness round may take before yielding to other connections.
+const MAX_STEPS: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Greeting,
+    AuthSwitch,
+    Idle,
+    AwaitPlan,
+    AwaitBackend,
+    Relaying,
+    Infile,
+    Closing,
+}
+
+/// A statement on its way to (or running on) a backend.
+pub(super) struct InFlight {
+    /// The command packet payload, command byte first.
+    pub payload: Vec<u8>,
+    pub expect: Option<Expect>,
+    pub effects: Effects,
+    pub addr: SocketAddr,
+    pub group: String,
+    pub started: Instant,
+    /// Some reply bytes have already gone to the client.
+    pub forwarded: bool,
+    /// Sequence id of the last packet relayed to the client.
+    pub last_seq: u8,
+}
+
+pub(super) struct Client {
+    pub sock: TcpStream,
+    pub peer: SocketAddr,
+    pub sess: Session,
+    pub phase: Phase,
+    pub rbuf: Option<Buf>,
+    pub wbuf: Option<Buf>,
+    pub readable: bool,
+    pub writable: bool,
+    pub deadline: Option<Instant>,
+    pub backend: Option<usize>,
+    pub gen: u64,
+    pub scramble: [u8; 20],
+    pub decoder: PacketDecoder,
+    pub inflight: Option<InFlight>,
+    /// Prepared statements open on the pinned backend connection.
+    pub open_statements: u32,
+    /// Counted in `Shared::user_conns` under `sess.user`.
+    pub counted_user: bool,
+    /// The auth plugin the client is answering with during AuthSwitch.
+    pub switch_plugin: &'static str,
+    /// The backend stopped reading because our write buffer is full.
+    pub backpressure: bool,
+}
+
+impl Client {
+    pub fn note_event(&mut self, ev: &Event) {
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+            self.readable = true;
+        }
+        if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+            self.writable = true;
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Idle | Phase::Greeting | Phase::AuthSwitch
+        ) && sock::pending(&self.wbuf) == 0
+    }
+
+    pub fn release_buffers(&mut self, pool: &mut BufferPool) {
+        for slot in [&mut self.rbuf, &mut self.wbuf] {
+            if let Some(b) = slot.take() {
+                pool.release(b);
+            }
+        }
+    }
+
+    /// The protocol flavour a backend connection must share with this
+    /// client for replies to be relayed byte for byte.
+    pub fn flavor(&self) -> u64 {
+        let caps = self.sess.caps
+            & (Capabilities::DEPRECATE_EOF
+                | Capabilities::SESSION_TRACK
+                | Capabilities::FOUND_ROWS);
+        u64::from(caps.bits()) | u64::from(self.sess.collation) << 32
+    }
+}
+
+/// Appends one packet to a client's output buffer.
+pub(super) fn queue_packet(c: &mut Client, pool: &mut BufferPool, seq: u8, payload: &[u8]) -> bool {
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    let mut s = seq;
+    write_packet(&mut out, &mut s, payload);
+    sock::append(&mut c.wbuf, pool, &out)
+}
+
+pub(super) fn ok_payload(
+    caps: Capabilities,
+    affected: u64,
+    insert_id: u64,
+    status: u16,
+) -> Vec<u8> {
+    let mut p = Vec::with_capacity(16);
+    put_u8(&mut p, 0);
+    put_lenenc_int(&mut p, affected);
+    put_lenenc_int(&mut p, insert_id);
+    if caps.contains(Capabilities::PROTOCOL_41) {
+        put_u16(&mut p, status);
+        put_u16(&mut p, 0);
+    }
+    p
+}
+
+pub(super) fn err_payload(code: ErrorCode, msg: &str) -> Vec<u8> {
+    let mut p = Vec::with_capacity(msg.len() + 9);
+    ec::write_err(&mut p, code, msg);
+    p
+}
+
+impl IoThread {
+    pub(super) fn accept(&mut self, mut sock: TcpStream, peer: SocketAddr, conn_id: u32) {
+        let topo = self.shared.topology();
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            mio::Token(key + 1),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        ) {
+            log::warn!("CONN [{conn_id} {peer}] register failed: {e}");
+            self.shared
+                .clients
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        let scramble = auth::new_scramble();
+        let mut c = Client {
+            sock,
+            peer,
+            sess: Session::new(conn_id),
+            phase: Phase::Greeting,
+            rbuf: None,
+            wbuf: None,
+            readable: false,
+            writable: false,
+            deadline: Some(Instant::now() + topo.server.handshake_timeout),
+            backend: None,
+            gen: 0,
+            scramble,
+            decoder: PacketDecoder::new(topo.server.max_packet_size),
+            inflight: None,
+            open_statements: 0,
+            counted_user: false,
+            switch_plugin: auth::NATIVE,
+            backpressure: false,
+        };
+        let greeting = HandshakeV10::new(
+            SERVER_VERSION.as_bytes(),
+            conn_id,
+            &scramble,
+            Capabilities::server_default(),
+            GREETING_COLLATION,
+            StatusFlags::AUTOCOMMIT,
+            auth::NATIVE.as_bytes(),
+        );
+        let mut payload = Vec::with_capacity(128);
+        greeting.encode(&mut payload);
+        let queued = queue_packet(&mut c, &mut self.pool, 0, &payload);
+        c.decoder.expect_seq(1);
+        entry.insert(Conn::Client(Box::new(c)));
+        if !queued {
+            self.close(key, "buffer memory exhausted");
+            return;
+        }
+        self.client_ready(key);
+    }
+
+    /// Runs the client state machine after readiness or queued work.
+    pub(super) fn client_ready(&mut self, key: usize) {
+        for _ in 0..MAX_STEPS {
+            let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+                return;
+            };
+            // 1. Write what is queued.
+            if c.writable && sock::pending(&c.wbuf) > 0 {
+                match sock::flush(&mut c.sock, &mut c.wbuf, &mut self.pool) {
+                    Ok(true) => {}
+                    Ok(false) => c.writable = false,
+                    Err(e) => {
+                        self.close(key, &format!("write failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            let pending = sock::pending(&c.wbuf);
+            if c.phase == Phase::Closing {
+                if pending == 0 {
+                    self.close(key, "closed by shardgate");
+                }
+                return;
+            }
+            // Resume a backend we paused because this client was slow.
+            if c.backpressure && pending < super::backend::LOW_WATERMARK {
+                c.backpressure = false;
+                if let Some(bk) = c.backend {
+                    self.rerun.push(bk);
+                }
+            }
+            // 2. Read when there is something we can do with the bytes.
+            let wants_input = matches!(
+                c.phase,
+                Phase::Greeting | Phase::AuthSwitch | Phase::Idle | Phase::Infile
+            );
+            if wants_input && c.readable && pending < super::backend::HIGH_WATERMARK {
+                match sock::read_into(&mut c.sock, &mut c.rbuf, &mut self.pool) {
+                    Ok(ReadOutcome::Data { more }) => c.readable = more || c.readable,
+                    Ok(ReadOutcome::WouldBlock) => c.readable = false,
+                    Ok(ReadOutcome::Closed) => {
+                        self.close(key, "client closed the connection");
+                        return;
+                    }
+                    Ok(ReadOutcome::NoMemory) => {
+                        self.close(key, "buffer memory exhausted");
+                        return;
+                    }
+                    Err(e) => {
+                        self.close(key, &format!("read failed: {e}"));
+                        return;
+                    }
+                }
+            }
+            // 3. Act on one complete packet, if any.
+            let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+                return;
+            };
+            if !matches!(
+                c.phase,
+                Phase::Greeting | Phase::AuthSwitch | Phase::Idle | Phase::Infile
+            ) {
+                return;
+            }
+            let Some(buf) = c.rbuf.as_ref() else {
+                if c.readable && c.phase != Phase::Closing {
+                    continue;
+                }
+                return;
+            };
+            if c.phase == Phase::Idle {
+                c.decoder.expect_seq(0);
+            }
+            let packet = match c.decoder.decode(buf.data()) {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    self.pool.release_if_empty(&mut c.rbuf);
+                    if c.readable {
+                        continue;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    log::warn!("CONN [{} {}] bad packet: {e}", c.sess.conn_id, c.peer);
+                    if matches!(e, shardgate_proto::ProtoError::TooLarge { .. }) {
+                        let p = err_payload(
+                            ec::ER_NET_PACKET_TOO_LARGE,
+                            "Got a packet bigger than 'max_allowed_packet' bytes",
+                        );
+                        queue_packet(c, &mut self.pool, c.decoder.expected_seq().unwrap_or(0), &p);
+                        c.phase = Phase::Closing;
+                        continue;
+                    }
+                    self.close(key, &format!("malformed packet: {e}"));
+                    return;
+                }
+            };
+            let seq = packet.seq;
+            let last_seq = packet.last_seq;
+            let payload = packet.payload.into_owned();
+            let consumed = packet.consumed;
+            if let Some(b) = c.rbuf.as_mut() {
+                b.consume(consumed);
+            }
+            self.pool.release_if_empty(&mut c.rbuf);
+            match c.phase {
+                Phase::Greeting => self.on_handshake_response(key, &payload),
+                Phase::AuthSwitch => self.on_auth_switch_response(key, &payload),
+                Phase::Idle => self.on_command(key, payload),
+                Phase::Infile => self.on_infile_packet(key, seq, last_seq, payload),
+                _ => {}
+            }
+        }
+        // Out of steps: let other connections run, come back soon.
+        self.rerun.push(key);
+    }
+
+    fn on_handshake_response(&mut self, key: usize, payload: &[u8]) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let topo = self.shared.topology();
+        if shardgate_proto::handshake::is_ssl_request(payload) {
+            self.close(key, "client asked for TLS, which shardgate does not offer");
+            return;
+        }
+        let resp = match HandshakeResponse41::decode(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                let p = err_payload(ec::ER_HANDSHAKE_ERROR, "Bad handshake");
+                queue_packet(c, &mut self.pool, 2, &p);
+                c.phase = Phase::Closing;
+                log::debug!(
+                    "CONN [{} {}] bad handshake response: {e}",
+                    c.sess.conn_id,
+                    c.peer
+                );
+                return;
+            }
+        };
+        c.sess.caps = resp.capabilities & Capabilities::server_default();
+        c.sess.collation = resp.character_set;
+        c.sess.user = String::from_utf8_lossy(resp.username).into_owned();
+        if let Some(db) = resp.database.filter(|d| !d.is_empty()) {
+            c.sess.state.schema = Some(String::from_utf8_lossy(db).into_owned());
+        }
+        let plugin = resp.auth_plugin_name.unwrap_or(auth::NATIVE.as_bytes());
+        let check = auth::check_login(
+            &topo,
+            &c.sess.user,
+            c.peer.ip(),
+            plugin,
+            &c.scramble,
+            resp.auth_response,
+        );
+        self.finish_auth_step(key, check, 2);
+    }
+
+    fn on_auth_switch_response(&mut self, key: usize, payload: &[u8]) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let topo = self.shared.topology();
+        let plugin = c.switch_plugin.as_bytes();
+        let check = auth::check_login(
+            &topo,
+            &c.sess.user,
+            c.peer.ip(),
+            plugin,
+            &c.scramble,
+            payload,
+        );
+        self.finish_auth_step(key, check, 4);
+    }
+
+    /// Answers an authentication step: OK, ERR, or an auth switch.
+    fn finish_auth_step(&mut self, key: usize, check: AuthCheck, seq: u8) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut seq = seq;
+        match check {
+            AuthCheck::Switch(plugin) if c.phase == Phase::Greeting => {
+                let mut data = c.scramble.to_vec();
+                data.push(0);
+                let req = AuthSwitchRequest {
+                    plugin_name: plugin.as_bytes(),
+                    plugin_data: &data,
+                };
+                let mut p = Vec::new();
+                req.encode(&mut p);
+                queue_packet(c, &mut self.pool, seq, &p);
+                c.switch_plugin = plugin;
+                c.phase = Phase::AuthSwitch;
+                c.decoder.expect_seq(seq.wrapping_add(1));
+            }
+            AuthCheck::Switch(_) | AuthCheck::Denied { .. } => {
+                let (code, msg) = match check {
+                    AuthCheck::Denied { code, msg } => (code, msg),
+                    _ => (
+                        ec::ER_ACCESS_DENIED_ERROR,
+                        auth::denied_message(&c.sess.user, c.peer.ip(), true),
+                    ),
+                };
+                log::info!(
+                    "CONN [{} {}] login refused for user '{}': {msg}",
+                    c.sess.conn_id,
+                    c.peer,
+                    c.sess.user
+                );
+                queue_packet(c, &mut self.pool, seq, &err_payload(code, &msg));
+                c.phase = Phase::Closing;
+            }
+            AuthCheck::Ok { fast_auth_ok } => {
+                let topo = self.shared.topology();
+                if let Some(schema) = c.sess.state.schema.clone() {
+                    if let Err((code, msg)) =
+                        auth::check_schema(&topo, &c.sess.user, c.peer.ip(), &schema)
+                    {
+                        queue_packet(c, &mut self.pool, seq, &err_payload(code, &msg));
+                        c.phase = Phase::Closing;
+                        return;
+                    }
+                }
+                // Per-user connection cap.
+                let limit = topo.user(&c.sess.user).and_then(|u| u.max_connections);
+                {
+                    let mut counts = self.shared.user_conns.lock();
+                    let n = counts.entry(c.sess.user.clone()).or_insert(0);
+                    if limit.is_some_and(|l| *n >= l) {
+                        drop(counts);
+                        let msg = format!(
+                            "User '{}' has exceeded the 'max_user_connections' resource",
+                            c.sess.user
+                        );
+                        queue_packet(
+                            c,
+                            &mut self.pool,
+                            seq,
+                            &err_payload(ec::ER_TOO_MANY_USER_CONNECTIONS, &msg),
+                        );
+                        c.phase = Phase::Closing;
+                        return;
+                    }
+                    *n += 1;
+                    c.counted_user = true;
+                }
+                if fast_auth_ok {
+                    queue_packet(c, &mut self.pool, seq, &[0x01, 0x03]);
+                    seq = seq.wrapping_add(1);
+                }
+                let ok = ok_payload(c.sess.caps, 0, 0, StatusFlags::AUTOCOMMIT.0);
+                queue_packet(c, &mut self.pool, seq, &ok);
+                c.phase = Phase::Idle;
+                c.deadline = Some(Instant::now() + topo.server.idle_timeout);
+                self.shared.sessions.lock().insert(
+                    c.sess.conn_id,
+                    SessionEntry {
+                        io: self.idx,
+                        token: key,
+                        user: c.sess.user.clone(),
+                        peer: c.peer,
+                        backend: None,
+                    },
+                );
+                log::debug!(
+                    "CONN [{} {}] user '{}' logged in",
+                    c.sess.conn_id,
+                    c.peer,
+                    c.sess.user
+                );
+            }
+        }
+    }
+
+    /// Bookkeeping when a client connection goes away.
+    pub(super) fn client_closed(&mut self, c: &mut Client) {
+        self.shared
+            .clients
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared.sessions.lock().remove(&c.sess.conn_id);
+        if c.counted_user {
+            if let Some(n) = self.shared.user_conns.lock().get_mut(&c.sess.user) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        for (_, list) in self.waiting.iter_mut() {
+            list.retain(|_| true);
+        }
+    }
+
+    pub(super) fn client_timed_out(&mut self, key: usize) {
+        let Some(Conn::Client(c)) = self.conns.get(key) else {
+            return;
+        };
+        match c.phase {
+            Phase::Greeting | Phase::AuthSwitch => self.close(key, "handshake timeout"),
+            Phase::Idle => self.close(key, "idle timeout"),
+            _ => {}
+        }
+    }
+
+    /// Replies to the client's current command with one packet (seq 1) and
+    /// goes back to Idle.
+    pub(super) fn reply_local(&mut self, key: usize, payload: &[u8]) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if payload.first() == Some(&0xff) {
+            self.shared
+                .stats
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if !queue_packet(c, &mut self.pool, 1, payload) {
+            self.close(key, "buffer memory exhausted");
+            return;
+        }
+        c.phase = Phase::Idle;
+        c.inflight = None;
+        self.rerun.push(key);
+    }
+
+    pub(super) fn reply_err(&mut self, key: usize, code: ErrorCode, msg: &str) {
+        self.reply_local(key, &err_payload(code, msg));
+    }
+
+    fn reply_ok(&mut self, key: usize) {
+        let Some(Conn::Client(c)) = self.conns.get(key) else {
+            return;
+        };
+        let status = session_status(c);
+        let p = ok_payload(c.sess.caps, 0, 0, status);
+        self.reply_local(key, &p);
+    }
+}
+
+/// Status flags to report for a session between statements.
+fn session_status(c: &Client) -> u16 {
+    {
+        let mut s = 0;
+        if !c.sess.pins.contains(PinReasons::AUTOCOMMIT_OFF) {
+            s |= StatusFlags::AUTOCOMMIT.0;
+        }
+        if c.sess.pins.contains(PinReasons::TRANSACTION) {
+            s |= StatusFlags::IN_TRANS.0;
+        }
+        s
+    }
+}
+
+impl IoThread {
+    /// One command packet from an authenticated client.
+    fn on_command(&mut self, key: usize, payload: Vec<u8>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let topo = self.shared.topology();
+        c.deadline = Some(Instant::now() + topo.server.idle_timeout);
+        c.gen = c.gen.wrapping_add(1);
+        self.shared
+            .stats
+            .queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cmd = match Command::decode(&payload, c.sess.caps) {
+            Ok(cmd) => cmd,
+            Err(shardgate_proto::ProtoError::UnknownCommand(code)) => {
+                log::debug!(
+                    "CONN [{} {}] unknown command 0x{code:02x}",
+                    c.sess.conn_id,
+                    c.peer
+                );
+                self.reply_err(key, ec::ER_UNKNOWN_COM_ERROR, "Unknown command");
+                return;
+            }
+            Err(e) => {
+                self.close(key, &format!("malformed command: {e}"));
+                return;
+            }
+        };
+        match cmd {
+            Command::Quit => self.close(key, "client quit"),
+            Command::Ping => self.reply_ok(key),
+            Command::Query { .. } => {
+                let job = Job {
+                    io: self.idx,
+                    token: key,
+                    gen: c.gen,
+                    payload,
+                    ctx: route::RouteCtx {
+                        schema: c.sess.state.schema.clone(),
+                        user: c.sess.user.clone(),
+                        conn_id: c.sess.conn_id,
+                        backslash_escapes: c.sess.backslash_escapes,
+                        multi_statements: c.sess.state.multi_statements
+                            || c.sess.caps.contains(Capabilities::MULTI_STATEMENTS),
+                        in_transaction: c.sess.pins.contains(PinReasons::TRANSACTION),
+                    },
+                };
+                c.phase = Phase::AwaitPlan;
+                if let Err(e) = self.jobs.try_send(job) {
+                    log::warn!("ROUTER worker queue full or closed: {e}");
+                    self.reply_err(
+                        key,
+                        ec::ER_OUT_OF_RESOURCES,
+                        "shardgate: worker queue is full; retry",
+                    );
+                }
+            }
+            Command::InitDb { schema } => {
+                let schema = String::from_utf8_lossy(schema).into_owned();
+                if let Err((code, msg)) =
+                    auth::check_schema(&topo, &c.sess.user, c.peer.ip(), &schema)
+                {
+                    self.reply_err(key, code, &msg);
+                    return;
+                }
+                let effects = Effects {
+                    use_schema: Some(schema.clone()),
+                    ..Effects::default()
+                };
+                self.forward_local(key, payload, Expect::OkOrErr, effects, Some(&schema));
+            }
+            Command::FieldList { .. } => {
+                self.forward_local(key, payload, Expect::FieldList, Effects::default(), None)
+            }
+            Command::Statistics => {
+                self.forward_local(key, payload, Expect::Statistics, Effects::default(), None)
+            }
+            Command::ResetConnection => {
+                c.sess.state.vars.clear();
+                c.sess.pins = PinReasons::default();
+                c.open_statements = 0;
+                if c.backend.is_some() {
+                    let effects = Effects {
+                        reset_backend: true,
+                        ..Effects::default()
+                    };
+                    self.forward_local(key, payload, Expect::OkOrErr, effects, None);
+                } else {
+                    self.reply_ok(key);
+                }
+            }
+            Command::ChangeUser {
+                user,
+                auth_response,
+                schema,
+                charset,
+                auth_plugin,
+                ..
+            } => {
+                let user = String::from_utf8_lossy(user).into_owned();
+                let plugin = auth_plugin.unwrap_or(auth::NATIVE.as_bytes());
+                let check = auth::check_login(
+                    &topo,
+                    &user,
+                    c.peer.ip(),
+                    plugin,
+                    &c.scramble,
+                    auth_response,
+                );
+                match check {
+                    AuthCheck::Ok { .. } => {
+                        if c.counted_user {
+                            if let Some(n) = self.shared.user_conns.lock().get_mut(&c.sess.user) {
+                                *n = n.saturating_sub(1);
+                            }
+                            c.counted_user = false;
+                        }
+                        let old_backend = c.backend.take();
+                        let conn_id = c.sess.conn_id;
+                        let caps = c.sess.caps;
+                        c.sess = Session::new(conn_id);
+                        c.sess.caps = caps;
+                        c.sess.user = user.clone();
+                        c.sess.collation = charset.map_or(GREETING_COLLATION, |cs| cs as u8);
+                        c.open_statements = 0;
+                        if !schema.is_empty() {
+                            c.sess.state.schema =
+                                Some(String::from_utf8_lossy(schema).into_owned());
+                        }
+                        if let Some(bk) = old_backend {
+                            // Its session state belongs to the old user.
+                            self.close(bk, "client changed user");
+                        }
+                        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+                            return;
+                        };
+                        if let Some(e) = self.shared.sessions.lock().get_mut(&conn_id) {
+                            e.user = user;
+                        }
+                        // The reply to COM_CHANGE_USER is the auth phase's OK.
+                        c.phase = Phase::Greeting;
+                        self.finish_auth_step(
+                            key,
+                            AuthCheck::Ok {
+                                fast_auth_ok: false,
+                            },
+                            1,
+                        );
+                    }
+                    AuthCheck::Switch(_) | AuthCheck::Denied { .. } => {
+                        let msg =
+                            auth::denied_message(&user, c.peer.ip(), !auth_response.is_empty());
+                        let p = err_payload(ec::ER_ACCESS_DENIED_ERROR, &msg);
+                        queue_packet(c, &mut self.pool, 1, &p);
+                        c.phase = Phase::Closing;
+                        self.rerun.push(key);
+                    }
+                }
+            }
+            Command::SetOption { option } => {
+                c.sess.state.multi_statements =
+                    option == shardgate_proto::command::MYSQL_OPTION_MULTI_STATEMENTS_ON;
+                if c.sess.caps.contains(Capabilities::DEPRECATE_EOF) {
+                    self.reply_ok(key);
+                } else {
+                    let status = session_status(c);
+                    let mut p = vec![0xfe, 0, 0];
+                    p.extend_from_slice(&status.to_le_bytes());
+                    self.reply_local(key, &p);
+                }
+            }
+            Command::StmtPrepare { .. } => {
+                let effects = Effects {
+                    pin: PinReasons::PREPARED,
+                    ..Effects::default()
+                };
+                self.forward_local(key, payload, Expect::StmtPrepare, effects, None);
+            }
+            Command::StmtExecute { .. } | Command::StmtFetch { .. } | Command::StmtReset { .. } => {
+                if c.backend.is_none() || c.open_statements == 0 {
+                    self.reply_err(
+                        key,
+                        ec::ER_UNKNOWN_STMT_HANDLER,
+                        "Unknown prepared statement handler given to shardgate",
+                    );
+                    return;
+                }
+                let expect = match cmd {
+                    Command::StmtFetch { .. } => Expect::StmtFetch,
+                    Command::StmtReset { .. } => Expect::OkOrErr,
+                    _ => Expect::ResultSets,
+                };
+                self.forward_local(key, payload, expect, Effects::default(), None);
+            }
+            Command::StmtSendLongData { .. } | Command::StmtClose { .. } => {
+                // No reply: write it to the pinned backend, stay Idle.
+                let close = matches!(cmd, Command::StmtClose { .. });
+                let Some(bk) = c.backend else { return };
+                if close {
+                    c.open_statements = c.open_statements.saturating_sub(1);
+                    if c.open_statements == 0 {
+                        c.sess.pins.remove(PinReasons::PREPARED);
+                    }
+                }
+                self.write_to_backend_no_reply(bk, &payload);
+                self.maybe_release_after_statement(key);
+                self.rerun.push(key);
+            }
+            Command::ProcessKill { id } => self.start_kill(key, id, false),
+            _ => {
+                self.reply_err(
+                    key,
+                    ec::ER_NOT_SUPPORTED_YET,
+                    "shardgate: this command is not supported through the proxy",
+                );
+            }
+        }
+    }
+
+    /// Forwards a command that needs no routing decision to the session's
+    /// default group master.
+    fn forward_local(
+        &mut self,
+        key: usize,
+        payload: Vec<u8>,
+        expect: Expect,
+        effects: Effects,
+        schema: Option<&str>,
+    ) {
+        let Some(Conn::Client(c)) = self.conns.get(key) else {
+            return;
+        };
+        let topo = self.shared.topology();
+        let schema = schema
+            .map(str::to_owned)
+            .or_else(|| c.sess.state.schema.clone());
+        match route::default_target(&topo, schema.as_deref()) {
+            Ok((group, addr)) => {
+                let inflight = InFlight {
+                    payload,
+                    expect: Some(expect),
+                    effects,
+                    addr,
+                    group,
+                    started: Instant::now(),
+                    forwarded: false,
+                    last_seq: 0,
+                };
+                self.start_statement(key, inflight);
+            }
+            Err((code, msg)) => self.reply_err(key, code, &msg),
+        }
+    }
+
+    /// A worker's plan arrived.
+    pub(super) fn on_plan(&mut self, plan: Plan) {
+        let key = plan.token;
+        let Some(Conn::Client(c)) = self.conns.get(key) else {
+            return;
+        };
+        if c.gen != plan.gen || c.phase != Phase::AwaitPlan {
+            return; // the session moved on (closed and reused slot, or killed)
+        }
+        match plan.action {
+            Action::Reply(payload) => self.reply_local(key, &payload),
+            Action::Kill { id, query_only } => self.start_kill(key, id, query_only),
+            Action::Forward {
+                group,
+                addr,
+                effects,
+            } => {
+                let expect = if plan.payload.first() == Some(&0x03) {
+                    Some(Expect::ResultSets)
+                } else {
+                    None
+                };
+                let inflight = InFlight {
+                    payload: plan.payload,
+                    expect,
+                    effects,
+                    addr,
+                    group,
+                    started: Instant::now(),
+                    forwarded: false,
+                    last_seq: 0,
+                };
+                self.start_statement(key, inflight);
+            }
+        }
+    }
+
+    /// LOAD DATA LOCAL: file packets from the client go to the backend
+    /// unchanged; the empty packet ends the file.
+    fn on_infile_packet(&mut self, key: usize, seq: u8, _last_seq: u8, payload: Vec<u8>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(bk) = c.backend else {
+            self.close(key, "LOCAL INFILE data without a backend");
+            return;
+        };
+        let done = payload.is_empty();
+        let mut out = Vec::with_capacity(payload.len() + 8);
+        let mut s = seq;
+        write_packet(&mut out, &mut s, &payload);
+        if done {
+            c.phase = Phase::Relaying;
+        }
+        c.decoder.expect_seq(s);
+        self.backend_write_raw(bk, &out, done);
+    }
+
+    /// Finishes a statement on the client side: applies its effects when it
+    /// succeeded, updates pins, and gives the backend back when unpinned.
+    pub(super) fn finish_statement(
+        &mut self,
+        key: usize,
+        status: u16,
+        error: bool,
+        affected: u64,
+        insert_id: u64,
+    ) {
+        let slow = self.shared.topology().server.slow_query;
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(inflight) = c.inflight.take() else {
+            return;
+        };
+        let elapsed = inflight.started.elapsed();
+        if elapsed >= slow {
+            self.shared
+                .stats
+                .slow_queries
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let sql = String::from_utf8_lossy(inflight.payload.get(1..).unwrap_or_default());
+            let sql: String = sql.chars().take(1024).collect();
+            log::warn!(
+                "CONN slow statement: {:.3}s user '{}' schema '{}' target {} ({}) conn {}: {sql}",
+                elapsed.as_secs_f64(),
+                c.sess.user,
+                c.sess.state.schema.as_deref().unwrap_or(""),
+                inflight.group,
+                inflight.addr,
+                c.sess.conn_id
+            );
+        }
+        if error {
+            self.shared
+                .stats
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        c.sess.pins.remove(PinReasons::ONE_STATEMENT);
+        let fx = &inflight.effects;
+        if !error {
+            if let Some(s) = &fx.use_schema {
+                c.sess.state.schema = Some(s.clone());
+            }
+            for a in &fx.set_vars {
+                c.sess.state.set_var(a.clone());
+            }
+            c.sess.pins.insert(fx.pin);
+            c.sess.pins.remove(fx.unpin);
+            if fx.pin.contains(PinReasons::PREPARED) {
+                c.open_statements += 1;
+            }
+            if fx.reset_backend {
+                c.sess.state.vars.clear();
+            }
+            let _ = (affected, insert_id);
+        } else if fx.pin.contains(PinReasons::PREPARED) && c.open_statements > 0 {
+            // a failed prepare keeps the earlier statements pinned
+        }
+        // Transaction and autocommit state as the server reports it.
+        if status & StatusFlags::IN_TRANS.0 != 0 {
+            c.sess.pins.insert(PinReasons::TRANSACTION);
+        } else {
+            c.sess.pins.remove(PinReasons::TRANSACTION);
+        }
+        if status & StatusFlags::AUTOCOMMIT.0 == 0 {
+            c.sess.pins.insert(PinReasons::AUTOCOMMIT_OFF);
+        } else {
+            c.sess.pins.remove(PinReasons::AUTOCOMMIT_OFF);
+        }
+        c.phase = Phase::Idle;
+        // The backend carries what the statement changed.
+        if let Some(bk) = c.backend {
+            let schema = c.sess.state.schema.clone();
+            let vars = c.sess.state.vars.clone();
+            let reset = fx.reset_backend;
+            if let Some(Conn::Backend(b)) = self.conns.get_mut(bk) {
+                if !error {
+                    b.state.schema = schema;
+                    if reset {
+                        b.state.vars.clear();
+                    }
+                    for a in &inflight.effects.set_vars {
+                        b.state.set_var(a.clone());
+                    }
+                    let _ = vars;
+                }
+            }
+        }
+        self.maybe_release_after_statement(key);
+        self.rerun.push(key);
+    }
+
+    /// Gives the session's backend connection back if nothing pins it.
+    pub(super) fn maybe_release_after_statement(&mut self, key: usize) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.sess.is_pinned() || c.open_statements > 0 {
+            return;
+        }
+        if let Some(bk) = c.backend.take() {
+            if let Some(e) = self.shared.sessions.lock().get_mut(&c.sess.conn_id) {
+                e.backend = None;
+            }
+            self.release_backend(bk);
+        }
+    }
+
+    /// The backend connection of a client's statement died.
+    pub(super) fn backend_lost(&mut self, key: usize, b: &super::backend::Backend, why: &str) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.backend == Some(b.key_in_slab) {
+            c.backend = None;
+        }
+        let in_txn = c.sess.is_pinned();
+        c.sess.pins = PinReasons::default();
+        c.open_statements = 0;
+        match c.inflight.take() {
+            Some(inf)
+                if matches!(
+                    c.phase,
+                    Phase::Relaying | Phase::AwaitBackend | Phase::Infile
+                ) =>
+            {
+                log::warn!(
+                    "CONN [{} {}] backend {} ({}) lost during a statement: {why}",
+                    c.sess.conn_id,
+                    c.peer,
+                    inf.group,
+                    inf.addr
+                );
+                self.shared
+                    .stats
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (code, msg) = if c.phase == Phase::AwaitBackend {
+                    (
+                        ec::CR_CONN_HOST_ERROR,
+                        format!(
+                            "shardgate: cannot connect to group '{}' master {}: {why}",
+                            inf.group, inf.addr
+                        ),
+                    )
+                } else {
+                    (
+                        ec::CR_SERVER_LOST,
+                        format!(
+                            "Lost connection to backend server during query (group '{}', {})",
+                            inf.group, inf.addr
+                        ),
+                    )
+                };
+                let safe_mid_rows = b.in_rows();
+                if !inf.forwarded || safe_mid_rows {
+                    let seq = if inf.forwarded {
+                        inf.last_seq.wrapping_add(1)
+                    } else {
+                        1
+                    };
+                    queue_packet(c, &mut self.pool, seq, &err_payload(code, &msg));
+                    // A transaction (or other pinned state) is gone with the
+                    // backend: end the session so the client cannot go on as
+                    // if it were still open.
+                    c.phase = if in_txn { Phase::Closing } else { Phase::Idle };
+                } else {
+                    c.phase = Phase::Closing;
+                }
+                self.rerun.push(key);
+            }
+            Some(inf) => c.inflight = Some(inf),
+            None => {
+                if in_txn {
+                    // The pinned state is gone; the session cannot continue
+                    // correctly. Tell the client on its next statement by
+                    // closing now.
+                    c.phase = Phase::Closing;
+                    self.rerun.push(key);
+                }
+            }
+        }
+    }
+
+    fn start_kill(&mut self, key: usize, id: u32, query_only: bool) {
+        let entry = self.shared.sessions.lock().get(&id).cloned();
+        let Some(entry) = entry else {
+            self.reply_err(
+                key,
+                ec::ER_NO_SUCH_THREAD,
+                &format!("Unknown thread id: {id}"),
+            );
+            return;
+        };
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.phase = Phase::AwaitPlan;
+        let requester = (self.idx, key, c.sess.conn_id);
+        let shared = self.shared.clone();
+        let topo = self.shared.topology();
+        let spawned = std::thread::Builder::new()
+            .name("shardgate-kill".into())
+            .spawn(move || {
+                let mut error = None;
+                if let Some((addr, tid)) = entry.backend {
+                    let sql = format!("KILL QUERY {tid}");
+                    if let Err(e) = crate::backend::blocking::run_once(addr, &topo.backend, &sql) {
+                        error = Some(format!(
+                            "shardgate: could not cancel the statement on {addr}: {e}"
+                        ));
+                    }
+                }
+                if !query_only {
+                    shared.send_to_io(
+                        entry.io,
+                        Inbound::KillSession {
+                            token: entry.token,
+                            conn_id: id,
+                        },
+                    );
+                }
+                shared.send_to_io(
+                    requester.0,
+                    Inbound::KillDone {
+                        token: requester.1,
+                        conn_id: requester.2,
+                        error,
+                    },
+                );
+            });
+        if spawned.is_err() {
+            self.reply_err(
+                key,
+                ec::ER_OUT_OF_RESOURCES,
+                "shardgate: cannot start a thread for KILL",
+            );
+        }
+    }
+
+    pub(super) fn kill_done(&mut self, key: usize, conn_id: u32, error: Option<String>) {
+        match self.conns.get(key) {
+            Some(Conn::Client(c)) if c.sess.conn_id == conn_id && c.phase == Phase::AwaitPlan => {}
+            _ => return,
+        }
+        match error {
+            None => self.reply_ok(key),
+            Some(msg) => self.reply_err(key, ec::ER_UNKNOWN_ERROR, &msg),
+        }
+    }
+
+    pub(super) fn kill_session(&mut self, key: usize, conn_id: u32) {
+        if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
+            if c.sess.conn_id == conn_id {
+                self.close(key, "killed");
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! One I/O thread: a mio `Poll`, a slab of connections, a buffer pool and
+//! backend connection pools. The loop polls, dispatches readiness to the
+//! client or backend state machine, drains the inbox (new sockets, worker
+//! plans, kills) and runs timers (handshake deadlines, backend connect
+//! deadlines, idle backend expiry and pings) every `TICK`.
+//!
+//! Tokens: `Token(0)` is the waker; a connection in slab slot `k` is
+//! `Token(k + 1)`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use mio::event::Event;
+use mio::{Events, Poll, Token, Waker};
+use slab::Slab;
+
+use super::backend::Backend;
+use super::buffer::BufferPool;
+use super::client::Client;
+use super::{Inbound, IoHandle, Shared};
+use crate::route::Job;
+
+pub(super) const WAKER: Token = Token(0);
+const TICK: Duration = Duration::from_millis(100);
+
+/// A connection in the slab.
+pub(super) enum Conn {
+    Client(Box<Client>),
+    Backend(Box<Backend>),
+}
+
+/// Pool key: a backend node and the protocol flavour its connections
+/// negotiated (see `Client::flavor`).
+pub(super) type PoolKey = (SocketAddr, u64);
+
+pub struct IoThread {
+    pub(super) idx: usize,
+    pub(super) poll: Poll,
+    pub(super) conns: Slab<Conn>,
+    pub(super) pool: BufferPool,
+    pub(super) shared: Arc<Shared>,
+    pub(super) inbox: Receiver<Inbound>,
+    pub(super) jobs: Sender<Job>,
+    /// Idle backend connections by pool key (slab keys).
+    pub(super) idle: HashMap<PoolKey, Vec<usize>>,
+    /// Clients waiting for a backend connection of a key at its limit.
+    pub(super) waiting: HashMap<PoolKey, VecDeque<usize>>,
+    /// Backend connections open (or opening) per node on this thread.
+    pub(super) open_per_node: HashMap<SocketAddr, usize>,
+    /// Slab keys whose state machine must run again (work queued without
+    /// a socket event, e.g. a command buffered behind the previous one).
+    pub(super) rerun: Vec<usize>,
+    pub(super) draining: bool,
+}
+
+/// Creates an I/O thread and starts it; returns its handle.
+pub fn spawn_io_thread(
+    idx: usize,
+    shared: Arc<Shared>,
+    jobs: Sender<Job>,
+) -> io::Result<(IoHandle, std::thread::JoinHandle<()>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (tx, inbox) = crossbeam_channel::unbounded();
+    let pool = BufferPool::new(shared.budget.clone());
+    let mut t = IoThread {
+        idx,
+        poll,
+        conns: Slab::with_capacity(1024),
+        pool,
+        shared,
+        inbox,
+        jobs,
+        idle: HashMap::new(),
+        waiting: HashMap::new(),
+        open_per_node: HashMap::new(),
+        rerun: Vec::new(),
+        draining: false,
+    };
+    let handle = std::thread::Builder::new()
+        .name(format!("shardgate-io-{idx}"))
+        .spawn(move || {
+            if let Err(e) = t.run() {
+                log::error!("CONN I/O thread {idx} stopped: {e}");
+            }
+        })?;
+    Ok((IoHandle { tx, waker }, handle))
+}
+
+impl IoThread {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        let mut shutdown_deadline: Option<Instant> = None;
+        loop {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() == WAKER {
+                    continue;
+                }
+                self.on_event(ev);
+            }
+            self.drain_inbox();
+            self.run_queued();
+            let now = Instant::now();
+            if now >= next_tick {
+                next_tick = now + TICK;
+                self.on_tick(now);
+                if self.shared.is_shutting_down() {
+                    let deadline = *shutdown_deadline.get_or_insert_with(|| {
+                        now + self.shared.topology().server.shutdown_timeout
+                    });
+                    if self.drain_for_shutdown(now >= deadline) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: &Event) {
+        let key = ev.token().0 - 1;
+        match self.conns.get_mut(key) {
+            Some(Conn::Client(c)) => {
+                c.note_event(ev);
+                self.client_ready(key);
+            }
+            Some(Conn::Backend(b)) => {
+                b.note_event(ev);
+                self.backend_ready(key);
+            }
+            None => {}
+        }
+    }
+
+    fn run_queued(&mut self) {
+        for _ in 0..4 {
+            if self.rerun.is_empty() {
+                return;
+            }
+            let keys = std::mem::take(&mut self.rerun);
+            for key in keys {
+                match self.conns.get(key) {
+                    Some(Conn::Client(_)) => self.client_ready(key),
+                    Some(Conn::Backend(_)) => self.backend_ready(key),
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn drain_inbox(&mut self) {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                Inbound::Accept(sock, peer, conn_id) => self.accept(sock, peer, conn_id),
+                Inbound::Plan(plan) => self.on_plan(plan),
+                Inbound::KillSession { token, conn_id } => self.kill_session(token, conn_id),
+                Inbound::KillDone {
+                    token,
+                    conn_id,
+                    error,
+                } => self.kill_done(token, conn_id, error),
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        let topo = self.shared.topology();
+        let mut expired_clients = Vec::new();
+        let mut expired_backends = Vec::new();
+        let mut ping = Vec::new();
+        for (key, conn) in self.conns.iter() {
+            match conn {
+                Conn::Client(c) => {
+                    if c.deadline.is_some_and(|d| now >= d) {
+                        expired_clients.push(key);
+                    }
+                }
+                Conn::Backend(b) => {
+                    if b.deadline.is_some_and(|d| now >= d) {
+                        expired_backends.push(key);
+                    } else if b.is_idle() {
+                        let idle_for = now.saturating_duration_since(b.last_used);
+                        if idle_for >= topo.backend.idle_timeout {
+                            expired_backends.push(key);
+                        } else if idle_for >= topo.backend.ping_interval
+                            && now.saturating_duration_since(b.last_ping)
+                                >= topo.backend.ping_interval
+                        {
+                            ping.push(key);
+                        }
+                    }
+                }
+            }
+        }
+        for key in expired_clients {
+            self.client_timed_out(key);
+        }
+        for key in expired_backends {
+            self.backend_timed_out(key);
+        }
+        for key in ping {
+            self.ping_idle_backend(key, now);
+        }
+    }
+
+    /// During shutdown: closes idle sessions; true when nothing is left
+    /// (or `force`, once the shutdown timeout has passed).
+    fn drain_for_shutdown(&mut self, force: bool) -> bool {
+        if !self.draining {
+            self.draining = true;
+            log::debug!(
+                "CONN I/O thread {} draining {} connections",
+                self.idx,
+                self.conns.len()
+            );
+        }
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| match c {
+                Conn::Client(c) => force || c.is_idle(),
+                Conn::Backend(b) => force || b.is_idle(),
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.close(key, "shutdown");
+        }
+        self.conns.is_empty()
+    }
+
+    /// Removes a connection and everything that refers to it.
+    pub(super) fn close(&mut self, key: usize, why: &str) {
+        let Some(conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        match conn {
+            Conn::Client(mut c) => {
+                log::debug!("CONN [{} {}] closed: {why}", c.sess.conn_id, c.peer);
+                let _ = self.poll.registry().deregister(&mut c.sock);
+                self.client_closed(&mut c);
+                if let Some(bk) = c.backend.take() {
+                    // A backend in the middle of a statement is of no use to anybody.
+                    let busy = matches!(self.conns.get(bk), Some(Conn::Backend(b)) if !b.is_idle());
+                    if busy || c.sess.is_pinned() {
+                        self.close(bk, "its client closed");
+                    } else {
+                        self.release_backend(bk);
+                    }
+                }
+                c.release_buffers(&mut self.pool);
+            }
+            Conn::Backend(mut b) => {
+                log::debug!("BACKEND [{}] closed: {why}", b.addr);
+                let _ = self.poll.registry().deregister(&mut b.sock);
+                if let Some(n) = self.open_per_node.get_mut(&b.addr) {
+                    *n = n.saturating_sub(1);
+                }
+                if let Some(list) = self.idle.get_mut(&b.pool_key) {
+                    list.retain(|&k| k != key);
+                }
+                b.release_buffers(&mut self.pool);
+                if let Some(ck) = b.client.take() {
+                    self.backend_lost(ck, &b, why);
+                }
+                // A slot freed: a waiting client may open a connection now.
+                self.serve_waiting(b.pool_key);
+            }
+        }
+    }
+}

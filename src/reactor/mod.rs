@@ -1,0 +1,128 @@
+//! The I/O side of shardgate: an acceptor thread and N mio I/O threads.
+//! Each I/O thread owns a slab of connections (clients and backends), one
+//! state machine per connection, its own buffer pool and its own backend
+//! connection pools. COM_QUERY packets go to the worker threads (`route`)
+//! over a crossbeam channel; their plans come back over the thread's inbox,
+//! with a mio `Waker`. See `src/ARCHITECTURE.md`.
+
+pub mod acceptor;
+mod backend;
+pub mod buffer;
+mod client;
+mod io_thread;
+pub mod relay;
+mod sock;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use mio::net::TcpStream;
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::Topology;
+use crate::route::Plan;
+use buffer::MemoryBudget;
+
+pub use io_thread::spawn_io_thread;
+
+/// What other threads send to an I/O thread.
+pub enum Inbound {
+    /// A freshly accepted client socket and its connection id.
+    Accept(TcpStream, SocketAddr, u32),
+    /// A worker's plan for a client's command.
+    Plan(Plan),
+    /// Close a session (KILL CONNECTION from another session).
+    KillSession { token: usize, conn_id: u32 },
+    /// The answer to a KILL a session asked for, to send to that client.
+    KillDone {
+        token: usize,
+        conn_id: u32,
+        error: Option<String>,
+    },
+}
+
+/// A handle to one I/O thread.
+pub struct IoHandle {
+    pub tx: Sender<Inbound>,
+    pub waker: Arc<mio::Waker>,
+}
+
+impl IoHandle {
+    pub fn send(&self, msg: Inbound) {
+        if self.tx.send(msg).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                log::error!("CONN waking I/O thread failed: {e}");
+            }
+        }
+    }
+}
+
+/// Where a session lives, for KILL and SHOW SESSIONS.
+#[derive(Debug, Clone)]
+pub struct SessionEntry {
+    pub io: usize,
+    pub token: usize,
+    pub user: String,
+    pub peer: SocketAddr,
+    /// The backend connection currently running this session's statement:
+    /// node address and the backend's own thread id.
+    pub backend: Option<(SocketAddr, u32)>,
+}
+
+/// Counters readable from any thread.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub queries: AtomicU64,
+    pub errors: AtomicU64,
+    pub backend_connects: AtomicU64,
+    pub backend_connect_failures: AtomicU64,
+    pub slow_queries: AtomicU64,
+}
+
+/// State shared by every thread.
+pub struct Shared {
+    pub topology: RwLock<Arc<Topology>>,
+    pub budget: Arc<MemoryBudget>,
+    pub clients: AtomicUsize,
+    pub next_conn_id: AtomicU32,
+    pub shutdown: AtomicBool,
+    pub sessions: Mutex<HashMap<u32, SessionEntry>>,
+    pub io: RwLock<Vec<IoHandle>>,
+    pub stats: Stats,
+    /// Handshake/auth in progress plus logged-in sessions, per user.
+    pub user_conns: Mutex<HashMap<String, usize>>,
+}
+
+impl Shared {
+    pub fn new(topology: Topology) -> Arc<Shared> {
+        let budget = MemoryBudget::new(topology.server.buffer_memory);
+        Arc::new(Shared {
+            topology: RwLock::new(Arc::new(topology)),
+            budget,
+            clients: AtomicUsize::new(0),
+            next_conn_id: AtomicU32::new(1),
+            shutdown: AtomicBool::new(false),
+            sessions: Mutex::new(HashMap::new()),
+            io: RwLock::new(Vec::new()),
+            stats: Stats::default(),
+            user_conns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.read().clone()
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    pub fn send_to_io(&self, io: usize, msg: Inbound) {
+        if let Some(h) = self.io.read().get(io) {
+            h.send(msg);
+        }
+    }
+}

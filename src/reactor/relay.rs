@@ -1,0 +1,347 @@
+//! Tracks one backend reply as it streams through: which frames belong to
+//! it, where it ends, and the status it ended with. The bytes themselves are
+//! relayed unchanged; the tracker only reads packet headers, the first byte
+//! of each packet and the small OK/EOF/ERR packets.
+//!
+//! The reply grammar per command (protocol 4.1, with or without
+//! `CLIENT_DEPRECATE_EOF`):
+//! - COM_QUERY / COM_STMT_EXECUTE: `OK | ERR | LOCAL_INFILE | result set`,
+//!   repeated while the status has `SERVER_MORE_RESULTS_EXISTS`; a result set
+//!   is a column count, column definitions, [EOF], rows, and EOF / OK(0xfe) /
+//!   ERR. A cursor-opening execute ends after the metadata.
+//! - COM_STMT_PREPARE: `ERR | PREPARE_OK params [EOF] columns [EOF]`.
+//! - COM_STMT_FETCH: rows, then EOF / OK(0xfe) / ERR.
+//! - COM_FIELD_LIST: column definitions, then EOF (or ERR).
+//! - COM_STATISTICS: one string packet.
+//! - others: one OK or ERR.
+//!
+//! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response.html>
+
+use shardgate_proto::capability::StatusFlags;
+use shardgate_proto::codec::Reader;
+use shardgate_proto::frame::{FrameHeader, HEADER_LEN, MAX_FRAME_PAYLOAD};
+use shardgate_proto::{ProtoError, Result};
+
+/// Which reply grammar to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// COM_QUERY and COM_STMT_EXECUTE.
+    ResultSets,
+    StmtPrepare,
+    StmtFetch,
+    FieldList,
+    Statistics,
+    /// One OK or ERR.
+    OkOrErr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// First packet of a (next) result.
+    First,
+    ColumnDefs {
+        left: u64,
+    },
+    MetaEof,
+    Rows,
+    /// Prepare OK: params then columns, each followed by EOF unless deprecated.
+    PrepareParams {
+        left: u64,
+        columns: u64,
+    },
+    PrepareParamsEof {
+        columns: u64,
+    },
+    PrepareColumns {
+        left: u64,
+    },
+    PrepareColumnsEof,
+    FieldList,
+    Statistics,
+    /// The backend asked for a local file; the client's data goes upstream.
+    LocalInfile,
+    Done,
+}
+
+/// What the reply reported when it finished.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Status flags of the last OK/EOF seen.
+    pub status: u16,
+    /// True when the (last) result was an ERR packet.
+    pub error: bool,
+    /// From the last OK packet.
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    /// Statement id and counts of a COM_STMT_PREPARE reply.
+    pub prepared: Option<(u32, u16, u16)>,
+    /// An OK or EOF carried SERVER_SESSION_STATE_CHANGED.
+    pub session_state_changed: bool,
+}
+
+/// Progress of one [`ReplyTracker::advance`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Advance {
+    /// Bytes at the start of the input that are whole frames of this reply.
+    pub consumed: usize,
+    /// The reply is complete after `consumed` bytes.
+    pub done: bool,
+    /// The backend sent a LOCAL INFILE request: the client's file packets
+    /// must now be relayed upstream, and the tracker resumed with
+    /// [`ReplyTracker::infile_sent`].
+    pub local_infile: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyTracker {
+    expect: Expect,
+    state: State,
+    deprecate_eof: bool,
+    /// Bytes of a continued packet still to skip (frames after a full one).
+    continuing: bool,
+    outcome: Outcome,
+}
+
+impl ReplyTracker {
+    pub fn new(expect: Expect, deprecate_eof: bool) -> ReplyTracker {
+        let state = match expect {
+            Expect::ResultSets | Expect::OkOrErr | Expect::StmtPrepare => State::First,
+            Expect::StmtFetch => State::Rows,
+            Expect::FieldList => State::FieldList,
+            Expect::Statistics => State::Statistics,
+        };
+        ReplyTracker {
+            expect,
+            state,
+            deprecate_eof,
+            continuing: false,
+            outcome: Outcome::default(),
+        }
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// Inside the rows of a result set, where an ERR packet ends it cleanly.
+    pub fn in_rows(&self) -> bool {
+        self.state == State::Rows
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// The client finished sending its file (empty packet relayed): the
+    /// backend's OK/ERR comes next.
+    pub fn infile_sent(&mut self) {
+        if self.state == State::LocalInfile {
+            self.state = State::First;
+        }
+    }
+
+    /// Walks whole frames at the start of `buf`.
+    pub fn advance(&mut self, buf: &[u8]) -> Result<Advance> {
+        let mut pos = 0;
+        while self.state != State::Done && self.state != State::LocalInfile {
+            let Some(h) = FrameHeader::parse(&buf[pos..]) else {
+                break;
+            };
+            let end = pos + HEADER_LEN + h.payload_len;
+            if buf.len() < end {
+                break;
+            }
+            let payload = &buf[pos + HEADER_LEN..end];
+            let continued = self.continuing;
+            self.continuing = h.payload_len == MAX_FRAME_PAYLOAD;
+            if !continued {
+                self.on_packet(payload, h.payload_len)?;
+            }
+            pos = end;
+        }
+        Ok(Advance {
+            consumed: pos,
+            done: self.state == State::Done,
+            local_infile: self.state == State::LocalInfile,
+        })
+    }
+
+    fn end_or_more(&mut self, status: u16) -> State {
+        if status & StatusFlags::MORE_RESULTS_EXISTS.0 != 0 {
+            State::First
+        } else {
+            State::Done
+        }
+    }
+
+    fn on_status(&mut self, status: u16) {
+        self.outcome.status = status;
+        if status & StatusFlags::SESSION_STATE_CHANGED.0 != 0 {
+            self.outcome.session_state_changed = true;
+        }
+    }
+
+    fn on_packet(&mut self, p: &[u8], frame_len: usize) -> Result<()> {
+        let first = *p.first().ok_or(ProtoError::Truncated {
+            what: "reply packet",
+        })?;
+        // An EOF packet (or the OK that replaces it) is 0xfe and short; a row
+        // starting with 0xfe is at least 9 bytes (text) or 16 MiB (lenenc 8).
+        let is_eof = first == 0xfe && p.len() < 9;
+        let is_ok_terminator = first == 0xfe && frame_len < MAX_FRAME_PAYLOAD;
+        self.state = match self.state {
+            State::First => match first {
+                0x00 if self.expect == Expect::StmtPrepare => {
+                    let mut r = Reader::new(&p[1..]);
+                    let id = r.u32("statement id")?;
+                    let cols = r.u16("column count")?;
+                    let params = r.u16("param count")?;
+                    self.outcome.prepared = Some((id, cols, params));
+                    self.outcome.error = false;
+                    self.after_prepare_params(u64::from(params), u64::from(cols))
+                }
+                0x00 => {
+                    self.on_ok(p)?;
+                    self.end_or_more(self.outcome.status)
+                }
+                0xff => {
+                    self.outcome.error = true;
+                    State::Done
+                }
+                0xfb if self.expect == Expect::ResultSets => State::LocalInfile,
+                _ if self.expect == Expect::ResultSets => {
+                    let n = Reader::new(p).lenenc_int("column count")?;
+                    if n == 0 {
+                        return Err(ProtoError::Invalid {
+                            what: "column count 0",
+                        });
+                    }
+                    self.outcome.error = false;
+                    State::ColumnDefs { left: n }
+                }
+                _ => {
+                    return Err(ProtoError::Invalid {
+                        what: "reply to a command",
+                    })
+                }
+            },
+            State::ColumnDefs { left } => {
+                if left > 1 {
+                    State::ColumnDefs { left: left - 1 }
+                } else if self.deprecate_eof {
+                    State::Rows
+                } else {
+                    State::MetaEof
+                }
+            }
+            State::MetaEof => {
+                if !is_eof {
+                    return Err(ProtoError::Invalid {
+                        what: "EOF after column definitions",
+                    });
+                }
+                let status = eof_status(p)?;
+                self.on_status(status);
+                if status & StatusFlags::CURSOR_EXISTS.0 != 0 {
+                    State::Done
+                } else {
+                    State::Rows
+                }
+            }
+            State::Rows => {
+                if first == 0xff {
+                    self.outcome.error = true;
+                    State::Done
+                } else if self.deprecate_eof && is_ok_terminator {
+                    self.on_ok(p)?;
+                    self.end_or_more(self.outcome.status)
+                } else if !self.deprecate_eof && is_eof {
+                    let status = eof_status(p)?;
+                    self.on_status(status);
+                    self.end_or_more(status)
+                } else {
+                    State::Rows
+                }
+            }
+            State::PrepareParams { left, columns } => {
+                if left > 1 {
+                    State::PrepareParams {
+                        left: left - 1,
+                        columns,
+                    }
+                } else if self.deprecate_eof {
+                    self.after_prepare_params(0, columns)
+                } else {
+                    State::PrepareParamsEof { columns }
+                }
+            }
+            State::PrepareParamsEof { columns } => {
+                if !is_eof {
+                    return Err(ProtoError::Invalid {
+                        what: "EOF after parameter definitions",
+                    });
+                }
+                self.after_prepare_params(0, columns)
+            }
+            State::PrepareColumns { left } => {
+                if left > 1 {
+                    State::PrepareColumns { left: left - 1 }
+                } else if self.deprecate_eof {
+                    State::Done
+                } else {
+                    State::PrepareColumnsEof
+                }
+            }
+            State::PrepareColumnsEof => {
+                if !is_eof {
+                    return Err(ProtoError::Invalid {
+                        what: "EOF after column definitions",
+                    });
+                }
+                State::Done
+            }
+            State::FieldList => {
+                if first == 0xff {
+                    self.outcome.error = true;
+                    State::Done
+                } else if is_eof || (self.deprecate_eof && is_ok_terminator) {
+                    State::Done
+                } else {
+                    State::FieldList
+                }
+            }
+            State::Statistics => State::Done,
+            State::LocalInfile | State::Done => self.state,
+        };
+        Ok(())
+    }
+
+    fn after_prepare_params(&self, params: u64, columns: u64) -> State {
+        if params > 0 {
+            State::PrepareParams {
+                left: params,
+                columns,
+            }
+        } else if columns > 0 {
+            State::PrepareColumns { left: columns }
+        } else {
+            State::Done
+        }
+    }
+
+    fn on_ok(&mut self, p: &[u8]) -> Result<()> {
+        let mut r = Reader::new(&p[1..]);
+        self.outcome.affected_rows = r.lenenc_int("affected rows")?;
+        self.outcome.last_insert_id = r.lenenc_int("last insert id")?;
+        let status = r.u16("status flags")?;
+        self.outcome.error = false;
+        self.on_status(status);
+        Ok(())
+    }
+}
+
+fn eof_status(p: &[u8]) -> Result<u16> {
+    let mut r = Reader::new(&p[1..]);
+    r.u16("EOF warnings")?;
+    r.u16("EOF status")
+}

@@ -1,0 +1,137 @@
+//! Socket I/O over pooled buffers: drain a readable socket into a
+//! connection's buffer until WouldBlock, and write a buffer out until it is
+//! empty or the socket is full. Events are hints (edge-triggered): callers
+//! remember readiness and come back here.
+
+use std::io::{self, Read, Write};
+
+use mio::net::TcpStream;
+
+use super::buffer::{Buf, BufferPool};
+
+/// Most bytes taken from one socket in one readiness round, so a fast
+/// peer cannot starve the others on the thread.
+const READ_BUDGET: usize = 256 * 1024;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Some bytes were read; the socket may have more (`more`) or not.
+    Data { more: bool },
+    /// Nothing to read right now.
+    WouldBlock,
+    /// The peer closed its side.
+    Closed,
+    /// The buffer budget is spent: stop reading until memory frees up.
+    NoMemory,
+}
+
+/// Reads from `sock` into the buffer in `slot` (checked out on demand).
+pub fn read_into(
+    sock: &mut TcpStream,
+    slot: &mut Option<Buf>,
+    pool: &mut BufferPool,
+) -> io::Result<ReadOutcome> {
+    let mut total = 0usize;
+    loop {
+        if slot.is_none() {
+            match pool.checkout() {
+                Some(b) => *slot = Some(b),
+                None => return Ok(ReadOutcome::NoMemory),
+            }
+        }
+        let Some(buf) = slot.as_mut() else {
+            return Ok(ReadOutcome::NoMemory);
+        };
+        let vec = buf.vec_mut();
+        let len = vec.len();
+        if vec.capacity() - len < 4096 {
+            vec.reserve(vec.capacity().max(4096));
+        }
+        let spare = vec.capacity() - len;
+        vec.resize(len + spare, 0);
+        let res = sock.read(&mut vec[len..]);
+        let n = match &res {
+            Ok(n) => *n,
+            Err(_) => 0,
+        };
+        vec.truncate(len + n);
+        if !pool.account(buf) {
+            return Ok(ReadOutcome::NoMemory);
+        }
+        match res {
+            Ok(0) => {
+                return Ok(if total > 0 {
+                    ReadOutcome::Data { more: false }
+                } else {
+                    ReadOutcome::Closed
+                });
+            }
+            Ok(n) => {
+                total += n;
+                if n < spare {
+                    // A short read: the socket is (very likely) drained, but
+                    // under edge triggering we must see WouldBlock to be sure.
+                    continue;
+                }
+                if total >= READ_BUDGET {
+                    return Ok(ReadOutcome::Data { more: true });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok(if total > 0 {
+                    ReadOutcome::Data { more: false }
+                } else {
+                    ReadOutcome::WouldBlock
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes the buffer in `slot` to `sock`; true when it is empty afterwards
+/// (the buffer is then returned to the pool).
+pub fn flush(
+    sock: &mut TcpStream,
+    slot: &mut Option<Buf>,
+    pool: &mut BufferPool,
+) -> io::Result<bool> {
+    loop {
+        let Some(buf) = slot.as_mut() else {
+            return Ok(true);
+        };
+        if buf.is_empty() {
+            pool.release_if_empty(slot);
+            return Ok(true);
+        }
+        match sock.write(buf.data()) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
+            Ok(n) => buf.consume(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Appends `bytes` to the buffer in `slot`, checking one out if needed.
+/// False when the budget cannot hold them.
+pub fn append(slot: &mut Option<Buf>, pool: &mut BufferPool, bytes: &[u8]) -> bool {
+    if slot.is_none() {
+        match pool.checkout() {
+            Some(b) => *slot = Some(b),
+            None => return false,
+        }
+    }
+    let Some(buf) = slot.as_mut() else {
+        return false;
+    };
+    buf.vec_mut().extend_from_slice(bytes);
+    pool.account(buf)
+}
+
+/// Length of unread bytes in `slot`.
+pub fn pending(slot: &Option<Buf>) -> usize {
+    slot.as_ref().map_or(0, Buf::len)
+}

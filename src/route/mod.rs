@@ -1,0 +1,139 @@
+//! Routing: worker threads turn a client's COM_QUERY into a [`Plan`] —
+//! where it runs, what it does to the session (schema, replayable `SET`s,
+//! reasons to pin the session to its backend connection), or a local reply.
+//!
+//! Workers receive [`Job`]s from every I/O thread over one bounded crossbeam
+//! channel and send each plan back to the I/O thread that asked, over its
+//! inbox, waking it with its mio `Waker`. The packet bytes travel with the
+//! job and come back in the plan, so nothing is copied twice.
+
+mod planner;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use shardgate_proto::error_codes::{self as ec, ErrorCode};
+
+use crate::config::Topology;
+use crate::reactor::{Inbound, Shared};
+use crate::session::{Assignment, PinReasons};
+
+pub use planner::plan_query;
+
+/// What a worker needs to know about the session.
+#[derive(Debug, Clone)]
+pub struct RouteCtx {
+    pub schema: Option<String>,
+    pub user: String,
+    pub conn_id: u32,
+    pub backslash_escapes: bool,
+    /// Multi-statements are allowed (capability or COM_SET_OPTION).
+    pub multi_statements: bool,
+    pub in_transaction: bool,
+}
+
+/// A COM_QUERY to route.
+pub struct Job {
+    pub io: usize,
+    pub token: usize,
+    pub gen: u64,
+    /// The command payload (command byte first).
+    pub payload: Vec<u8>,
+    pub ctx: RouteCtx,
+}
+
+/// What a statement does to the session when it succeeds.
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    pub use_schema: Option<String>,
+    pub set_vars: Vec<Assignment>,
+    pub pin: PinReasons,
+    pub unpin: PinReasons,
+    /// The backend connection's session is reset (COM_RESET_CONNECTION).
+    pub reset_backend: bool,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    /// Send the payload to this node (a group's master for now).
+    Forward {
+        group: String,
+        addr: SocketAddr,
+        effects: Effects,
+    },
+    /// Answer the client with this packet payload (OK or ERR).
+    Reply(Vec<u8>),
+    /// KILL [QUERY] of a shardgate connection id.
+    Kill { id: u32, query_only: bool },
+}
+
+pub struct Plan {
+    pub token: usize,
+    pub gen: u64,
+    pub payload: Vec<u8>,
+    pub action: Action,
+}
+
+/// The ERR payload for a routing refusal.
+pub fn err(code: ErrorCode, msg: &str) -> Action {
+    let mut p = Vec::with_capacity(msg.len() + 9);
+    ec::write_err(&mut p, code, msg);
+    Action::Reply(p)
+}
+
+/// The group (and its master's address) that holds a schema's unsharded
+/// tables: the schema's `default_group`, else `server.default_group`.
+pub fn default_target(
+    topo: &Topology,
+    schema: Option<&str>,
+) -> Result<(String, SocketAddr), (ErrorCode, String)> {
+    let group_name = match schema.and_then(|s| topo.schema(s)) {
+        Some(s) => Some(s.default_group.as_str()),
+        None => topo.server.default_group.as_deref(),
+    };
+    let Some(group_name) = group_name else {
+        let name = schema.unwrap_or("");
+        return Err((ec::ER_BAD_DB_ERROR, format!("Unknown database '{name}'")));
+    };
+    let Some(group) = topo.group(group_name) else {
+        return Err((
+            ec::ER_UNKNOWN_ERROR,
+            format!("shardgate: group '{group_name}' is not configured"),
+        ));
+    };
+    match group.master.socket {
+        Some(addr) => Ok((group.name.clone(), addr)),
+        None => resolve(&group.master.host, group.master.port)
+            .map(|a| (group.name.clone(), a))
+            .ok_or_else(|| {
+                (
+                    ec::CR_CONN_HOST_ERROR,
+                    format!(
+                        "shardgate: cannot resolve group '{}' master {}",
+                        group.name, group.master.text
+                    ),
+                )
+            }),
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs().ok()?.next()
+}
+
+/// A worker thread: plans jobs until the channel closes.
+pub fn run_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
+    while let Ok(job) = jobs.recv() {
+        let topo = shared.topology();
+        let action = plan_query(&topo, &job.ctx, &job.payload[1..]);
+        let plan = Plan {
+            token: job.token,
+            gen: job.gen,
+            payload: job.payload,
+            action,
+        };
+        shared.send_to_io(job.io, Inbound::Plan(plan));
+    }
+}

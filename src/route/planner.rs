@@ -1,0 +1,151 @@
+//! The planner for one COM_QUERY: classifies the SQL, decides the target
+//! (for unsharded schemas: the schema's default group master) and what the
+//! statement does to the session.
+//!
+//! Multiplexing rules: `SET` of a session variable to a literal is recorded
+//! and replayed on other connections; anything whose effect cannot be
+//! replayed pins the session (user variables, temporary tables, LOCK
+//! TABLES, user-level locks, SQL-level PREPARE, SQL_CALC_FOUND_ROWS and
+//! inserts for the statement after them).
+
+use shardgate_proto::error_codes as ec;
+
+use super::{default_target, err, Action, Effects, RouteCtx};
+use crate::config::Topology;
+use crate::session::{Assignment, PinReasons};
+use crate::sql::{self, Kind, Scope, Statement};
+
+/// Plans one statement (`sql` is the COM_QUERY text).
+pub fn plan_query(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
+    let opts = sql::LexOptions {
+        backslash_escapes: ctx.backslash_escapes,
+        ..sql::LexOptions::default()
+    };
+    let st = sql::classify(sql, opts);
+    if st.multi_statement && !ctx.multi_statements {
+        return err(
+            ec::ER_PARSE_ERROR,
+            "You have an error in your SQL syntax; multi-statements are not enabled for this connection",
+        );
+    }
+    let mut effects = Effects::default();
+    let mut schema = ctx.schema.clone();
+    match &st.kind {
+        Kind::Kill {
+            query_only,
+            id: Some(id),
+        } => {
+            return match u32::try_from(*id) {
+                Ok(id) => Action::Kill {
+                    id,
+                    query_only: *query_only,
+                },
+                Err(_) => err(ec::ER_NO_SUCH_THREAD, &format!("Unknown thread id: {id}")),
+            };
+        }
+        Kind::Use(name) => {
+            let name = String::from_utf8_lossy(name).into_owned();
+            match topo.user(&ctx.user) {
+                Some(u) if u.may_use(&name) => {}
+                _ => {
+                    return err(
+                        ec::ER_DBACCESS_DENIED_ERROR,
+                        &format!(
+                            "Access denied for user '{}'@'%' to database '{name}'",
+                            ctx.user
+                        ),
+                    )
+                }
+            }
+            effects.use_schema = Some(name.clone());
+            schema = Some(name);
+        }
+        Kind::Set => set_effects(sql, &st, &mut effects),
+        Kind::SetTransaction => effects.pin.insert(PinReasons::UNREPLAYABLE_SET),
+        Kind::LockTables => effects.pin.insert(PinReasons::LOCK_TABLES),
+        Kind::UnlockTables => effects.unpin.insert(PinReasons::LOCK_TABLES),
+        Kind::Prepare | Kind::Execute | Kind::Deallocate => {
+            effects.pin.insert(PinReasons::SQL_PREPARE)
+        }
+        Kind::Insert | Kind::Replace => effects.pin.insert(PinReasons::LAST_INSERT_ID),
+        _ => {}
+    }
+    if st.uses_user_variables {
+        effects.pin.insert(PinReasons::USER_VARIABLES);
+    }
+    if st.get_lock {
+        effects.pin.insert(PinReasons::USER_LOCK);
+    }
+    if st.temporary_table {
+        effects.pin.insert(PinReasons::TEMP_TABLE);
+    }
+    if st.lock_tables {
+        effects.pin.insert(PinReasons::LOCK_TABLES);
+    }
+    if st.sql_calc_found_rows {
+        effects.pin.insert(PinReasons::FOUND_ROWS);
+    }
+    if st.is_write && !matches!(st.kind, Kind::Set) {
+        // ROW_COUNT() / LAST_INSERT_ID() right after a write see its result.
+        effects.pin.insert(PinReasons::LAST_INSERT_ID);
+    }
+    match default_target(topo, schema.as_deref()) {
+        Ok((group, addr)) => Action::Forward {
+            group,
+            addr,
+            effects,
+        },
+        Err((code, msg)) => err(code, &msg),
+    }
+}
+
+/// Records the replayable assignments of a SET; pins for the others.
+fn set_effects(sql: &[u8], st: &Statement, effects: &mut Effects) {
+    for a in &st.set_assignments {
+        let value = sql.get(a.value.clone()).unwrap_or_default();
+        let value_text = String::from_utf8_lossy(value).trim().to_string();
+        match a.scope {
+            Scope::Global => {}
+            Scope::User => effects.pin.insert(PinReasons::USER_VARIABLES),
+            Scope::Session => {
+                let name = String::from_utf8_lossy(&a.name).to_ascii_lowercase();
+                if name == "transaction" || name == "next_transaction" || name == "role" {
+                    effects.pin.insert(PinReasons::UNREPLAYABLE_SET);
+                    continue;
+                }
+                if name == "autocommit" {
+                    // The server's status flags tell us; pinned while off.
+                    continue;
+                }
+                if !is_replayable_value(value) {
+                    effects.pin.insert(PinReasons::UNREPLAYABLE_SET);
+                    continue;
+                }
+                let sql = match name.as_str() {
+                    "names" => format!("NAMES {value_text}"),
+                    "character_set" => {
+                        effects.set_vars.push(Assignment {
+                            key: "names".into(),
+                            sql: format!("CHARACTER SET {value_text}"),
+                        });
+                        continue;
+                    }
+                    _ => format!("@@session.{name} = {value_text}"),
+                };
+                let key = if name == "names" {
+                    "names".to_string()
+                } else {
+                    name
+                };
+                effects.set_vars.push(Assignment { key, sql });
+            }
+        }
+    }
+}
+
+/// A value that means the same on every connection: literals, identifiers
+/// and keywords (`DEFAULT`, `ON`), optionally `COLLATE x` after a charset.
+fn is_replayable_value(v: &[u8]) -> bool {
+    let tokens = sql::lexer::tokenize(v, sql::lexer::LexOptions::default());
+    tokens.iter().all(|t| t.is_literal_or_word())
+}

@@ -1,0 +1,126 @@
+//! Start-up and shutdown of the running proxy: binds the listener, starts
+//! the worker threads, the I/O threads and the acceptor, then waits for
+//! signals. SIGTERM/SIGINT stop accepting and let in-flight statements
+//! finish (bounded by `server.shutdown_timeout`); SIGHUP re-reads and
+//! validates the config and swaps the topology only if it is valid.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::config::{self, Topology};
+use crate::reactor::{acceptor, spawn_io_thread, Shared};
+use crate::route;
+
+/// A running proxy (used by `main` and by tests that embed it).
+pub struct Running {
+    pub shared: Arc<Shared>,
+    pub local_addr: std::net::SocketAddr,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Asks every thread to stop and waits for them.
+    pub fn shutdown(self) {
+        self.shared.shutdown.store(true, Ordering::Relaxed);
+        for h in self.shared.io.read().iter() {
+            let _ = h.waker.wake();
+        }
+        // Workers stop when every job sender (the I/O threads) is gone.
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn threads_or_cores(n: usize) -> usize {
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+}
+
+/// Binds and starts every thread; returns once the proxy accepts clients.
+pub fn start(topology: Topology) -> io::Result<Running> {
+    let listen = topology.server.listen;
+    let io_threads = threads_or_cores(topology.server.io_threads);
+    let workers = threads_or_cores(topology.server.worker_threads);
+    let queue = topology.server.worker_queue.max(16);
+    let std_listener = std::net::TcpListener::bind(listen)?;
+    std_listener.set_nonblocking(true)?;
+    let local_addr = std_listener.local_addr()?;
+    let listener = mio::net::TcpListener::from_std(std_listener);
+    let shared = Shared::new(topology);
+    let (job_tx, job_rx) = crossbeam_channel::bounded(queue);
+    let mut threads = Vec::new();
+    for i in 0..workers {
+        let rx = job_rx.clone();
+        let sh = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("shardgate-worker-{i}"))
+                .spawn(move || route::run_worker(rx, sh))?,
+        );
+    }
+    drop(job_rx);
+    {
+        let mut handles = shared.io.write();
+        for i in 0..io_threads {
+            let (handle, thread) = spawn_io_thread(i, shared.clone(), job_tx.clone())?;
+            handles.push(handle);
+            threads.push(thread);
+        }
+    }
+    drop(job_tx);
+    let sh = shared.clone();
+    threads.push(
+        std::thread::Builder::new()
+            .name("shardgate-accept".into())
+            .spawn(move || {
+                if let Err(e) = acceptor::run(listener, sh) {
+                    log::error!("CONN acceptor stopped: {e}");
+                }
+            })?,
+    );
+    log::info!("shardgate listening on {local_addr} ({io_threads} I/O threads, {workers} workers)");
+    Ok(Running {
+        shared,
+        local_addr,
+        threads,
+    })
+}
+
+/// Runs until SIGTERM/SIGINT; reloads on SIGHUP.
+pub fn serve(topology: Topology, config_path: PathBuf) -> io::Result<()> {
+    let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    let running = start(topology)?;
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => reload(&running.shared, &config_path),
+            _ => {
+                log::info!("shardgate stopping (signal {sig}): finishing in-flight statements");
+                break;
+            }
+        }
+    }
+    running.shutdown();
+    log::info!("shardgate stopped");
+    Ok(())
+}
+
+/// Re-reads the config; an invalid file changes nothing.
+pub fn reload(shared: &Shared, path: &std::path::Path) {
+    match config::load(path) {
+        Ok(t) => {
+            *shared.topology.write() = Arc::new(t);
+            log::info!("config reloaded from {}", path.display());
+        }
+        Err(e) => log::error!("config reload refused, keeping the running config: {e}"),
+    }
+}

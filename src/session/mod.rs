@@ -1,0 +1,228 @@
+//! Client session state: who is logged in, the current schema, the session
+//! variables a borrowed backend connection must carry, and the reasons a
+//! session is pinned to one backend connection.
+//!
+//! shardgate multiplexes: between statements an unpinned session gives its
+//! backend connection back to the pool, and the next statement may run on
+//! another one. Before it does, the I/O thread compares this state with the
+//! state the backend connection carries ([`BackendState`]) and sends the
+//! difference (COM_INIT_DB and one `SET`), pipelined before the statement.
+//! State that cannot be replayed (an open transaction, LOCK TABLES,
+//! temporary tables, user-level locks, user variables, prepared statements,
+//! FOUND_ROWS / LAST_INSERT_ID continuity) pins the session instead.
+
+pub mod auth;
+
+use shardgate_proto::capability::Capabilities;
+
+/// Why a session keeps its backend connection between statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PinReasons(pub u16);
+
+impl PinReasons {
+    pub const TRANSACTION: PinReasons = PinReasons(1);
+    pub const LOCK_TABLES: PinReasons = PinReasons(1 << 1);
+    pub const TEMP_TABLE: PinReasons = PinReasons(1 << 2);
+    pub const USER_LOCK: PinReasons = PinReasons(1 << 3);
+    pub const USER_VARIABLES: PinReasons = PinReasons(1 << 4);
+    pub const PREPARED: PinReasons = PinReasons(1 << 5);
+    pub const FOUND_ROWS: PinReasons = PinReasons(1 << 6);
+    pub const LAST_INSERT_ID: PinReasons = PinReasons(1 << 7);
+    pub const AUTOCOMMIT_OFF: PinReasons = PinReasons(1 << 8);
+    pub const UNREPLAYABLE_SET: PinReasons = PinReasons(1 << 9);
+    pub const LOCAL_INFILE: PinReasons = PinReasons(1 << 10);
+    /// SQL-level PREPARE / EXECUTE: the statement lives on one connection.
+    pub const SQL_PREPARE: PinReasons = PinReasons(1 << 11);
+    /// Reasons that last until the statement after the one that set them.
+    pub const ONE_STATEMENT: PinReasons =
+        PinReasons(Self::FOUND_ROWS.0 | Self::LAST_INSERT_ID.0 | Self::LOCAL_INFILE.0);
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn insert(&mut self, r: PinReasons) {
+        self.0 |= r.0;
+    }
+
+    pub fn remove(&mut self, r: PinReasons) {
+        self.0 &= !r.0;
+    }
+
+    pub fn contains(self, r: PinReasons) -> bool {
+        self.0 & r.0 == r.0
+    }
+
+    /// Names for SHOW SESSIONS and logs.
+    pub fn names(self) -> Vec<&'static str> {
+        const NAMES: [(PinReasons, &str); 12] = [
+            (PinReasons::TRANSACTION, "transaction"),
+            (PinReasons::LOCK_TABLES, "lock_tables"),
+            (PinReasons::TEMP_TABLE, "temporary_table"),
+            (PinReasons::USER_LOCK, "user_lock"),
+            (PinReasons::USER_VARIABLES, "user_variables"),
+            (PinReasons::PREPARED, "prepared_statements"),
+            (PinReasons::FOUND_ROWS, "found_rows"),
+            (PinReasons::LAST_INSERT_ID, "last_insert_id"),
+            (PinReasons::AUTOCOMMIT_OFF, "autocommit_off"),
+            (PinReasons::UNREPLAYABLE_SET, "session_set"),
+            (PinReasons::LOCAL_INFILE, "local_infile"),
+            (PinReasons::SQL_PREPARE, "sql_prepare"),
+        ];
+        NAMES
+            .iter()
+            .filter(|(r, _)| self.contains(*r))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+/// One replayable session assignment: `key` identifies the variable
+/// (lowercased, `names` for SET NAMES / CHARACTER SET), `sql` is the text
+/// that re-creates it inside a `SET` list, e.g. `@@session.sql_mode='ANSI'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub key: String,
+    pub sql: String,
+}
+
+/// State a backend connection carries that a session depends on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendState {
+    pub schema: Option<String>,
+    /// Replayed assignments, sorted by key.
+    pub vars: Vec<Assignment>,
+    pub multi_statements: bool,
+}
+
+impl BackendState {
+    /// Records an assignment (replacing one with the same key).
+    pub fn set_var(&mut self, a: Assignment) {
+        match self.vars.binary_search_by(|v| v.key.as_str().cmp(&a.key)) {
+            Ok(i) => self.vars[i] = a,
+            Err(i) => self.vars.insert(i, a),
+        }
+    }
+
+    /// The `SET` statement that turns `self` (a backend connection's state)
+    /// into `want` (a session's), or `None` when the variables agree.
+    /// Variables the connection carries but the session never set go back
+    /// to their defaults.
+    pub fn set_statement_towards(&self, want: &BackendState) -> Option<String> {
+        if self.vars == want.vars {
+            return None;
+        }
+        let mut parts: Vec<String> = Vec::new();
+        for a in &want.vars {
+            if !self.vars.contains(a) {
+                parts.push(a.sql.clone());
+            }
+        }
+        for have in &self.vars {
+            if want
+                .vars
+                .binary_search_by(|v| v.key.as_str().cmp(&have.key))
+                .is_err()
+            {
+                parts.push(reset_sql(&have.key));
+            }
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        // SET NAMES must come first in a SET list.
+        parts.sort_by_key(|p| !p.starts_with("NAMES"));
+        Some(format!("SET {}", parts.join(", ")))
+    }
+}
+
+/// The assignment that puts `key` back to the connection's default.
+fn reset_sql(key: &str) -> String {
+    match key {
+        "names" => "NAMES DEFAULT".to_string(),
+        _ => format!("@@session.{key} = DEFAULT"),
+    }
+}
+
+/// Everything shardgate knows about one client session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub conn_id: u32,
+    pub user: String,
+    pub caps: Capabilities,
+    /// Collation id the client asked for in its handshake.
+    pub collation: u8,
+    pub state: BackendState,
+    pub pins: PinReasons,
+    pub backslash_escapes: bool,
+}
+
+impl Session {
+    pub fn new(conn_id: u32) -> Session {
+        Session {
+            conn_id,
+            user: String::new(),
+            caps: Capabilities::empty(),
+            collation: 0,
+            state: BackendState::default(),
+            pins: PinReasons::default(),
+            backslash_escapes: true,
+        }
+    }
+
+    pub fn is_pinned(&self) -> bool {
+        !self.pins.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(k: &str, v: &str) -> Assignment {
+        Assignment {
+            key: k.into(),
+            sql: v.into(),
+        }
+    }
+
+    #[test]
+    fn diff_sets_missing_and_resets_extra() {
+        let mut have = BackendState::default();
+        have.set_var(a("time_zone", "@@session.time_zone='+01:00'"));
+        have.set_var(a("sql_mode", "@@session.sql_mode='ANSI'"));
+        let mut want = BackendState::default();
+        want.set_var(a("sql_mode", "@@session.sql_mode='ANSI'"));
+        want.set_var(a("names", "NAMES latin1"));
+        assert_eq!(
+            have.set_statement_towards(&want).unwrap(),
+            "SET NAMES latin1, @@session.time_zone = DEFAULT"
+        );
+        assert_eq!(want.set_statement_towards(&want), None);
+    }
+
+    #[test]
+    fn set_var_replaces_same_key() {
+        let mut s = BackendState::default();
+        s.set_var(a("x", "1"));
+        s.set_var(a("x", "2"));
+        assert_eq!(s.vars, vec![a("x", "2")]);
+    }
+
+    #[test]
+    fn pin_reason_names() {
+        let mut p = PinReasons::default();
+        p.insert(PinReasons::TRANSACTION);
+        p.insert(PinReasons::PREPARED);
+        assert_eq!(p.names(), vec!["transaction", "prepared_statements"]);
+        p.remove(PinReasons::TRANSACTION | PinReasons::PREPARED);
+        assert!(p.is_empty());
+    }
+}
+
+impl std::ops::BitOr for PinReasons {
+    type Output = PinReasons;
+    fn bitor(self, rhs: Self) -> Self {
+        PinReasons(self.0 | rhs.0)
+    }
+}
