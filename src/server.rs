@@ -46,8 +46,33 @@ fn threads_or_cores(n: usize) -> usize {
     }
 }
 
+/// Raises the open-files soft limit to the hard limit: every client and
+/// every backend connection is a descriptor.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit struct we own; no other
+    // memory is touched.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass by reference.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
+            log::warn!("could not raise the open files limit from {}", lim.rlim_cur);
+        }
+    }
+}
+
 /// Binds and starts every thread; returns once the proxy accepts clients.
 pub fn start(topology: Topology) -> io::Result<Running> {
+    raise_fd_limit();
     let listen = topology.server.listen;
     let io_threads = threads_or_cores(topology.server.io_threads);
     let workers = threads_or_cores(topology.server.worker_threads);

@@ -50,6 +50,8 @@ pub(super) struct Backend {
     pub wbuf: Option<Buf>,
     pub readable: bool,
     pub writable: bool,
+    /// The peer closed its side (or the socket errored).
+    pub read_closed: bool,
     pub deadline: Option<Instant>,
     pub last_used: Instant,
     pub last_ping: Instant,
@@ -77,6 +79,10 @@ impl Backend {
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             self.readable = true;
         }
+        if ev.is_read_closed() || ev.is_error() {
+            // Keep reading until read() returns 0 or an error.
+            self.read_closed = true;
+        }
         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
             self.writable = true;
         }
@@ -84,6 +90,14 @@ impl Backend {
 
     pub fn is_idle(&self) -> bool {
         self.phase == Phase::Ready && self.client.is_none()
+    }
+
+    /// Connecting or logging in (a failure now means the node is unreachable).
+    pub fn is_logging_in(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Connecting | Phase::Greeting | Phase::Auth
+        )
     }
 
     /// Inside the rows of a result set (an ERR packet may end it cleanly).
@@ -177,6 +191,21 @@ impl IoThread {
         if open >= per_thread_limit {
             self.waiting.entry(key).or_default().push_back(ck);
             return;
+        }
+        if let Some(b) = self.backoff.get(&key.0) {
+            if Instant::now() < b.until {
+                let error = b.error.clone();
+                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+                    return;
+                };
+                let group = c.inflight.take().map(|i| i.group).unwrap_or_default();
+                let msg = format!(
+                    "shardgate: cannot connect to group '{group}' master {}: {error}",
+                    key.0
+                );
+                self.reply_err(ck, shardgate_proto::error_codes::CR_CONN_HOST_ERROR, &msg);
+                return;
+            }
         }
         match self.open_backend(key) {
             Ok(bk) => self.attach(ck, bk),
@@ -294,6 +323,7 @@ impl IoThread {
             wbuf: None,
             readable: false,
             writable: false,
+            read_closed: false,
             deadline: Some(now + topo.backend.connect_timeout),
             last_used: now,
             last_ping: now,
@@ -493,7 +523,7 @@ impl IoThread {
             }
             if b.readable {
                 match sock::read_into(&mut b.sock, &mut b.rbuf, &mut self.pool) {
-                    Ok(ReadOutcome::Data { more }) => b.readable = more || b.readable,
+                    Ok(ReadOutcome::Data { more }) => b.readable = more || b.read_closed,
                     Ok(ReadOutcome::WouldBlock) => b.readable = false,
                     Ok(ReadOutcome::Closed) => {
                         self.close(bk, "backend closed the connection");
@@ -617,6 +647,8 @@ impl IoThread {
                     b.phase = Phase::Ready;
                     b.deadline = None;
                     b.decoder.accept_any_seq();
+                    let addr = b.addr;
+                    self.backoff.remove(&addr);
                     log::debug!("BACKEND [{}] logged in, thread id {}", b.addr, b.thread_id);
                     self.backend_logged_in(bk);
                     return true;

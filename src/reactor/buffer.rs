@@ -72,31 +72,45 @@ impl MemoryBudget {
     }
 }
 
-/// A buffer checked out of a [`BufferPool`]: bytes `[start, len)` of `data`
-/// are unread ("data"), the rest of the capacity is "space".
+/// A buffer checked out of a [`BufferPool`]: bytes `[start, end)` of `data`
+/// are unread ("data"), `[end, len)` is free space. The vector is kept at
+/// its full length (zeroed once when it grows), so reading from a socket
+/// into the free space costs no memset.
 #[derive(Debug, Default)]
 pub struct Buf {
     data: Vec<u8>,
     start: usize,
+    end: usize,
     /// Bytes charged to the budget for this buffer.
     charged: usize,
 }
 
 impl Buf {
+    fn from_vec(mut data: Vec<u8>) -> Buf {
+        let cap = data.capacity().max(CHUNK);
+        data.resize(cap, 0);
+        Buf {
+            data,
+            start: 0,
+            end: 0,
+            charged: CHUNK,
+        }
+    }
+
     /// The unread bytes.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.data[self.start..]
+        &self.data[self.start..self.end]
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.data.len() - self.start
+        self.end - self.start
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.start == self.end
     }
 
     /// Marks `n` unread bytes as used.
@@ -104,26 +118,51 @@ impl Buf {
     pub fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
         self.start += n.min(self.len());
-        if self.start == self.data.len() {
-            self.data.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         }
     }
 
-    /// The underlying vector, for appending (moves unread bytes to the front
-    /// first when more than half the vector is consumed).
+    /// Free space of at least `min` bytes (compacting or growing first).
     #[inline]
-    pub fn vec_mut(&mut self) -> &mut Vec<u8> {
-        if self.start > 0 && self.start >= self.data.len() / 2 {
-            self.data.drain(..self.start);
-            self.start = 0;
+    pub fn space(&mut self, min: usize) -> &mut [u8] {
+        if self.data.len() - self.end < min {
+            if self.start > 0 {
+                self.data.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.data.len() - self.end < min {
+                let want = (self.end + min).max(self.data.len() * 2);
+                self.data.resize(want, 0);
+            }
         }
-        &mut self.data
+        &mut self.data[self.end..]
+    }
+
+    /// Marks `n` bytes of [`Buf::space`] as filled.
+    #[inline]
+    pub fn fill(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.data.len());
+        self.end = (self.end + n).min(self.data.len());
+    }
+
+    /// Appends bytes.
+    #[inline]
+    pub fn extend(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        self.space(n)[..n].copy_from_slice(bytes);
+        self.fill(n);
     }
 
     /// Capacity charged to the budget.
     pub fn charged(&self) -> usize {
         self.charged
+    }
+
+    fn capacity(&self) -> usize {
+        self.data.len()
     }
 }
 
@@ -151,21 +190,21 @@ impl BufferPool {
         if !self.budget.try_reserve(CHUNK) {
             return None;
         }
-        let data = self
-            .spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(CHUNK));
-        Some(Buf {
-            data,
-            start: 0,
-            charged: CHUNK,
+        Some(match self.spare.pop() {
+            Some(data) => Buf {
+                data,
+                start: 0,
+                end: 0,
+                charged: CHUNK,
+            },
+            None => Buf::from_vec(Vec::with_capacity(CHUNK)),
         })
     }
 
     /// Charges the growth of `buf` (after appending to it) to the budget;
     /// false when the budget cannot cover it (the caller stops reading).
     pub fn account(&mut self, buf: &mut Buf) -> bool {
-        let cap = buf.data.capacity();
+        let cap = buf.capacity();
         if cap <= buf.charged {
             return true;
         }
@@ -181,8 +220,7 @@ impl BufferPool {
     /// Returns a buffer: oversize ones are freed, the rest kept as spares.
     pub fn release(&mut self, mut buf: Buf) {
         self.budget.release(buf.charged);
-        buf.data.clear();
-        if buf.data.capacity() == CHUNK && self.spare.len() < MAX_SPARE {
+        if buf.data.len() == CHUNK && self.spare.len() < MAX_SPARE {
             self.spare.push(std::mem::take(&mut buf.data));
         }
     }
@@ -224,12 +262,12 @@ mod tests {
         let budget = MemoryBudget::new(10 * CHUNK);
         let mut pool = BufferPool::new(budget.clone());
         let mut b = pool.checkout().unwrap();
-        b.vec_mut().extend_from_slice(&vec![7u8; 3 * CHUNK]);
+        b.extend(&vec![7u8; 3 * CHUNK]);
         assert!(pool.account(&mut b));
         assert!(budget.used() >= 3 * CHUNK);
         b.consume(2 * CHUNK);
         assert_eq!(b.len(), CHUNK);
-        b.vec_mut().push(1);
+        b.extend(&[1]);
         assert_eq!(b.len(), CHUNK + 1);
         b.consume(CHUNK + 1);
         assert!(b.is_empty());
@@ -242,7 +280,7 @@ mod tests {
         let budget = MemoryBudget::new(2 * CHUNK);
         let mut pool = BufferPool::new(budget.clone());
         let mut b = pool.checkout().unwrap();
-        b.vec_mut().extend_from_slice(&vec![0u8; 4 * CHUNK]);
+        b.extend(&vec![0u8; 4 * CHUNK]);
         assert!(!pool.account(&mut b));
         pool.release(b);
         assert_eq!(budget.used(), 0);

@@ -71,6 +71,8 @@ pub(super) struct Client {
     pub wbuf: Option<Buf>,
     pub readable: bool,
     pub writable: bool,
+    /// The peer closed its side (or the socket errored).
+    pub read_closed: bool,
     pub deadline: Option<Instant>,
     pub backend: Option<usize>,
     pub gen: u64,
@@ -91,6 +93,10 @@ impl Client {
     pub fn note_event(&mut self, ev: &Event) {
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             self.readable = true;
+        }
+        if ev.is_read_closed() || ev.is_error() {
+            // Keep reading until read() returns 0 or an error.
+            self.read_closed = true;
         }
         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
             self.writable = true;
@@ -180,6 +186,7 @@ impl IoThread {
             wbuf: None,
             readable: false,
             writable: false,
+            read_closed: false,
             deadline: Some(Instant::now() + topo.server.handshake_timeout),
             backend: None,
             gen: 0,
@@ -250,7 +257,7 @@ impl IoThread {
             );
             if wants_input && c.readable && pending < super::backend::HIGH_WATERMARK {
                 match sock::read_into(&mut c.sock, &mut c.rbuf, &mut self.pool) {
-                    Ok(ReadOutcome::Data { more }) => c.readable = more || c.readable,
+                    Ok(ReadOutcome::Data { more }) => c.readable = more || c.read_closed,
                     Ok(ReadOutcome::WouldBlock) => c.readable = false,
                     Ok(ReadOutcome::Closed) => {
                         self.close(key, "client closed the connection");

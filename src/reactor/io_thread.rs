@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +56,23 @@ pub struct IoThread {
     /// a socket event, e.g. a command buffered behind the previous one).
     pub(super) rerun: Vec<usize>,
     pub(super) draining: bool,
+    /// Shared with this thread's `IoHandle` (see there).
+    pub(super) sleeping: Arc<AtomicBool>,
+    /// Nodes that refused a connection recently: until when new connects
+    /// fail fast, the current back-off, and the last error.
+    pub(super) backoff: HashMap<SocketAddr, NodeBackoff>,
 }
+
+/// Reconnect back-off of one node (per I/O thread).
+pub(super) struct NodeBackoff {
+    pub until: Instant,
+    pub delay: Duration,
+    pub error: String,
+}
+
+/// First and largest reconnect back-off.
+pub(super) const BACKOFF_MIN: Duration = Duration::from_millis(50);
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Creates an I/O thread and starts it; returns its handle.
 pub fn spawn_io_thread(
@@ -80,7 +97,10 @@ pub fn spawn_io_thread(
         open_per_node: HashMap::new(),
         rerun: Vec::new(),
         draining: false,
+        backoff: HashMap::new(),
+        sleeping: Arc::new(AtomicBool::new(false)),
     };
+    let sleeping = t.sleeping.clone();
     let handle = std::thread::Builder::new()
         .name(format!("shardgate-io-{idx}"))
         .spawn(move || {
@@ -88,7 +108,14 @@ pub fn spawn_io_thread(
                 log::error!("CONN I/O thread {idx} stopped: {e}");
             }
         })?;
-    Ok((IoHandle { tx, waker }, handle))
+    Ok((
+        IoHandle {
+            tx,
+            waker,
+            sleeping,
+        },
+        handle,
+    ))
 }
 
 impl IoThread {
@@ -97,8 +124,14 @@ impl IoThread {
         let mut next_tick = Instant::now() + TICK;
         let mut shutdown_deadline: Option<Instant> = None;
         loop {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            let mut timeout = next_tick.saturating_duration_since(Instant::now());
+            self.sleeping.store(true, Ordering::SeqCst);
+            if !self.inbox.is_empty() || !self.rerun.is_empty() {
+                timeout = Duration::ZERO;
+            }
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            self.sleeping.store(false, Ordering::SeqCst);
+            if let Err(e) = polled {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
                 }
@@ -262,6 +295,22 @@ impl IoThread {
             }
             Conn::Backend(mut b) => {
                 log::debug!("BACKEND [{}] closed: {why}", b.addr);
+                if b.is_logging_in() {
+                    let now = Instant::now();
+                    let e = self.backoff.entry(b.addr).or_insert(NodeBackoff {
+                        until: now,
+                        delay: BACKOFF_MIN / 2,
+                        error: String::new(),
+                    });
+                    e.delay = (e.delay * 2).min(BACKOFF_MAX);
+                    e.until = now + e.delay;
+                    e.error = why.to_string();
+                    log::warn!(
+                        "BACKEND [{}] unreachable: {why} (retry in {:?})",
+                        b.addr,
+                        e.delay
+                    );
+                }
                 let _ = self.poll.registry().deregister(&mut b.sock);
                 if let Some(n) = self.open_per_node.get_mut(&b.addr) {
                     *n = n.saturating_sub(1);

@@ -48,11 +48,15 @@ pub enum Inbound {
 pub struct IoHandle {
     pub tx: Sender<Inbound>,
     pub waker: Arc<mio::Waker>,
+    /// The thread is (about to be) blocked in `poll`: a sender must wake it.
+    /// While it runs it drains its inbox anyway, so no wake-up (an eventfd
+    /// write plus an epoll return) is spent.
+    pub sleeping: Arc<AtomicBool>,
 }
 
 impl IoHandle {
     pub fn send(&self, msg: Inbound) {
-        if self.tx.send(msg).is_ok() {
+        if self.tx.send(msg).is_ok() && self.sleeping.swap(false, Ordering::SeqCst) {
             if let Err(e) = self.waker.wake() {
                 log::error!("CONN waking I/O thread failed: {e}");
             }

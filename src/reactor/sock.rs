@@ -42,19 +42,12 @@ pub fn read_into(
         let Some(buf) = slot.as_mut() else {
             return Ok(ReadOutcome::NoMemory);
         };
-        let vec = buf.vec_mut();
-        let len = vec.len();
-        if vec.capacity() - len < 4096 {
-            vec.reserve(vec.capacity().max(4096));
+        let space = buf.space(4096);
+        let spare = space.len();
+        let res = sock.read(space);
+        if let Ok(n) = &res {
+            buf.fill(*n);
         }
-        let spare = vec.capacity() - len;
-        vec.resize(len + spare, 0);
-        let res = sock.read(&mut vec[len..]);
-        let n = match &res {
-            Ok(n) => *n,
-            Err(_) => 0,
-        };
-        vec.truncate(len + n);
         if !pool.account(buf) {
             return Ok(ReadOutcome::NoMemory);
         }
@@ -69,9 +62,11 @@ pub fn read_into(
             Ok(n) => {
                 total += n;
                 if n < spare {
-                    // A short read: the socket is (very likely) drained, but
-                    // under edge triggering we must see WouldBlock to be sure.
-                    continue;
+                    // A short read drained the socket's receive queue. Any
+                    // byte that arrives later raises a new edge (epoll calls
+                    // back on every arrival), so the extra read() that would
+                    // only return WouldBlock is skipped.
+                    return Ok(ReadOutcome::Data { more: false });
                 }
                 if total >= READ_BUDGET {
                     return Ok(ReadOutcome::Data { more: true });
@@ -127,7 +122,7 @@ pub fn append(slot: &mut Option<Buf>, pool: &mut BufferPool, bytes: &[u8]) -> bo
     let Some(buf) = slot.as_mut() else {
         return false;
     };
-    buf.vec_mut().extend_from_slice(bytes);
+    buf.extend(bytes);
     pool.account(buf)
 }
 
