@@ -301,7 +301,7 @@ impl IoThread {
         }
     }
 
-    fn open_backend(&mut self, key: PoolKey) -> std::io::Result<usize> {
+    pub(super) fn open_backend(&mut self, key: PoolKey) -> std::io::Result<usize> {
         let topo = self.shared.topology();
         let mut sock = TcpStream::connect(key.0)?;
         let _ = sock.set_nodelay(true);

@@ -238,11 +238,48 @@ impl IoThread {
         for key in expired_clients {
             self.client_timed_out(key);
         }
+        let threads = self.shared.io.read().len().max(1);
+        let min_idle = topo.backend.min_idle_per_node.div_ceil(threads);
         for key in expired_backends {
+            // Idle connections beyond min_idle_per_node expire; the rest stay.
+            if let Some(Conn::Backend(b)) = self.conns.get(key) {
+                if b.is_idle() && self.idle.get(&b.pool_key).map_or(0, Vec::len) <= min_idle {
+                    continue;
+                }
+            }
             self.backend_timed_out(key);
         }
         for key in ping {
             self.ping_idle_backend(key, now);
+        }
+        if min_idle > 0 && !self.shared.is_shutting_down() {
+            self.fill_min_idle(min_idle, now);
+        }
+    }
+
+    /// Opens connections so every pool key seen has `min_idle` idle ones.
+    fn fill_min_idle(&mut self, min_idle: usize, now: Instant) {
+        let topo = self.shared.topology();
+        let threads = self.shared.io.read().len().max(1);
+        let limit = topo
+            .backend
+            .max_connections_per_node
+            .div_ceil(threads)
+            .max(1);
+        let short: Vec<PoolKey> = self
+            .idle
+            .iter()
+            .filter(|(k, list)| {
+                list.len() < min_idle
+                    && self.open_per_node.get(&k.0).copied().unwrap_or(0) < limit
+                    && self.backoff.get(&k.0).is_none_or(|b| now >= b.until)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in short {
+            if let Err(e) = self.open_backend(key) {
+                log::debug!("BACKEND [{}] pre-opening failed: {e}", key.0);
+            }
         }
     }
 

@@ -345,3 +345,199 @@ fn eof_status(p: &[u8]) -> Result<u16> {
     r.u16("EOF warnings")?;
     r.u16("EOF status")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shardgate_proto::frame::write_packet;
+
+    /// Frames `payloads` with consecutive sequence ids from 1.
+    fn frames(payloads: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut seq = 1;
+        for p in payloads {
+            write_packet(&mut out, &mut seq, p);
+        }
+        out
+    }
+
+    fn ok(status: u16) -> Vec<u8> {
+        let mut p = vec![0x00, 0x01, 0x05];
+        p.extend_from_slice(&status.to_le_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p
+    }
+
+    fn ok_terminator(status: u16) -> Vec<u8> {
+        let mut p = ok(status);
+        p[0] = 0xfe;
+        p
+    }
+
+    fn eof(status: u16) -> Vec<u8> {
+        let mut p = vec![0xfe, 0, 0];
+        p.extend_from_slice(&status.to_le_bytes());
+        p
+    }
+
+    fn col() -> Vec<u8> {
+        // a column definition only needs to be a packet here
+        b"\x03def\x00\x00\x00\x01a\x00\x0c\x21\x00\x0b\x00\x00\x00\x03\x00\x00\x00\x00\x00".to_vec()
+    }
+
+    fn run_all(expect: Expect, deprecate: bool, wire: &[u8]) -> (Advance, Outcome) {
+        let mut t = ReplyTracker::new(expect, deprecate);
+        let a = t.advance(wire).unwrap();
+        (a, t.outcome())
+    }
+
+    #[test]
+    fn ok_and_err_end_the_reply() {
+        let wire = frames(&[ok(2)]);
+        let (a, o) = run_all(Expect::ResultSets, false, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+        assert_eq!(
+            (o.affected_rows, o.last_insert_id, o.status, o.error),
+            (1, 5, 2, false)
+        );
+        let err = frames(&[b"\xff\x15\x04#28000denied".to_vec()]);
+        let (a, o) = run_all(Expect::OkOrErr, false, &err);
+        assert!(a.done && o.error);
+    }
+
+    #[test]
+    fn result_set_classic_eof() {
+        let wire = frames(&[
+            vec![2],
+            col(),
+            col(),
+            eof(2),
+            b"\x011\x012".to_vec(),
+            b"\xfb\x013".to_vec(),
+            eof(0x22),
+        ]);
+        let (a, o) = run_all(Expect::ResultSets, false, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+        assert_eq!(o.status, 0x22);
+    }
+
+    #[test]
+    fn result_set_deprecate_eof_and_a_row_starting_with_0xfe() {
+        // A text row starts with 0xfe only when its first cell is at least
+        // 16 MiB long, so its first frame is a full one (0xffffff bytes).
+        let big = vec![b'x'; MAX_FRAME_PAYLOAD + 10];
+        let mut row = vec![0xfe];
+        row.extend_from_slice(&(big.len() as u64).to_le_bytes());
+        row.extend_from_slice(&big);
+        let wire = frames(&[vec![1], col(), row.clone(), ok_terminator(2)]);
+        let (a, _) = run_all(Expect::ResultSets, true, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+        // classic EOF mode: a 0xfe row of 9 bytes or more is not an EOF
+        let mut row = vec![0xfe];
+        row.extend_from_slice(&3u64.to_le_bytes());
+        row.extend_from_slice(b"abc");
+        let wire = frames(&[vec![1], col(), eof(2), row, eof(2)]);
+        let (a, _) = run_all(Expect::ResultSets, false, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+    }
+
+    #[test]
+    fn multi_results_continue_until_the_last() {
+        let more = StatusFlags::MORE_RESULTS_EXISTS.0 | 2;
+        let wire = frames(&[vec![1], col(), eof(2), b"\x011".to_vec(), eof(more), ok(2)]);
+        let mut t = ReplyTracker::new(Expect::ResultSets, false);
+        let a = t.advance(&wire).unwrap();
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+        // stopping before the final OK: not done
+        let cut = wire.len() - 11;
+        let mut t = ReplyTracker::new(Expect::ResultSets, false);
+        let a = t.advance(&wire[..cut]).unwrap();
+        assert!(!a.done);
+        let b = t.advance(&wire[a.consumed..]).unwrap();
+        assert!(b.done);
+        assert_eq!(a.consumed + b.consumed, wire.len());
+    }
+
+    #[test]
+    fn partial_frames_are_not_consumed() {
+        let wire = frames(&[vec![1], col(), eof(2), b"\x011".to_vec(), eof(2)]);
+        for cut in 0..wire.len() {
+            let mut t = ReplyTracker::new(Expect::ResultSets, false);
+            let a = t.advance(&wire[..cut]).unwrap();
+            assert!(a.consumed <= cut);
+            assert!(!a.done, "cut {cut}");
+            let b = t.advance(&wire[a.consumed..]).unwrap();
+            assert!(b.done, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn prepare_reply_with_params_and_columns() {
+        let mut prep = vec![0x00];
+        prep.extend_from_slice(&7u32.to_le_bytes());
+        prep.extend_from_slice(&1u16.to_le_bytes()); // columns
+        prep.extend_from_slice(&2u16.to_le_bytes()); // params
+        prep.extend_from_slice(&[0, 0, 0]);
+        let wire = frames(&[prep.clone(), col(), col(), eof(2), col(), eof(2)]);
+        let (a, o) = run_all(Expect::StmtPrepare, false, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+        assert_eq!(o.prepared, Some((7, 1, 2)));
+        let wire = frames(&[prep, col(), col(), col()]);
+        let (a, _) = run_all(Expect::StmtPrepare, true, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+    }
+
+    #[test]
+    fn local_infile_pauses_the_reply() {
+        let wire = frames(&[b"\xfb/tmp/x".to_vec()]);
+        let mut t = ReplyTracker::new(Expect::ResultSets, false);
+        let a = t.advance(&wire).unwrap();
+        assert!(a.local_infile && !a.done);
+        t.infile_sent();
+        let wire = frames(&[ok(2)]);
+        assert!(t.advance(&wire).unwrap().done);
+    }
+
+    #[test]
+    fn continued_rows_are_one_packet() {
+        let big = vec![b'x'; MAX_FRAME_PAYLOAD + 10];
+        let mut row = vec![0xfe];
+        row.extend_from_slice(&(big.len() as u64).to_le_bytes());
+        row.extend_from_slice(&big);
+        let wire = frames(&[vec![1], col(), eof(2), row, eof(2)]);
+        let (a, _) = run_all(Expect::ResultSets, false, &wire);
+        assert!(a.done);
+        assert_eq!(a.consumed, wire.len());
+    }
+
+    #[test]
+    fn statistics_and_field_list() {
+        let wire = frames(&[b"Uptime: 5  Threads: 1".to_vec()]);
+        assert!(run_all(Expect::Statistics, false, &wire).0.done);
+        let wire = frames(&[col(), col(), eof(2)]);
+        assert!(run_all(Expect::FieldList, false, &wire).0.done);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let wire = frames(&[vec![0x00]]);
+        assert!(ReplyTracker::new(Expect::ResultSets, false)
+            .advance(&wire)
+            .is_err());
+        let wire = frames(&[vec![]]);
+        assert!(ReplyTracker::new(Expect::ResultSets, false)
+            .advance(&wire)
+            .is_err());
+        let wire = frames(&[vec![1], col(), vec![0x42]]);
+        assert!(ReplyTracker::new(Expect::ResultSets, false)
+            .advance(&wire)
+            .is_err());
+    }
+}
