@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use shardgate_proto::error_codes::{write_err, ER_CON_COUNT_ERROR};
+use shardgate_proto::capability::Capabilities;
+use shardgate_proto::error_codes::{write_err_for, ER_CON_COUNT_ERROR};
 use shardgate_proto::frame::write_packet;
 
 use super::{Inbound, Shared};
@@ -64,10 +65,16 @@ pub fn run(mut listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
     Ok(())
 }
 
-/// Sends "Too many connections" in place of a greeting, as MySQL does.
+/// Sends "Too many connections" in place of a greeting, as MySQL does:
+/// no capabilities are agreed yet, so without the SQLSTATE marker.
 fn refuse(mut sock: TcpStream) {
     let mut payload = Vec::new();
-    write_err(&mut payload, ER_CON_COUNT_ERROR, "Too many connections");
+    write_err_for(
+        &mut payload,
+        Capabilities::empty(),
+        ER_CON_COUNT_ERROR,
+        "Too many connections",
+    );
     let mut out = Vec::new();
     let mut seq = 0;
     write_packet(&mut out, &mut seq, &payload);

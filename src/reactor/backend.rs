@@ -176,7 +176,8 @@ impl IoThread {
             return;
         }
         c.phase = ClientPhase::AwaitBackend;
-        if let Some(bk) = self.take_idle(key) {
+        let schema = c.sess.state.schema.clone();
+        if let Some(bk) = self.take_idle(key, schema.as_deref()) {
             self.attach(ck, bk);
             self.send_statement(ck, bk);
             return;
@@ -243,14 +244,37 @@ impl IoThread {
         }
     }
 
-    fn take_idle(&mut self, key: PoolKey) -> Option<usize> {
+    /// An idle connection for a session whose current schema is `schema`:
+    /// one already in that schema if any (most recently used first), else
+    /// any (COM_INIT_DB will switch it). A session without a schema only
+    /// takes a connection without one: no command can unselect a database.
+    fn take_idle(&mut self, key: PoolKey, schema: Option<&str>) -> Option<usize> {
+        let conns = &self.conns;
         let list = self.idle.get_mut(&key)?;
-        while let Some(bk) = list.pop() {
-            if matches!(self.conns.get(bk), Some(Conn::Backend(b)) if b.is_idle()) {
-                return Some(bk);
-            }
+        list.retain(|&bk| matches!(conns.get(bk), Some(Conn::Backend(b)) if b.is_idle()));
+        let schema_of = |bk: usize| match conns.get(bk) {
+            Some(Conn::Backend(b)) => b.state.schema.as_deref(),
+            _ => None,
+        };
+        let pos = list
+            .iter()
+            .rposition(|&bk| schema_of(bk) == schema)
+            .or_else(|| {
+                if schema.is_some() {
+                    list.len().checked_sub(1)
+                } else {
+                    None
+                }
+            })?;
+        Some(list.remove(pos))
+    }
+
+    /// Can a connection in schema `conn_schema` serve the client `ck`?
+    fn fits(&self, ck: usize, conn_schema: Option<&str>) -> bool {
+        match self.conns.get(ck) {
+            Some(Conn::Client(c)) => c.sess.state.schema.is_some() || conn_schema.is_none(),
+            _ => false,
         }
-        None
     }
 
     /// Returns a backend connection to its idle pool (or hands it to a
@@ -267,13 +291,21 @@ impl IoThread {
         }
         b.last_used = Instant::now();
         let key = b.pool_key;
+        let conn_schema = b.state.schema.clone();
         if self.shared.is_shutting_down() {
             self.close(bk, "shutdown");
             return;
         }
         if let Some(ck) = self.next_waiting(key) {
-            self.attach(ck, bk);
-            self.send_statement(ck, bk);
+            if self.fits(ck, conn_schema.as_deref()) {
+                self.attach(ck, bk);
+                self.send_statement(ck, bk);
+            } else {
+                // The waiting session has no schema and this connection has
+                // one: trade it for a fresh connection.
+                self.waiting.entry(key).or_default().push_front(ck);
+                self.close(bk, "replaced by a connection without a schema");
+            }
             return;
         }
         self.idle.entry(key).or_default().push(bk);
@@ -409,7 +441,16 @@ impl IoThread {
                 b.state.schema = Some(schema.clone());
             }
         }
-        if let Some(set) = b.state.set_statement_towards(&c.sess.state) {
+        let mut set = b.state.set_statement_towards(&c.sess.state, b.collation);
+        if inf.effects.needs_last_insert_id && c.sess.last_insert_id != 0 {
+            // LAST_INSERT_ID() is per connection: carry the session's value.
+            let assign = format!("@@session.last_insert_id = {}", c.sess.last_insert_id);
+            set = Some(match set {
+                Some(s) => format!("{s}, {assign}"),
+                None => format!("SET {assign}"),
+            });
+        }
+        if let Some(set) = set {
             let mut p = vec![0x03];
             p.extend_from_slice(set.as_bytes());
             out.extend_from_slice(&packet(0, &p));

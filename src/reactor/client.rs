@@ -23,7 +23,7 @@ use super::buffer::{Buf, BufferPool};
 use super::io_thread::{Conn, IoThread};
 use super::relay::Expect;
 use super::sock::{self, ReadOutcome};
-use super::{Inbound, SessionEntry};
+use super::{Inbound, KillRequester, SessionEntry};
 use crate::route::{self, Action, Effects, Job, Plan};
 use crate::session::auth::{self, AuthCheck};
 use crate::session::{PinReasons, Session};
@@ -402,6 +402,8 @@ impl IoThread {
         let mut seq = seq;
         match check {
             AuthCheck::Switch(plugin) if c.phase == Phase::Greeting => {
+                // A fresh scramble, as the server does on a switch.
+                c.scramble = auth::new_scramble();
                 let mut data = c.scramble.to_vec();
                 data.push(0);
                 let req = AuthSwitchRequest {
@@ -768,7 +770,11 @@ impl IoThread {
             Command::StmtSendLongData { .. } | Command::StmtClose { .. } => {
                 // No reply: write it to the pinned backend, stay Idle.
                 let close = matches!(cmd, Command::StmtClose { .. });
-                let Some(bk) = c.backend else { return };
+                let Some(bk) = c.backend else {
+                    // No backend holds the statement (it was lost): nothing to do.
+                    self.rerun.push(key);
+                    return;
+                };
                 if close {
                     c.open_statements = c.open_statements.saturating_sub(1);
                     if c.open_statements == 0 {
@@ -941,7 +947,10 @@ impl IoThread {
             if fx.reset_backend {
                 c.sess.state.vars.clear();
             }
-            let _ = (affected, insert_id);
+            if insert_id != 0 {
+                c.sess.last_insert_id = insert_id;
+            }
+            let _ = affected;
         } else if fx.pin.contains(PinReasons::PREPARED) && c.open_statements > 0 {
             // a failed prepare keeps the earlier statements pinned
         }
@@ -1071,6 +1080,8 @@ impl IoThread {
         }
     }
 
+    /// KILL [QUERY] from this session: the target session's own I/O
+    /// thread decides what to interrupt (see `kill_request`).
     fn start_kill(&mut self, key: usize, id: u32, query_only: bool) {
         let entry = self.shared.sessions.lock().get(&id).cloned();
         let Some(entry) = entry else {
@@ -1085,14 +1096,75 @@ impl IoThread {
             return;
         };
         c.phase = Phase::AwaitPlan;
-        let requester = (self.idx, key, c.sess.conn_id);
+        let requester = KillRequester {
+            io: self.idx,
+            token: key,
+            conn_id: c.sess.conn_id,
+        };
+        self.shared.send_to_io(
+            entry.io,
+            Inbound::Kill {
+                token: entry.token,
+                conn_id: id,
+                query_only,
+                requester,
+            },
+        );
+    }
+
+    /// A KILL aimed at a session of this thread. A statement running on a
+    /// backend is cancelled there with KILL QUERY on a separate connection;
+    /// one still waiting for a plan or a backend connection is answered
+    /// with ERR 1317 here. KILL CONNECTION then closes the session.
+    pub(super) fn kill_request(
+        &mut self,
+        token: usize,
+        conn_id: u32,
+        query_only: bool,
+        req: KillRequester,
+    ) {
+        let target = match self.conns.get_mut(token) {
+            Some(Conn::Client(c)) if c.sess.conn_id == conn_id => c,
+            _ => {
+                let error = Some(format!("Unknown thread id: {conn_id}"));
+                self.shared.send_to_io(
+                    req.io,
+                    Inbound::KillDone {
+                        token: req.token,
+                        conn_id: req.conn_id,
+                        error,
+                    },
+                );
+                return;
+            }
+        };
+        let running_on = match (target.phase, target.backend) {
+            (Phase::Relaying | Phase::Infile, Some(bk)) => match self.conns.get(bk) {
+                Some(Conn::Backend(b)) if b.thread_id != 0 => Some((b.addr, b.thread_id)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(Conn::Client(target)) = self.conns.get_mut(token) else {
+            return;
+        };
+        if running_on.is_none() && matches!(target.phase, Phase::AwaitPlan | Phase::AwaitBackend) {
+            target.gen = target.gen.wrapping_add(1); // a late plan is dropped
+            target.inflight = None;
+            self.reply_err(
+                token,
+                ec::ER_QUERY_INTERRUPTED,
+                "Query execution was interrupted",
+            );
+        }
         let shared = self.shared.clone();
         let topo = self.shared.topology();
+        let target_io = self.idx;
         let spawned = std::thread::Builder::new()
             .name("shardgate-kill".into())
             .spawn(move || {
                 let mut error = None;
-                if let Some((addr, tid)) = entry.backend {
+                if let Some((addr, tid)) = running_on {
                     let sql = format!("KILL QUERY {tid}");
                     if let Err(e) = crate::backend::blocking::run_once(addr, &topo.backend, &sql) {
                         error = Some(format!(
@@ -1101,28 +1173,26 @@ impl IoThread {
                     }
                 }
                 if !query_only {
-                    shared.send_to_io(
-                        entry.io,
-                        Inbound::KillSession {
-                            token: entry.token,
-                            conn_id: id,
-                        },
-                    );
+                    shared.send_to_io(target_io, Inbound::KillSession { token, conn_id });
                 }
                 shared.send_to_io(
-                    requester.0,
+                    req.io,
                     Inbound::KillDone {
-                        token: requester.1,
-                        conn_id: requester.2,
+                        token: req.token,
+                        conn_id: req.conn_id,
                         error,
                     },
                 );
             });
         if spawned.is_err() {
-            self.reply_err(
-                key,
-                ec::ER_OUT_OF_RESOURCES,
-                "shardgate: cannot start a thread for KILL",
+            let error = Some("shardgate: cannot start a thread for KILL".to_string());
+            self.shared.send_to_io(
+                req.io,
+                Inbound::KillDone {
+                    token: req.token,
+                    conn_id: req.conn_id,
+                    error,
+                },
             );
         }
     }

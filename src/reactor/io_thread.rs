@@ -196,6 +196,12 @@ impl IoThread {
             match msg {
                 Inbound::Accept(sock, peer, conn_id) => self.accept(sock, peer, conn_id),
                 Inbound::Plan(plan) => self.on_plan(plan),
+                Inbound::Kill {
+                    token,
+                    conn_id,
+                    query_only,
+                    requester,
+                } => self.kill_request(token, conn_id, query_only, requester),
                 Inbound::KillSession { token, conn_id } => self.kill_session(token, conn_id),
                 Inbound::KillDone {
                     token,

@@ -34,6 +34,13 @@ pub enum Inbound {
     Accept(TcpStream, SocketAddr, u32),
     /// A worker's plan for a client's command.
     Plan(Plan),
+    /// KILL [QUERY] of a session of this thread, asked by `requester`.
+    Kill {
+        token: usize,
+        conn_id: u32,
+        query_only: bool,
+        requester: KillRequester,
+    },
     /// Close a session (KILL CONNECTION from another session).
     KillSession { token: usize, conn_id: u32 },
     /// The answer to a KILL a session asked for, to send to that client.
@@ -42,6 +49,14 @@ pub enum Inbound {
         conn_id: u32,
         error: Option<String>,
     },
+}
+
+/// The session that asked for a KILL, to answer when it is done.
+#[derive(Debug, Clone, Copy)]
+pub struct KillRequester {
+    pub io: usize,
+    pub token: usize,
+    pub conn_id: u32,
 }
 
 /// A handle to one I/O thread.

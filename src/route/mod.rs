@@ -52,6 +52,9 @@ pub struct Effects {
     pub unpin: PinReasons,
     /// The backend connection's session is reset (COM_RESET_CONNECTION).
     pub reset_backend: bool,
+    /// The statement calls LAST_INSERT_ID(): the connection it runs on must
+    /// carry the session's value.
+    pub needs_last_insert_id: bool,
 }
 
 #[derive(Debug)]

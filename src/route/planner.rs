@@ -70,6 +70,7 @@ pub fn plan_query(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
         Kind::Insert | Kind::Replace => effects.pin.insert(PinReasons::LAST_INSERT_ID),
         _ => {}
     }
+    effects.needs_last_insert_id = st.last_insert_id;
     if st.uses_user_variables {
         effects.pin.insert(PinReasons::USER_VARIABLES);
     }

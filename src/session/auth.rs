@@ -98,6 +98,11 @@ pub fn check_login(
             denied()
         }
     } else if plugin == CACHING_SHA2.as_bytes() {
+        if response.is_empty() && !u.password.is_empty() {
+            // The client did not answer our scramble (it was offered for
+            // another plugin): ask again, for caching_sha2 itself.
+            return AuthCheck::Switch(CACHING_SHA2);
+        }
         match pauth::sha2_fast_auth(scramble, response, &cred) {
             Sha2FastAuth::EmptyPassword => AuthCheck::Ok {
                 fast_auth_ok: false,

@@ -77,6 +77,13 @@ impl PinReasons {
     }
 }
 
+impl std::ops::BitOr for PinReasons {
+    type Output = PinReasons;
+    fn bitor(self, rhs: Self) -> Self {
+        PinReasons(self.0 | rhs.0)
+    }
+}
+
 /// One replayable session assignment: `key` identifies the variable
 /// (lowercased, `names` for SET NAMES / CHARACTER SET), `sql` is the text
 /// that re-creates it inside a `SET` list, e.g. `@@session.sql_mode='ANSI'`.
@@ -108,7 +115,9 @@ impl BackendState {
     /// into `want` (a session's), or `None` when the variables agree.
     /// Variables the connection carries but the session never set go back
     /// to their defaults.
-    pub fn set_statement_towards(&self, want: &BackendState) -> Option<String> {
+    /// `collation` is the handshake collation of the backend connection
+    /// (what "default" character set variables mean on it).
+    pub fn set_statement_towards(&self, want: &BackendState, collation: u8) -> Option<String> {
         if self.vars == want.vars {
             return None;
         }
@@ -124,7 +133,7 @@ impl BackendState {
                 .binary_search_by(|v| v.key.as_str().cmp(&have.key))
                 .is_err()
             {
-                parts.push(reset_sql(&have.key));
+                parts.push(reset_sql(&have.key, collation));
             }
         }
         if parts.is_empty() {
@@ -136,10 +145,21 @@ impl BackendState {
     }
 }
 
-/// The assignment that puts `key` back to the connection's default.
-fn reset_sql(key: &str) -> String {
+/// The assignment that puts `key` back to what the connection had after
+/// its handshake. Character sets go back to the handshake collation (by
+/// id, which the server accepts for these variables); `SET NAMES DEFAULT`
+/// would mean the server's default character set instead.
+fn reset_sql(key: &str, collation: u8) -> String {
     match key {
-        "names" => "NAMES DEFAULT".to_string(),
+        "names" if collation != 0 && collation != 255 => format!(
+            "@@session.character_set_client = {collation}, \
+             @@session.character_set_results = {collation}, \
+             @@session.collation_connection = {collation}"
+        ),
+        "names" => "@@session.character_set_client = DEFAULT, \
+             @@session.character_set_results = DEFAULT, \
+             @@session.collation_connection = DEFAULT"
+            .to_string(),
         _ => format!("@@session.{key} = DEFAULT"),
     }
 }
@@ -155,6 +175,8 @@ pub struct Session {
     pub state: BackendState,
     pub pins: PinReasons,
     pub backslash_escapes: bool,
+    /// What LAST_INSERT_ID() returns in this session (from OK packets).
+    pub last_insert_id: u64,
 }
 
 impl Session {
@@ -167,6 +189,7 @@ impl Session {
             state: BackendState::default(),
             pins: PinReasons::default(),
             backslash_escapes: true,
+            last_insert_id: 0,
         }
     }
 
@@ -195,10 +218,18 @@ mod tests {
         want.set_var(a("sql_mode", "@@session.sql_mode='ANSI'"));
         want.set_var(a("names", "NAMES latin1"));
         assert_eq!(
-            have.set_statement_towards(&want).unwrap(),
+            have.set_statement_towards(&want, 45).unwrap(),
             "SET NAMES latin1, @@session.time_zone = DEFAULT"
         );
-        assert_eq!(want.set_statement_towards(&want), None);
+        assert_eq!(want.set_statement_towards(&want, 45), None);
+        // SET NAMES on the connection, not in the session: back to the
+        // handshake collation, not to the server default.
+        assert_eq!(
+            want.set_statement_towards(&BackendState::default(), 45)
+                .unwrap(),
+            "SET @@session.character_set_client = 45, @@session.character_set_results = 45, \
+             @@session.collation_connection = 45, @@session.sql_mode = DEFAULT"
+        );
     }
 
     #[test]
@@ -217,12 +248,5 @@ mod tests {
         assert_eq!(p.names(), vec!["transaction", "prepared_statements"]);
         p.remove(PinReasons::TRANSACTION | PinReasons::PREPARED);
         assert!(p.is_empty());
-    }
-}
-
-impl std::ops::BitOr for PinReasons {
-    type Output = PinReasons;
-    fn bitor(self, rhs: Self) -> Self {
-        PinReasons(self.0 | rhs.0)
     }
 }

@@ -550,9 +550,10 @@ fn build_template() -> PathBuf {
 }
 
 /// Once per process: kill servers and remove dirs left by test processes
-/// that died without running Drop (`shardgate-test-<pid>-<n>` whose pid is
-/// gone). Only a pid from that dir's pid file whose command line names that
-/// dir's datadir is signalled.
+/// that died without running Drop: instance dirs `shardgate-test-<pid>-<n>`
+/// and half-built templates `shardgate-template-<version>.tmp-<pid>` whose
+/// pid is gone. Only a pid from that dir's pid file whose command line names
+/// that dir's datadir is signalled.
 fn sweep_stale() {
     static SWEEP: Once = Once::new();
     SWEEP.call_once(|| {
@@ -561,17 +562,21 @@ fn sweep_stale() {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("shardgate-test-") else {
+            let (owner, pid_file) = if let Some(rest) = name.strip_prefix("shardgate-test-") {
+                (rest.split('-').next(), "mysqld.pid")
+            } else if name.starts_with("shardgate-template-") {
+                (name.rsplit_once(".tmp-").map(|(_, p)| p), "s.pid")
+            } else {
                 continue;
             };
-            let Some(owner) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            let Some(owner) = owner.and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
             if process_alive(owner) {
                 continue;
             }
             let dir = e.path();
-            if let Ok(pid) = fs::read_to_string(dir.join("mysqld.pid")) {
+            if let Ok(pid) = fs::read_to_string(dir.join(pid_file)) {
                 let pid = pid.trim();
                 let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let want = format!("--datadir={}", dir.join("data").display());

@@ -55,7 +55,7 @@ COMMANDS = {
 # Set-up queries that clients send on their own (connector session set-up,
 # CLI start-up): neither they nor their replies are written.
 NOISE = re.compile(r"^\s*(SET NAMES|SET @@session\.autocommit|show databases|show tables"
-                   r"|select @@version_comment|COMMIT)", re.I)
+                   r"|select @@version_comment|SELECT @@max_allowed_packet|COMMIT)", re.I)
 
 # scenario -> {kind: max files}; kinds not listed are not written.
 WANT = {
@@ -86,16 +86,16 @@ WANT = {
         "com_stmt_execute": 3, "ok": 2, "com_stmt_close": 1, "com_stmt_reset": 1,
     },
     "errors": {"com_query": 3, "err": 3, "eof": 2, "text_row": 1},
-    "dml": {"com_query": 4, "ok": 4},
+    "dml": {"com_query": 2, "ok": 4},
     "multi": {"com_query": 1, "column_count": 2, "text_row": 2, "eof": 4, "ok": 2},
     "ping": {"com_ping": 1, "ok": 1},
     "statistics": {"com_statistics": 1},
     "fieldlist": {"com_field_list": 1, "column_definition": 2, "eof": 1},
     "setoption": {"com_set_option": 2, "eof": 2, "err": 1},
     "deprecate_eof": {
-        "handshake_response41": 1, "ok": 4, "column_count": 1, "column_definition": 2,
-        "text_row": 2, "com_query": 1, "stmt_prepare_ok": 1, "binary_row": 2,
-        "com_stmt_execute": 1,
+        "handshake_response41": 1, "ok": 4, "column_definition": 4, "text_row": 2,
+        "com_query": 2, "stmt_prepare_ok": 1, "binary_row": 2, "com_stmt_execute": 1,
+        "com_stmt_prepare": 1, "com_quit": 1,
     },
 }
 
@@ -199,8 +199,11 @@ class Conn:
                 self.binary = c == "com_stmt_execute"
                 self.resp = "coldefs"
                 self.after = "rows"
-                if self.ext & MARIADB_CLIENT_CACHE_METADATA and self.binary:
-                    extra["note"] = "MariaDB cache-metadata byte follows the count"
+                if self.ext & MARIADB_CLIENT_CACHE_METADATA:
+                    # MariaDB: a "metadata follows" byte after the count
+                    # (1 here: the column definitions are sent).
+                    extra["note"] = ("MARIADB_CLIENT_CACHE_METADATA: a 'metadata follows' byte "
+                                     "(0x%02x) comes after the lenenc count" % p[pos])
                 return "column_count", extra
             if c == "com_stmt_prepare":
                 if h == b"\x00":
@@ -386,6 +389,7 @@ def main():
         want = WANT.get(scenario, {})
         count = defaultdict(int)
         conns = {}
+        pending = []
         for stream, from_server, seq, payload in packets(pcap, int(port)):
             conn = conns.setdefault(stream, Conn())
             try:
@@ -404,22 +408,27 @@ def main():
             seen.add(payload)
             count[kind] += 1
             direction = "server->client" if from_server else "client->server"
-            comments = [("from", "%s -> %s (scenario %s, %s, seq %d)" % (
-                client, conn.server_version, scenario, direction, seq))]
-            comments.append(("caps", "0x%08x" % conn.caps))
-            if conn.ext:
-                comments.append(("mariadb_caps", "0x%08x" % conn.ext))
-            if from_server and conn.cmd and kind not in ("handshake_v10",):
+            head = ("from", "%s -> %s (scenario %s, %s, seq %d)" % (
+                client, conn.server_version, scenario, direction, seq))
+            tail = []
+            if from_server and conn.cmd:
                 ctx = conn.cmd.upper()
                 if conn.cmd_sql:
                     sql = " ".join(conn.cmd_sql.split())
                     ctx += ": " + (sql if len(sql) <= 70 else sql[:67] + "...")
-                comments.append(("reply_to", ctx))
+                tail.append(("reply_to", ctx))
             for k in ("cols", "params", "note"):
                 if k in extra:
-                    comments.append((k, extra[k]))
+                    tail.append((k, extra[k]))
             name = "%s__%s__%02d.hex" % (scenario, kind, count[kind])
-            write_vector(os.path.join(a.out, name), payload, comments)
+            pending.append((name, payload, conn, head, tail))
+        # Written once the capture is read, so `caps` is the negotiated set
+        # (client & server) even for packets sent before the negotiation.
+        for name, payload, conn, head, tail in pending:
+            comments = [head, ("caps", "0x%08x" % conn.caps)]
+            if conn.ext:
+                comments.append(("mariadb_caps", "0x%08x" % conn.ext))
+            write_vector(os.path.join(a.out, name), payload, comments + tail)
             total += 1
         missing = [k for k in want if count[k] == 0]
         print("%-16s %3d files%s" % (scenario, sum(count.values()),

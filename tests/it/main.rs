@@ -1,0 +1,20 @@
+//! Integration tests of the proxy core (issue 3): real `mariadbd` servers
+//! from `tests/support/`, a real `shardgate` binary per test, real clients
+//! (the `mysql` crate, the `mariadb` CLI, `mariadb-admin`, sysbench, raw
+//! sockets).
+//!
+//! Modules: `proxy` (spawn shardgate), `common` (shared server, clients,
+//! raw protocol helper), then one module per area.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod common;
+mod proxy;
+
+mod failures;
+mod kill;
+mod load;
+mod login;
+mod shutdown;
+mod statements;
