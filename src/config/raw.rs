@@ -47,6 +47,7 @@ pub struct RawServer {
     pub shutdown_timeout: Option<String>,
     pub idle_timeout: Option<String>,
     pub worker_queue: Option<i64>,
+    pub inline_plan_bytes: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -36,6 +36,7 @@ pub mod defaults {
     /// Same as MySQL's `wait_timeout` default.
     pub const IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 3600);
     pub const WORKER_QUEUE: usize = 4096;
+    pub const INLINE_PLAN_BYTES: usize = 4096;
     /// Most I/O or worker threads one process may be configured with.
     pub const MAX_THREADS: usize = 1024;
 
@@ -158,6 +159,10 @@ pub struct Server {
     pub idle_timeout: Duration,
     /// Capacity of the bounded I/O → worker channel.
     pub worker_queue: usize,
+    /// COM_QUERY statements up to this size are planned on the I/O thread
+    /// (no hand-off); larger ones, and plans that need blocking I/O, go to
+    /// the workers. 0 sends every statement to a worker.
+    pub inline_plan_bytes: usize,
 }
 
 /// `[admin]`: the account for the admin port.

@@ -202,6 +202,12 @@ fn validate_server(raw: RawServer) -> Result<Server> {
             defaults::WORKER_QUEUE,
             1,
         )?,
+        inline_plan_bytes: count(
+            "server.inline_plan_bytes",
+            raw.inline_plan_bytes,
+            defaults::INLINE_PLAN_BYTES,
+            0,
+        )?,
     })
 }
 

@@ -188,7 +188,20 @@ impl IoThread {
             .max_connections_per_node
             .div_ceil(self.shared.io.read().len().max(1))
             .max(1);
-        let open = self.open_per_node.get(&key.0).copied().unwrap_or(0);
+        let mut open = self.open_per_node.get(&key.0).copied().unwrap_or(0);
+        if open >= per_thread_limit && schema.is_none() {
+            // Only idle connections with a schema are left: trade one for a
+            // fresh connection without one rather than wait.
+            let conns = &self.conns;
+            let victim = self.idle.get_mut(&key).and_then(|list| {
+                list.retain(|&bk| matches!(conns.get(bk), Some(Conn::Backend(b)) if b.is_idle()));
+                list.pop()
+            });
+            if let Some(victim) = victim {
+                self.close(victim, "replaced by a connection without a schema");
+                open = self.open_per_node.get(&key.0).copied().unwrap_or(0);
+            }
+        }
         if open >= per_thread_limit {
             self.waiting.entry(key).or_default().push_back(ck);
             return;

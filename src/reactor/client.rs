@@ -621,13 +621,28 @@ impl IoThread {
                     },
                 };
                 c.phase = Phase::AwaitPlan;
-                if let Err(e) = self.jobs.try_send(job) {
-                    log::warn!("ROUTER worker queue full or closed: {e}");
-                    self.reply_err(
-                        key,
-                        ec::ER_OUT_OF_RESOURCES,
-                        "shardgate: worker queue is full; retry",
-                    );
+                if job.payload.len() <= topo.server.inline_plan_bytes {
+                    // Planning a small statement costs less than the
+                    // hand-off to a worker (see ARCHITECTURE.md).
+                    let action = route::plan_query(&topo, &job.ctx, &job.payload[1..]);
+                    let plan = Plan {
+                        token: key,
+                        gen: job.gen,
+                        payload: job.payload,
+                        action,
+                    };
+                    self.on_plan(plan);
+                    return;
+                }
+                match self.jobs.try_send(job) {
+                    Ok(()) => {}
+                    Err(crossbeam_channel::TrySendError::Full(job)) => {
+                        // Park it; reading from this client pauses meanwhile.
+                        self.parked_jobs.push_back(job);
+                    }
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                        self.reply_err(key, ec::ER_SERVER_SHUTDOWN, "Server shutdown in progress");
+                    }
                 }
             }
             Command::InitDb { schema } => {

@@ -56,6 +56,8 @@ pub struct IoThread {
     /// a socket event, e.g. a command buffered behind the previous one).
     pub(super) rerun: Vec<usize>,
     pub(super) draining: bool,
+    /// Jobs the full worker queue did not take yet, in order.
+    pub(super) parked_jobs: VecDeque<Job>,
     /// Shared with this thread's `IoHandle` (see there).
     pub(super) sleeping: Arc<AtomicBool>,
     /// Nodes that refused a connection recently: until when new connects
@@ -99,6 +101,7 @@ pub fn spawn_io_thread(
         draining: false,
         backoff: HashMap::new(),
         sleeping: Arc::new(AtomicBool::new(false)),
+        parked_jobs: VecDeque::new(),
     };
     let sleeping = t.sleeping.clone();
     let handle = std::thread::Builder::new()
@@ -128,6 +131,8 @@ impl IoThread {
             self.sleeping.store(true, Ordering::SeqCst);
             if !self.inbox.is_empty() || !self.rerun.is_empty() {
                 timeout = Duration::ZERO;
+            } else if !self.parked_jobs.is_empty() {
+                timeout = timeout.min(Duration::from_millis(1));
             }
             let polled = self.poll.poll(&mut events, Some(timeout));
             self.sleeping.store(false, Ordering::SeqCst);
@@ -143,6 +148,7 @@ impl IoThread {
                 self.on_event(ev);
             }
             self.drain_inbox();
+            self.send_parked_jobs();
             self.run_queued();
             let now = Instant::now();
             if now >= next_tick {
@@ -172,6 +178,26 @@ impl IoThread {
                 self.backend_ready(key);
             }
             None => {}
+        }
+    }
+
+    /// Retries jobs parked because the worker queue was full.
+    fn send_parked_jobs(&mut self) {
+        while let Some(job) = self.parked_jobs.pop_front() {
+            match self.jobs.try_send(job) {
+                Ok(()) => {}
+                Err(crossbeam_channel::TrySendError::Full(job)) => {
+                    self.parked_jobs.push_front(job);
+                    return;
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(job)) => {
+                    self.reply_err(
+                        job.token,
+                        shardgate_proto::error_codes::ER_SERVER_SHUTDOWN,
+                        "Server shutdown in progress",
+                    );
+                }
+            }
         }
     }
 
