@@ -15,7 +15,9 @@ release:
 ## Every test: unit tests, protocol vectors and test server, and the
 ## integration tests against real MariaDB servers they start themselves.
 test: lint
-	$(CARGO) test --workspace --all-targets -- --test-threads=4
+	$(CARGO) test --workspace --lib --bins --tests -- --test-threads=4
+	$(CARGO) test --workspace --benches
+	$(CARGO) test --workspace --doc
 	bash proto/fuzz/run.sh 5
 
 unit:

@@ -1312,7 +1312,13 @@ fn exercise_cli(server: &Server) {
         &format!("USE shop; {SMALL_TABLE_SQL}"),
     );
     assert_eq!(out, small_table("shop"));
-    let log = server.log();
+    // The server thread logs COM_QUIT after the CLI has exited: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut log = server.log();
+    while log.iter().filter(|l| *l == "COM_QUIT").count() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        log = server.log();
+    }
     assert!(log.iter().any(|l| l == "COM_INIT_DB shop"), "{log:#?}");
     assert!(
         log.iter().any(|l| l.contains("db=Some(\"test\")")),

@@ -833,14 +833,29 @@ impl IoThread {
         }
         let outcome = t.outcome();
         let ck = b.client;
-        // 2. Forward (unless swallowing after a failed sync).
-        let forward = b.sync_failed.is_none();
-        let bytes: Vec<u8> = if forward {
-            buf.data()[..adv.consumed].to_vec()
-        } else {
-            Vec::new()
+        // 2. Forward (unless swallowing after a failed sync): copy the
+        // frames straight from the backend's buffer to the client's.
+        let forward = b.sync_failed.is_none() && adv.consumed > 0;
+        let mut relayed: Option<Option<u8>> = None;
+        if let (true, Some(ck)) = (forward, ck) {
+            if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
+                if let Some(buf) = b.rbuf.as_ref() {
+                    let frames = &buf.data()[..adv.consumed];
+                    let seq = last_seq(frames);
+                    if !sock::append(&mut c.wbuf, &mut self.pool, frames) {
+                        self.close(ck, "buffer memory exhausted");
+                        return false;
+                    }
+                    relayed = Some(seq);
+                }
+            }
+        }
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return false;
         };
-        buf.consume(adv.consumed);
+        if let Some(buf) = b.rbuf.as_mut() {
+            buf.consume(adv.consumed);
+        }
         if adv.done {
             b.phase = Phase::Ready;
             b.tracker = None;
@@ -862,16 +877,12 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
             return true;
         };
-        if !bytes.is_empty() {
+        if let Some(seq) = relayed {
             if let Some(inf) = c.inflight.as_mut() {
                 inf.forwarded = true;
-                if let Some(seq) = last_seq(&bytes) {
+                if let Some(seq) = seq {
                     inf.last_seq = seq;
                 }
-            }
-            if !sock::append(&mut c.wbuf, &mut self.pool, &bytes) {
-                self.close(ck, "buffer memory exhausted");
-                return false;
             }
             self.rerun.push(ck);
         }
