@@ -5,13 +5,14 @@
 //! before the statement), and relaying the reply to the client with
 //! high/low watermarks.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::event::Event;
 use mio::net::TcpStream;
 use shardgate_proto::auth as pauth;
-use shardgate_proto::capability::Capabilities;
+use shardgate_proto::capability::{Capabilities, StatusFlags};
 use shardgate_proto::codec::Reader;
 use shardgate_proto::frame::{write_packet, PacketDecoder};
 use shardgate_proto::handshake::{AuthPhasePacket, HandshakeResponse41, HandshakeV10};
@@ -21,6 +22,7 @@ use super::client::{InFlight, Phase as ClientPhase};
 use super::io_thread::{Conn, IoThread, PoolKey};
 use super::relay::{Expect, ReplyTracker};
 use super::sock::{self, ReadOutcome};
+use crate::route::Gather;
 use crate::session::BackendState;
 
 /// Stop reading a backend when the client's output holds this much.
@@ -68,6 +70,14 @@ pub(super) struct Backend {
     /// and the client gets the sync error.
     pub sync_failed: Option<Vec<u8>>,
     pub tracker: Option<ReplyTracker>,
+    /// The client's target this connection is running, if any.
+    pub target: Option<usize>,
+    /// Targets of the client's statement waiting for this connection.
+    pub queue: VecDeque<usize>,
+    /// Status flags of the last reply (transaction, autocommit).
+    pub status: u16,
+    /// ERR payload of the current target's reply (gathered statements).
+    pub reply_err: Option<Vec<u8>>,
     /// Collation the connection was opened with.
     pub collation: u8,
     decoder: PacketDecoder,
@@ -139,47 +149,57 @@ fn packet(seq: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 impl IoThread {
-    /// Sends a client's in-flight statement: on its attached backend, an
-    /// idle pooled one, or a new connection.
+    /// Starts a client's statement: every target gets a backend connection
+    /// (one the session holds on that node, an idle pooled one, a new one,
+    /// or a place in the node's waiting queue) and then its command.
     pub(super) fn start_statement(&mut self, ck: usize, inflight: InFlight) {
         let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
             return;
         };
-        let key: PoolKey = (inflight.addr, c.flavor());
-        // A session pinned to a connection on another node cannot move.
-        if let Some(bk) = c.backend {
-            let same =
-                matches!(self.conns.get(bk), Some(Conn::Backend(b)) if b.addr == inflight.addr);
-            if !same {
-                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
-                    return;
-                };
-                if c.sess.is_pinned() || c.open_statements > 0 {
-                    let msg = format!(
-                        "shardgate: this session is pinned to another backend ({}) by {}; finish it first",
-                        inflight.group,
-                        c.sess.pins.names().join(", ")
-                    );
-                    self.reply_err(ck, shardgate_proto::error_codes::ER_NOT_SUPPORTED_YET, &msg);
-                    return;
-                }
-                c.backend = None;
-                self.release_backend(bk);
+        let n = inflight.targets.len();
+        c.inflight = Some(inflight);
+        c.phase = ClientPhase::AwaitBackend;
+        for idx in 0..n {
+            self.acquire(ck, idx);
+            match self.conns.get(ck) {
+                Some(Conn::Client(c)) if c.inflight.is_some() => {}
+                _ => return, // the statement already failed
             }
         }
+    }
+
+    /// Finds a backend connection for target `idx` of the client's statement.
+    fn acquire(&mut self, ck: usize, idx: usize) {
         let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
             return;
         };
-        c.inflight = Some(inflight);
-        if let Some(bk) = c.backend {
-            self.send_statement(ck, bk);
+        let Some(t) = c.inflight.as_ref().and_then(|i| i.targets.get(idx)) else {
+            return;
+        };
+        let addr = t.addr;
+        let key: PoolKey = (addr, c.flavor());
+        let pinned = c.sess.is_pinned() || c.open_statements > 0;
+        // A pinned session runs everything for a node on the connection it
+        // holds there (its transaction lives on it); an unpinned one reuses
+        // an attached connection only when this statement does not use it yet.
+        let in_use: Vec<usize> = c
+            .inflight
+            .as_ref()
+            .map(|i| i.targets.iter().filter_map(|t| t.bk).collect())
+            .unwrap_or_default();
+        let reuse = c
+            .backends
+            .iter()
+            .find(|(a, bk)| *a == addr && (pinned || !in_use.contains(bk)))
+            .map(|(_, bk)| *bk);
+        if let Some(bk) = reuse {
+            self.assign(ck, idx, bk);
             return;
         }
-        c.phase = ClientPhase::AwaitBackend;
         let schema = c.sess.state.schema.clone();
         if let Some(bk) = self.take_idle(key, schema.as_deref()) {
             self.attach(ck, bk);
-            self.send_statement(ck, bk);
+            self.assign(ck, idx, bk);
             return;
         }
         let topo = self.shared.topology();
@@ -203,41 +223,71 @@ impl IoThread {
             }
         }
         if open >= per_thread_limit {
-            self.waiting.entry(key).or_default().push_back(ck);
+            self.waiting.entry(key).or_default().push_back((ck, idx));
             return;
         }
         if let Some(b) = self.backoff.get(&key.0) {
             if Instant::now() < b.until {
                 let error = b.error.clone();
-                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
-                    return;
-                };
-                let group = c.inflight.take().map(|i| i.group).unwrap_or_default();
-                let msg = format!(
-                    "shardgate: cannot connect to group '{group}' master {}: {error}",
-                    key.0
-                );
-                self.reply_err(ck, shardgate_proto::error_codes::CR_CONN_HOST_ERROR, &msg);
+                self.target_unreachable(ck, idx, &error);
                 return;
             }
         }
         match self.open_backend(key) {
-            Ok(bk) => self.attach(ck, bk),
+            Ok(bk) => {
+                self.attach(ck, bk);
+                self.assign(ck, idx, bk);
+            }
             Err(e) => {
-                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
-                    return;
-                };
-                let group = c.inflight.take().map(|i| i.group).unwrap_or_default();
                 self.shared
                     .stats
                     .backend_connect_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let msg = format!(
-                    "shardgate: cannot connect to group '{group}' master {}: {e}",
-                    key.0
-                );
-                self.reply_err(ck, shardgate_proto::error_codes::CR_CONN_HOST_ERROR, &msg);
+                self.target_unreachable(ck, idx, &e.to_string());
             }
+        }
+    }
+
+    /// Target `idx` cannot get a connection: the statement fails with ERR
+    /// 2003 naming the group (at once if nothing was sent yet, otherwise
+    /// once the other targets have answered).
+    fn target_unreachable(&mut self, ck: usize, idx: usize, why: &str) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let Some(inf) = c.inflight.as_mut() else {
+            return;
+        };
+        let Some(t) = inf.targets.get_mut(idx) else {
+            return;
+        };
+        let msg = format!(
+            "shardgate: cannot connect to group '{}' master {}: {why}",
+            t.group, t.addr
+        );
+        let err =
+            super::client::err_payload(shardgate_proto::error_codes::CR_CONN_HOST_ERROR, &msg);
+        t.done = true;
+        if inf.error.is_none() {
+            inf.error = Some(err);
+        }
+        self.maybe_complete(ck);
+    }
+
+    /// Runs target `idx` on `bk` now, or after what `bk` is doing for this
+    /// client (a pinned session's node, or a connection still logging in).
+    fn assign(&mut self, ck: usize, idx: usize, bk: usize) {
+        let Some((Conn::Client(c), Conn::Backend(b))) = self.conns.get2_mut(ck, bk) else {
+            return;
+        };
+        let Some(t) = c.inflight.as_mut().and_then(|i| i.targets.get_mut(idx)) else {
+            return;
+        };
+        t.bk = Some(bk);
+        if b.phase == Phase::Ready && b.target.is_none() {
+            self.send_target(ck, bk, idx);
+        } else {
+            b.queue.push_back(idx);
         }
     }
 
@@ -250,7 +300,9 @@ impl IoThread {
             _ => return,
         };
         if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
-            c.backend = Some(bk);
+            if !c.backends.iter().any(|(_, k)| *k == bk) {
+                c.backends.push((addr, bk));
+            }
             if let Some(e) = self.shared.sessions.lock().get_mut(&c.sess.conn_id) {
                 e.backend = Some((addr, tid));
             }
@@ -297,7 +349,8 @@ impl IoThread {
             return;
         };
         b.client = None;
-        if b.phase != Phase::Ready {
+        b.queue.clear();
+        if b.phase != Phase::Ready || b.target.is_some() {
             // Mid-reply or mid-login: not reusable.
             self.close(bk, "released while busy");
             return;
@@ -309,14 +362,14 @@ impl IoThread {
             self.close(bk, "shutdown");
             return;
         }
-        if let Some(ck) = self.next_waiting(key) {
+        if let Some((ck, idx)) = self.next_waiting(key) {
             if self.fits(ck, conn_schema.as_deref()) {
                 self.attach(ck, bk);
-                self.send_statement(ck, bk);
+                self.assign(ck, idx, bk);
             } else {
                 // The waiting session has no schema and this connection has
                 // one: trade it for a fresh connection.
-                self.waiting.entry(key).or_default().push_front(ck);
+                self.waiting.entry(key).or_default().push_front((ck, idx));
                 self.close(bk, "replaced by a connection without a schema");
             }
             return;
@@ -324,12 +377,14 @@ impl IoThread {
         self.idle.entry(key).or_default().push(bk);
     }
 
-    fn next_waiting(&mut self, key: PoolKey) -> Option<usize> {
+    /// The next client still waiting for a connection of `key`.
+    fn next_waiting(&mut self, key: PoolKey) -> Option<(usize, usize)> {
         let q = self.waiting.get_mut(&key)?;
-        while let Some(ck) = q.pop_front() {
-            if matches!(self.conns.get(ck), Some(Conn::Client(c)) if c.phase == ClientPhase::AwaitBackend && c.backend.is_none())
-            {
-                return Some(ck);
+        while let Some((ck, idx)) = q.pop_front() {
+            let live = matches!(self.conns.get(ck), Some(Conn::Client(c))
+                if c.inflight.as_ref().and_then(|i| i.targets.get(idx)).is_some_and(|t| t.bk.is_none() && !t.done));
+            if live {
+                return Some((ck, idx));
             }
         }
         None
@@ -337,12 +392,8 @@ impl IoThread {
 
     /// A connection slot freed: let a waiting client open one.
     pub(super) fn serve_waiting(&mut self, key: PoolKey) {
-        if let Some(ck) = self.next_waiting(key) {
-            if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
-                if let Some(inf) = c.inflight.take() {
-                    self.start_statement(ck, inf);
-                }
-            }
+        if let Some((ck, idx)) = self.next_waiting(key) {
+            self.acquire(ck, idx);
         }
     }
 
@@ -382,6 +433,10 @@ impl IoThread {
             sync: Vec::new(),
             sync_failed: None,
             tracker: None,
+            target: None,
+            queue: VecDeque::new(),
+            status: StatusFlags::AUTOCOMMIT.0,
+            reply_err: None,
             collation: (key.1 >> 32) as u8,
             decoder: PacketDecoder::new(1 << 30),
             scramble: Vec::new(),
@@ -425,25 +480,21 @@ impl IoThread {
         self.rerun.push(bk);
     }
 
-    /// Writes the sync statements and the client's command to the backend.
-    fn send_statement(&mut self, ck: usize, bk: usize) {
+    /// Writes the sync statements and target `idx`'s command to `bk`.
+    fn send_target(&mut self, ck: usize, bk: usize, idx: usize) {
         let Some((Conn::Client(c), Conn::Backend(b))) = self.conns.get2_mut(ck, bk) else {
             return;
         };
-        if b.phase != Phase::Ready {
-            // Still logging in: send once it is ready.
-            return;
-        }
         let Some(inf) = c.inflight.as_mut() else {
             return;
         };
+        let Some(t) = inf.targets.get(idx) else {
+            return;
+        };
         let deprecate_eof = c.sess.caps.contains(Capabilities::DEPRECATE_EOF);
-        let mut out = Vec::with_capacity(inf.payload.len() + 64);
+        let mut out = Vec::with_capacity(t.payload.len() + 64);
         b.sync.clear();
         b.sync_failed = None;
-        if inf.effects.reset_backend {
-            b.state.vars.clear();
-        }
         if c.sess.state.schema != b.state.schema {
             if let Some(schema) = &c.sess.state.schema {
                 let mut p = vec![0x02];
@@ -471,8 +522,9 @@ impl IoThread {
                 .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
             b.state.vars = c.sess.state.vars.clone();
         }
-        out.extend_from_slice(&packet(0, &inf.payload));
+        out.extend_from_slice(&packet(0, &t.payload));
         b.tracker = inf.expect.map(|e| ReplyTracker::new(e, deprecate_eof));
+        b.target = b.tracker.as_ref().map(|_| idx);
         b.phase = if b.tracker.is_some() {
             Phase::Busy
         } else {
@@ -784,12 +836,16 @@ impl IoThread {
             return;
         };
         match b.client {
-            Some(ck) => self.send_statement(ck, bk),
+            Some(ck) => {
+                // KILL needs the backend's thread id, known only now.
+                self.attach(ck, bk);
+                self.run_next_target(ck, bk);
+            }
             None => self.release_backend(bk),
         }
     }
 
-    /// Relays reply bytes to the client. Returns whether it made progress.
+    /// Relays (or gathers) reply bytes. Returns whether it made progress.
     fn backend_relay(&mut self, bk: usize) -> bool {
         let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
             return false;
@@ -833,9 +889,25 @@ impl IoThread {
         }
         let outcome = t.outcome();
         let ck = b.client;
-        // 2. Forward (unless swallowing after a failed sync): copy the
-        // frames straight from the backend's buffer to the client's.
-        let forward = b.sync_failed.is_none() && adv.consumed > 0;
+        let relay = match ck.and_then(|ck| self.conns.get(ck)) {
+            Some(Conn::Client(c)) => c
+                .inflight
+                .as_ref()
+                .is_some_and(|i| matches!(i.gather, Gather::Relay)),
+            _ => false,
+        };
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return false;
+        };
+        // 2. Relay: copy the frames straight from the backend's buffer to the
+        // client's (unless swallowing after a failed sync). Gather: keep the
+        // ERR packet, if the reply is one.
+        let forward = relay && b.sync_failed.is_none() && adv.consumed > 0;
+        if !relay && adv.done && outcome.error {
+            if let Some(buf) = b.rbuf.as_ref() {
+                b.reply_err = Some(last_packet_payload(&buf.data()[..adv.consumed]));
+            }
+        }
         let mut relayed: Option<Option<u8>> = None;
         if let (true, Some(ck)) = (forward, ck) {
             if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
@@ -856,13 +928,17 @@ impl IoThread {
         if let Some(buf) = b.rbuf.as_mut() {
             buf.consume(adv.consumed);
         }
+        let mut target = None;
         if adv.done {
             b.phase = Phase::Ready;
             b.tracker = None;
             b.deadline = None;
             b.last_used = Instant::now();
+            b.status = outcome.status;
+            target = b.target.take();
         }
         let sync_err = if adv.done { b.sync_failed.take() } else { None };
+        let reply_err = if adv.done { b.reply_err.take() } else { None };
         let Some(ck) = ck else {
             // A ping with no client.
             if adv.done {
@@ -886,7 +962,7 @@ impl IoThread {
             }
             self.rerun.push(ck);
         }
-        if adv.local_infile {
+        if adv.local_infile && relay {
             c.phase = ClientPhase::Infile;
             let next = c
                 .inflight
@@ -896,33 +972,112 @@ impl IoThread {
             self.rerun.push(ck);
             return true;
         }
-        if adv.done {
-            if let Some(err) = sync_err {
-                log::warn!(
-                    "BACKEND [{}] replaying session state failed",
-                    self.backend_addr(bk)
-                );
-                // The backend's state is unknown now: drop it after this.
-                if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
-                    c.inflight = None;
-                    c.backend = None;
-                }
-                self.close(bk, "session state replay failed");
-                self.reply_local(ck, &err);
-                return true;
-            }
-            self.finish_statement(
-                ck,
-                outcome.status,
-                outcome.error,
-                outcome.affected_rows,
-                outcome.last_insert_id,
+        if !adv.done {
+            return true;
+        }
+        if let Some(err) = sync_err {
+            log::warn!(
+                "BACKEND [{}] replaying session state failed",
+                self.backend_addr(bk)
             );
-            if outcome.prepared.is_some() && outcome.error {
-                // nothing else to do
+            // The backend's state is unknown now: drop it after this.
+            if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
+                c.detach(bk);
+                if let Some(inf) = c.inflight.as_mut() {
+                    if let Some(t) = target.and_then(|i| inf.targets.get_mut(i)) {
+                        t.done = true;
+                    }
+                    if inf.error.is_none() {
+                        inf.error = Some(err);
+                    }
+                }
+            }
+            self.close(bk, "session state replay failed");
+            self.maybe_complete(ck);
+            return true;
+        }
+        // 3. This target is done: record it, start the next one queued on
+        // this connection, and finish the statement when all are done.
+        if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
+            if let Some(inf) = c.inflight.as_mut() {
+                if let Some(t) = target.and_then(|i| inf.targets.get_mut(i)) {
+                    t.done = true;
+                }
+                inf.status |= outcome.status & !StatusFlags::MORE_RESULTS_EXISTS.0;
+                inf.affected = inf.affected.saturating_add(outcome.affected_rows);
+                if outcome.last_insert_id != 0
+                    && (inf.insert_id == 0 || outcome.last_insert_id < inf.insert_id)
+                {
+                    inf.insert_id = outcome.last_insert_id;
+                }
+                if outcome.error && inf.error.is_none() {
+                    inf.error = reply_err.or_else(|| Some(Vec::new()));
+                }
             }
         }
+        self.run_next_target(ck, bk);
+        self.maybe_complete(ck);
         true
+    }
+
+    /// Starts the next target queued on `bk` for client `ck`, if any.
+    fn run_next_target(&mut self, ck: usize, bk: usize) {
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return;
+        };
+        if b.phase != Phase::Ready || b.target.is_some() {
+            return;
+        }
+        if let Some(idx) = b.queue.pop_front() {
+            self.send_target(ck, bk, idx);
+        }
+    }
+
+    /// Finishes the client's statement once every target is done.
+    pub(super) fn maybe_complete(&mut self, ck: usize) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let Some(inf) = c.inflight.as_ref() else {
+            return;
+        };
+        if !inf.targets.iter().all(|t| t.done) {
+            return;
+        }
+        let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
+        let error = inf.error.clone();
+        let relay = matches!(inf.gather, Gather::Relay);
+        match (relay, error) {
+            // Relayed: the client already has the whole reply, unless the
+            // failure came from shardgate (sync, unreachable node).
+            (true, None) => self.finish_statement(ck, status, false, affected, insert_id),
+            (true, Some(err)) if err.is_empty() => {
+                self.finish_statement(ck, status, true, affected, insert_id)
+            }
+            (_, Some(err)) => {
+                let err = if err.is_empty() {
+                    super::client::err_payload(
+                        shardgate_proto::error_codes::ER_UNKNOWN_ERROR,
+                        "shardgate: a shard failed",
+                    )
+                } else {
+                    err
+                };
+                self.finish_statement(ck, status, true, affected, insert_id);
+                self.reply_local(ck, &err);
+            }
+            (false, None) => {
+                let caps = c.sess.caps;
+                let ok = super::client::ok_payload(
+                    caps,
+                    affected,
+                    insert_id,
+                    status & !StatusFlags::MORE_RESULTS_EXISTS.0,
+                );
+                self.finish_statement(ck, status, false, affected, insert_id);
+                self.reply_local(ck, &ok);
+            }
+        }
     }
 
     fn backend_addr(&self, bk: usize) -> String {

@@ -24,7 +24,7 @@ use super::io_thread::{Conn, IoThread};
 use super::relay::Expect;
 use super::sock::{self, ReadOutcome};
 use super::{Inbound, KillRequester, SessionEntry};
-use crate::route::{self, Action, Effects, Job, Plan};
+use crate::route::{self, Action, Effects, Gather, Job, Plan};
 use crate::session::auth::{self, AuthCheck};
 use crate::session::{PinReasons, Session};
 
@@ -47,19 +47,91 @@ pub(super) enum Phase {
     Closing,
 }
 
-/// A statement on its way to (or running on) a backend.
-pub(super) struct InFlight {
-    /// The command packet payload, command byte first.
+/// One backend a statement runs on.
+pub(super) struct Target {
+    pub group: String,
+    pub addr: SocketAddr,
+    /// The command packet payload for this backend, command byte first.
     pub payload: Vec<u8>,
+    /// The backend connection running it, once attached.
+    pub bk: Option<usize>,
+    /// Its reply is complete.
+    pub done: bool,
+}
+
+/// A statement on its way to (or running on) one or more backends.
+pub(super) struct InFlight {
+    pub targets: Vec<Target>,
     pub expect: Option<Expect>,
     pub effects: Effects,
-    pub addr: SocketAddr,
-    pub group: String,
     pub started: Instant,
     /// Some reply bytes have already gone to the client.
     pub forwarded: bool,
     /// Sequence id of the last packet relayed to the client.
     pub last_seq: u8,
+    /// Status flags of the targets' final OK/EOF packets, OR-ed.
+    pub status: u16,
+    /// The first target error (ERR payload) when replies are gathered.
+    pub error: Option<Vec<u8>>,
+    pub gather: Gather,
+    /// SumOk: affected rows so far, and the smallest non-zero insert id.
+    pub affected: u64,
+    pub insert_id: u64,
+}
+
+impl InFlight {
+    /// A statement for one backend, relayed byte for byte.
+    pub fn single(
+        group: String,
+        addr: SocketAddr,
+        payload: Vec<u8>,
+        expect: Option<Expect>,
+        effects: Effects,
+    ) -> InFlight {
+        InFlight {
+            targets: vec![Target {
+                group,
+                addr,
+                payload,
+                bk: None,
+                done: false,
+            }],
+            expect,
+            effects,
+            started: Instant::now(),
+            forwarded: false,
+            last_seq: 0,
+            status: 0,
+            error: None,
+            gather: Gather::Relay,
+            affected: 0,
+            insert_id: 0,
+        }
+    }
+
+    /// The group names, for messages.
+    pub fn groups(&self) -> String {
+        let mut names: Vec<&str> = self.targets.iter().map(|t| t.group.as_str()).collect();
+        names.dedup();
+        names.join(", ")
+    }
+
+    /// The node addresses, for messages.
+    pub fn addrs(&self) -> String {
+        self.targets
+            .iter()
+            .map(|t| t.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The SQL of the first target, for the slow log.
+    pub fn first_sql(&self) -> &[u8] {
+        self.targets
+            .first()
+            .and_then(|t| t.payload.get(1..))
+            .unwrap_or_default()
+    }
 }
 
 pub(super) struct Client {
@@ -74,13 +146,17 @@ pub(super) struct Client {
     /// The peer closed its side (or the socket errored).
     pub read_closed: bool,
     pub deadline: Option<Instant>,
-    pub backend: Option<usize>,
+    /// Backend connections attached to this session (node, slab key): during
+    /// a statement, and between statements while the session is pinned.
+    pub backends: Vec<(SocketAddr, usize)>,
     pub gen: u64,
     pub scramble: [u8; 20],
     pub decoder: PacketDecoder,
     pub inflight: Option<InFlight>,
     /// Prepared statements open on the pinned backend connection.
     pub open_statements: u32,
+    /// The group and node that hold them.
+    pub stmt_target: Option<(String, SocketAddr)>,
     /// Counted in `Shared::user_conns` under `sess.user`.
     pub counted_user: bool,
     /// The auth plugin the client is answering with during AuthSwitch.
@@ -108,6 +184,19 @@ impl Client {
             self.phase,
             Phase::Idle | Phase::Greeting | Phase::AuthSwitch
         ) && sock::pending(&self.wbuf) == 0
+    }
+
+    /// The attached backend connection on `addr`.
+    pub fn backend_on(&self, addr: SocketAddr) -> Option<usize> {
+        self.backends
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, bk)| *bk)
+    }
+
+    /// Forgets an attached backend connection.
+    pub fn detach(&mut self, bk: usize) {
+        self.backends.retain(|(_, b)| *b != bk);
     }
 
     pub fn release_buffers(&mut self, pool: &mut BufferPool) {
@@ -188,12 +277,13 @@ impl IoThread {
             writable: false,
             read_closed: false,
             deadline: Some(Instant::now() + topo.server.handshake_timeout),
-            backend: None,
+            backends: Vec::new(),
             gen: 0,
             scramble,
             decoder: PacketDecoder::new(topo.server.max_packet_size),
             inflight: None,
             open_statements: 0,
+            stmt_target: None,
             counted_user: false,
             switch_plugin: auth::NATIVE,
             backpressure: false,
@@ -246,7 +336,7 @@ impl IoThread {
             // Resume a backend we paused because this client was slow.
             if c.backpressure && pending < super::backend::LOW_WATERMARK {
                 c.backpressure = false;
-                if let Some(bk) = c.backend {
+                for &(_, bk) in &c.backends {
                     self.rerun.push(bk);
                 }
             }
@@ -669,15 +759,14 @@ impl IoThread {
                 c.sess.state.vars.clear();
                 c.sess.pins = PinReasons::default();
                 c.open_statements = 0;
-                if c.backend.is_some() {
-                    let effects = Effects {
-                        reset_backend: true,
-                        ..Effects::default()
-                    };
-                    self.forward_local(key, payload, Expect::OkOrErr, effects, None);
-                } else {
-                    self.reply_ok(key);
+                c.sess.last_insert_id = 0;
+                // Closing the attached connections resets their sessions on
+                // the servers (rolls back, drops temporary tables, unlocks).
+                let attached = std::mem::take(&mut c.backends);
+                for (_, bk) in attached {
+                    self.close(bk, "client reset its connection");
                 }
+                self.reply_ok(key);
             }
             Command::ChangeUser {
                 user,
@@ -705,7 +794,7 @@ impl IoThread {
                             }
                             c.counted_user = false;
                         }
-                        let old_backend = c.backend.take();
+                        let old_backends = std::mem::take(&mut c.backends);
                         let conn_id = c.sess.conn_id;
                         let caps = c.sess.caps;
                         c.sess = Session::new(conn_id);
@@ -717,8 +806,8 @@ impl IoThread {
                             c.sess.state.schema =
                                 Some(String::from_utf8_lossy(schema).into_owned());
                         }
-                        if let Some(bk) = old_backend {
-                            // Its session state belongs to the old user.
+                        for (_, bk) in old_backends {
+                            // Their session state belongs to the old user.
                             self.close(bk, "client changed user");
                         }
                         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
@@ -767,25 +856,32 @@ impl IoThread {
                 self.forward_local(key, payload, Expect::StmtPrepare, effects, None);
             }
             Command::StmtExecute { .. } | Command::StmtFetch { .. } | Command::StmtReset { .. } => {
-                if c.backend.is_none() || c.open_statements == 0 {
+                let Some((group, addr)) = c.stmt_target.clone().filter(|_| c.open_statements > 0)
+                else {
                     self.reply_err(
                         key,
                         ec::ER_UNKNOWN_STMT_HANDLER,
                         "Unknown prepared statement handler given to shardgate",
                     );
                     return;
-                }
+                };
                 let expect = match cmd {
                     Command::StmtFetch { .. } => Expect::StmtFetch,
                     Command::StmtReset { .. } => Expect::OkOrErr,
                     _ => Expect::ResultSets,
                 };
-                self.forward_local(key, payload, expect, Effects::default(), None);
+                let inflight =
+                    InFlight::single(group, addr, payload, Some(expect), Effects::default());
+                self.start_statement(key, inflight);
             }
             Command::StmtSendLongData { .. } | Command::StmtClose { .. } => {
                 // No reply: write it to the pinned backend, stay Idle.
                 let close = matches!(cmd, Command::StmtClose { .. });
-                let Some(bk) = c.backend else {
+                let Some(bk) = c
+                    .stmt_target
+                    .as_ref()
+                    .and_then(|(_, addr)| c.backend_on(*addr))
+                else {
                     // No backend holds the statement (it was lost): nothing to do.
                     self.rerun.push(key);
                     return;
@@ -830,16 +926,7 @@ impl IoThread {
             .or_else(|| c.sess.state.schema.clone());
         match route::default_target(&topo, schema.as_deref()) {
             Ok((group, addr)) => {
-                let inflight = InFlight {
-                    payload,
-                    expect: Some(expect),
-                    effects,
-                    addr,
-                    group,
-                    started: Instant::now(),
-                    forwarded: false,
-                    last_seq: 0,
-                };
+                let inflight = InFlight::single(group, addr, payload, Some(expect), effects);
                 self.start_statement(key, inflight);
             }
             Err((code, msg)) => self.reply_err(key, code, &msg),
@@ -859,8 +946,8 @@ impl IoThread {
             Action::Reply(payload) => self.reply_local(key, &payload),
             Action::Kill { id, query_only } => self.start_kill(key, id, query_only),
             Action::Forward {
-                group,
-                addr,
+                targets,
+                gather,
                 effects,
             } => {
                 let expect = if plan.payload.first() == Some(&0x03) {
@@ -868,15 +955,43 @@ impl IoThread {
                 } else {
                     None
                 };
+                let mut original = Some(plan.payload);
+                let n = targets.len();
+                let targets = targets
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let payload = match t.sql {
+                            Some(sql) => {
+                                let mut p = Vec::with_capacity(sql.len() + 1);
+                                p.push(0x03);
+                                p.extend_from_slice(&sql);
+                                p
+                            }
+                            None if i + 1 == n => original.take().unwrap_or_default(),
+                            None => original.clone().unwrap_or_default(),
+                        };
+                        Target {
+                            group: t.group,
+                            addr: t.addr,
+                            payload,
+                            bk: None,
+                            done: false,
+                        }
+                    })
+                    .collect();
                 let inflight = InFlight {
-                    payload: plan.payload,
+                    targets,
                     expect,
                     effects,
-                    addr,
-                    group,
                     started: Instant::now(),
                     forwarded: false,
                     last_seq: 0,
+                    status: 0,
+                    error: None,
+                    gather,
+                    affected: 0,
+                    insert_id: 0,
                 };
                 self.start_statement(key, inflight);
             }
@@ -889,7 +1004,12 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
-        let Some(bk) = c.backend else {
+        let Some(bk) = c
+            .inflight
+            .as_ref()
+            .and_then(|i| i.targets.first())
+            .and_then(|t| t.bk)
+        else {
             self.close(key, "LOCAL INFILE data without a backend");
             return;
         };
@@ -927,15 +1047,15 @@ impl IoThread {
                 .stats
                 .slow_queries
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let sql = String::from_utf8_lossy(inflight.payload.get(1..).unwrap_or_default());
+            let sql = String::from_utf8_lossy(inflight.first_sql());
             let sql: String = sql.chars().take(1024).collect();
             log::warn!(
                 "CONN slow statement: {:.3}s user '{}' schema '{}' target {} ({}) conn {}: {sql}",
                 elapsed.as_secs_f64(),
                 c.sess.user,
                 c.sess.state.schema.as_deref().unwrap_or(""),
-                inflight.group,
-                inflight.addr,
+                inflight.groups(),
+                inflight.addrs(),
                 c.sess.conn_id
             );
         }
@@ -958,6 +1078,9 @@ impl IoThread {
             c.sess.pins.remove(fx.unpin);
             if fx.pin.contains(PinReasons::PREPARED) {
                 c.open_statements += 1;
+                if let Some(t) = inflight.targets.first() {
+                    c.stmt_target = Some((t.group.clone(), t.addr));
+                }
             }
             if fx.reset_backend {
                 c.sess.state.vars.clear();
@@ -969,35 +1092,42 @@ impl IoThread {
         } else if fx.pin.contains(PinReasons::PREPARED) && c.open_statements > 0 {
             // a failed prepare keeps the earlier statements pinned
         }
-        // Transaction and autocommit state as the server reports it.
-        if status & StatusFlags::IN_TRANS.0 != 0 {
+        let _ = status;
+        c.phase = Phase::Idle;
+        // The backends carry what the statement changed; transaction and
+        // autocommit state are what the servers report, over every backend
+        // the session holds.
+        let schema = c.sess.state.schema.clone();
+        let attached: Vec<usize> = c.backends.iter().map(|(_, bk)| *bk).collect();
+        let ran_on: Vec<usize> = inflight.targets.iter().filter_map(|t| t.bk).collect();
+        let (mut in_txn, mut autocommit_off) = (false, false);
+        for bk in attached {
+            if let Some(Conn::Backend(b)) = self.conns.get_mut(bk) {
+                if !error && ran_on.contains(&bk) {
+                    b.state.schema = schema.clone();
+                    if fx.reset_backend {
+                        b.state.vars.clear();
+                    }
+                    for a in &fx.set_vars {
+                        b.state.set_var(a.clone());
+                    }
+                }
+                in_txn |= b.status & StatusFlags::IN_TRANS.0 != 0;
+                autocommit_off |= b.status & StatusFlags::AUTOCOMMIT.0 == 0;
+            }
+        }
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if in_txn {
             c.sess.pins.insert(PinReasons::TRANSACTION);
         } else {
             c.sess.pins.remove(PinReasons::TRANSACTION);
         }
-        if status & StatusFlags::AUTOCOMMIT.0 == 0 {
+        if autocommit_off {
             c.sess.pins.insert(PinReasons::AUTOCOMMIT_OFF);
         } else {
             c.sess.pins.remove(PinReasons::AUTOCOMMIT_OFF);
-        }
-        c.phase = Phase::Idle;
-        // The backend carries what the statement changed.
-        if let Some(bk) = c.backend {
-            let schema = c.sess.state.schema.clone();
-            let vars = c.sess.state.vars.clone();
-            let reset = fx.reset_backend;
-            if let Some(Conn::Backend(b)) = self.conns.get_mut(bk) {
-                if !error {
-                    b.state.schema = schema;
-                    if reset {
-                        b.state.vars.clear();
-                    }
-                    for a in &inflight.effects.set_vars {
-                        b.state.set_var(a.clone());
-                    }
-                    let _ = vars;
-                }
-            }
         }
         self.maybe_release_after_statement(key);
         self.rerun.push(key);
@@ -1011,10 +1141,14 @@ impl IoThread {
         if c.sess.is_pinned() || c.open_statements > 0 {
             return;
         }
-        if let Some(bk) = c.backend.take() {
-            if let Some(e) = self.shared.sessions.lock().get_mut(&c.sess.conn_id) {
-                e.backend = None;
-            }
+        if c.backends.is_empty() {
+            return;
+        }
+        let attached = std::mem::take(&mut c.backends);
+        if let Some(e) = self.shared.sessions.lock().get_mut(&c.sess.conn_id) {
+            e.backend = None;
+        }
+        for (_, bk) in attached {
             self.release_backend(bk);
         }
     }
@@ -1024,9 +1158,7 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
-        if c.backend == Some(b.key_in_slab) {
-            c.backend = None;
-        }
+        c.detach(b.key_in_slab);
         let in_txn = c.sess.is_pinned();
         c.sess.pins = PinReasons::default();
         c.open_statements = 0;
@@ -1037,12 +1169,18 @@ impl IoThread {
                     Phase::Relaying | Phase::AwaitBackend | Phase::Infile
                 ) =>
             {
+                let (group, addr) = match inf
+                    .targets
+                    .iter()
+                    .find(|t| t.bk == Some(b.key_in_slab) || t.addr == b.addr)
+                {
+                    Some(t) => (t.group.clone(), t.addr.to_string()),
+                    None => (inf.groups(), inf.addrs()),
+                };
                 log::warn!(
-                    "CONN [{} {}] backend {} ({}) lost during a statement: {why}",
+                    "CONN [{} {}] backend {group} ({addr}) lost during a statement: {why}",
                     c.sess.conn_id,
                     c.peer,
-                    inf.group,
-                    inf.addr
                 );
                 self.shared
                     .stats
@@ -1052,20 +1190,23 @@ impl IoThread {
                     (
                         ec::CR_CONN_HOST_ERROR,
                         format!(
-                            "shardgate: cannot connect to group '{}' master {}: {why}",
-                            inf.group, inf.addr
+                            "shardgate: cannot connect to group '{group}' master {addr}: {why}"
                         ),
                     )
                 } else {
                     (
                         ec::CR_SERVER_LOST,
-                        format!(
-                            "Lost connection to backend server during query (group '{}', {})",
-                            inf.group, inf.addr
-                        ),
+                        format!("Lost connection to backend server during query (group '{group}', {addr})"),
                     )
                 };
-                let safe_mid_rows = b.in_rows();
+                // The other targets of this statement are abandoned with it.
+                let others: Vec<usize> = inf
+                    .targets
+                    .iter()
+                    .filter_map(|t| t.bk)
+                    .filter(|&k| k != b.key_in_slab)
+                    .collect();
+                let safe_mid_rows = b.in_rows() && inf.targets.len() == 1;
                 if !inf.forwarded || safe_mid_rows {
                     let seq = if inf.forwarded {
                         inf.last_seq.wrapping_add(1)
@@ -1081,6 +1222,9 @@ impl IoThread {
                     c.phase = Phase::Closing;
                 }
                 self.rerun.push(key);
+                for bk in others {
+                    self.close(bk, "another backend of its statement was lost");
+                }
             }
             Some(inf) => c.inflight = Some(inf),
             None => {
@@ -1153,7 +1297,12 @@ impl IoThread {
                 return;
             }
         };
-        let running_on = match (target.phase, target.backend) {
+        let first_bk = target
+            .inflight
+            .as_ref()
+            .and_then(|i| i.targets.first())
+            .and_then(|t| t.bk);
+        let running_on = match (target.phase, first_bk) {
             (Phase::Relaying | Phase::Infile, Some(bk)) => match self.conns.get(bk) {
                 Some(Conn::Backend(b)) if b.thread_id != 0 => Some((b.addr, b.thread_id)),
                 _ => None,

@@ -49,7 +49,7 @@ pub struct IoThread {
     /// Idle backend connections by pool key (slab keys).
     pub(super) idle: HashMap<PoolKey, Vec<usize>>,
     /// Clients waiting for a backend connection of a key at its limit.
-    pub(super) waiting: HashMap<PoolKey, VecDeque<usize>>,
+    pub(super) waiting: HashMap<PoolKey, VecDeque<(usize, usize)>>,
     /// Backend connections open (or opening) per node on this thread.
     pub(super) open_per_node: HashMap<SocketAddr, usize>,
     /// Slab keys whose state machine must run again (work queued without
@@ -351,14 +351,11 @@ impl IoThread {
                 log::debug!("CONN [{} {}] closed: {why}", c.sess.conn_id, c.peer);
                 let _ = self.poll.registry().deregister(&mut c.sock);
                 self.client_closed(&mut c);
-                if let Some(bk) = c.backend.take() {
-                    // A backend in the middle of a statement is of no use to anybody.
-                    let busy = matches!(self.conns.get(bk), Some(Conn::Backend(b)) if !b.is_idle());
-                    if busy || c.sess.is_pinned() {
-                        self.close(bk, "its client closed");
-                    } else {
-                        self.release_backend(bk);
-                    }
+                // Attached backends are mid-statement or hold the session's
+                // pinned state (a transaction, locks): close them, so the
+                // servers roll back and release what the session held.
+                for (_, bk) in std::mem::take(&mut c.backends) {
+                    self.close(bk, "its client closed");
                 }
                 c.release_buffers(&mut self.pool);
             }

@@ -57,12 +57,32 @@ pub struct Effects {
     pub needs_last_insert_id: bool,
 }
 
+/// One backend a statement goes to.
+#[derive(Debug, Clone)]
+pub struct RouteTarget {
+    pub group: String,
+    pub addr: SocketAddr,
+    /// The SQL to run there; `None` = the client's statement unchanged.
+    pub sql: Option<Vec<u8>>,
+}
+
+/// How the replies of several targets become one reply.
+#[derive(Debug, Default)]
+pub enum Gather {
+    /// One target: its reply is relayed byte for byte.
+    #[default]
+    Relay,
+    /// Writes / DDL on several targets: one OK with the affected rows summed
+    /// (the first ERR wins).
+    SumOk,
+}
+
 #[derive(Debug)]
 pub enum Action {
-    /// Send the payload to this node (a group's master for now).
+    /// Send the statement to these nodes and gather their replies.
     Forward {
-        group: String,
-        addr: SocketAddr,
+        targets: Vec<RouteTarget>,
+        gather: Gather,
         effects: Effects,
     },
     /// Answer the client with this packet payload (OK or ERR).

@@ -92,8 +92,12 @@ pub fn plan_query(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
     }
     match default_target(topo, schema.as_deref()) {
         Ok((group, addr)) => Action::Forward {
-            group,
-            addr,
+            targets: vec![super::RouteTarget {
+                group,
+                addr,
+                sql: None,
+            }],
+            gather: super::Gather::Relay,
             effects,
         },
         Err((code, msg)) => err(code, &msg),
