@@ -708,6 +708,7 @@ impl IoThread {
                         multi_statements: c.sess.state.multi_statements
                             || c.sess.caps.contains(Capabilities::MULTI_STATEMENTS),
                         in_transaction: c.sess.pins.contains(PinReasons::TRANSACTION),
+                        caps: c.sess.caps,
                     },
                 };
                 c.phase = Phase::AwaitPlan;
@@ -944,6 +945,18 @@ impl IoThread {
         }
         match plan.action {
             Action::Reply(payload) => self.reply_local(key, &payload),
+            Action::ReplyPackets(packets) => {
+                let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+                    return;
+                };
+                if !sock::append(&mut c.wbuf, &mut self.pool, &packets) {
+                    self.close(key, "buffer memory exhausted");
+                    return;
+                }
+                c.phase = Phase::Idle;
+                c.inflight = None;
+                self.rerun.push(key);
+            }
             Action::Kill { id, query_only } => self.start_kill(key, id, query_only),
             Action::Forward {
                 targets,

@@ -7,6 +7,7 @@
 //! inbox, waking it with its mio `Waker`. The packet bytes travel with the
 //! job and come back in the plan, so nothing is copied twice.
 
+pub mod local;
 mod planner;
 
 use std::net::SocketAddr;
@@ -31,6 +32,8 @@ pub struct RouteCtx {
     /// Multi-statements are allowed (capability or COM_SET_OPTION).
     pub multi_statements: bool,
     pub in_transaction: bool,
+    /// The client's capabilities (for results shardgate builds itself).
+    pub caps: shardgate_proto::capability::Capabilities,
 }
 
 /// A COM_QUERY to route.
@@ -87,6 +90,9 @@ pub enum Action {
     },
     /// Answer the client with this packet payload (OK or ERR).
     Reply(Vec<u8>),
+    /// Answer the client with these framed packets (a result set made by
+    /// shardgate, sequence ids from 1).
+    ReplyPackets(Vec<u8>),
     /// KILL [QUERY] of a shardgate connection id.
     Kill { id: u32, query_only: bool },
 }

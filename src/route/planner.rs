@@ -15,8 +15,71 @@ use crate::config::Topology;
 use crate::session::{Assignment, PinReasons};
 use crate::sql::{self, Kind, Scope, Statement};
 
+/// `EXPLAIN SHARDGATE <statement>`: the inner statement's bytes.
+fn explain_target(sql: &[u8]) -> Option<&[u8]> {
+    let trimmed = sql.trim_ascii_start();
+    let mut words = trimmed.splitn(3, |b: &u8| b.is_ascii_whitespace());
+    let first = words.next()?;
+    let second = words.next()?;
+    if first.eq_ignore_ascii_case(b"explain") && second.eq_ignore_ascii_case(b"shardgate") {
+        Some(words.next().unwrap_or_default())
+    } else {
+        None
+    }
+}
+
+/// The rows of EXPLAIN SHARDGATE: one per target (or the refusal).
+fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> Action {
+    let cols = ["group", "node", "sql", "gather"];
+    let rows: Vec<Vec<Option<String>>> = match action {
+        Action::Forward {
+            targets, gather, ..
+        } => targets
+            .iter()
+            .map(|t| {
+                vec![
+                    Some(t.group.clone()),
+                    Some(t.addr.to_string()),
+                    t.sql
+                        .as_ref()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .or(Some("(unchanged)".into())),
+                    Some(format!("{gather:?}")),
+                ]
+            })
+            .collect(),
+        Action::Reply(p) if p.first() == Some(&0xff) => {
+            let msg = String::from_utf8_lossy(p.get(9..).unwrap_or_default()).into_owned();
+            vec![vec![None, None, Some(msg), Some("error".into())]]
+        }
+        Action::Reply(_) | Action::ReplyPackets(_) => {
+            vec![vec![None, None, None, Some("answered by shardgate".into())]]
+        }
+        Action::Kill { id, .. } => vec![vec![
+            None,
+            None,
+            Some(format!("KILL {id}")),
+            Some("kill".into()),
+        ]],
+    };
+    Action::ReplyPackets(super::local::text_result_set(
+        caps,
+        super::local::IDLE_STATUS,
+        &cols,
+        &rows,
+    ))
+}
+
 /// Plans one statement (`sql` is the COM_QUERY text).
 pub fn plan_query(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
+    if let Some(inner) = explain_target(sql) {
+        let action = plan_statement(topo, ctx, inner);
+        return explain(ctx.caps, &action);
+    }
+    plan_statement(topo, ctx, sql)
+}
+
+fn plan_statement(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
     let opts = sql::LexOptions {
         backslash_escapes: ctx.backslash_escapes,
         ..sql::LexOptions::default()
@@ -153,4 +216,23 @@ fn set_effects(sql: &[u8], st: &Statement, effects: &mut Effects) {
 fn is_replayable_value(v: &[u8]) -> bool {
     let tokens = sql::lexer::tokenize(v, sql::lexer::LexOptions::default());
     tokens.iter().all(|t| t.is_literal_or_word())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_prefix() {
+        assert_eq!(
+            explain_target(b"EXPLAIN SHARDGATE SELECT 1"),
+            Some(&b"SELECT 1"[..])
+        );
+        assert_eq!(
+            explain_target(b"  explain\tshardgate  select 1"),
+            Some(&b" select 1"[..])
+        );
+        assert_eq!(explain_target(b"EXPLAIN SELECT 1"), None);
+        assert_eq!(explain_target(b"EXPLAIN"), None);
+    }
 }
