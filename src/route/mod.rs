@@ -7,8 +7,12 @@
 //! inbox, waking it with its mio `Waker`. The packet bytes travel with the
 //! job and come back in the plan, so nothing is copied twice.
 
+pub mod crc32;
+pub mod keyvalue;
 pub mod local;
+pub mod lookup;
 mod planner;
+pub mod rules;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -16,5 +16,6 @@ mod failures;
 mod kill;
 mod load;
 mod login;
+mod lookup_directory;
 mod shutdown;
 mod statements;
