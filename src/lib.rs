@@ -3,6 +3,7 @@
 //! threads, the data flow and where each concern lives.
 pub mod backend;
 pub mod config;
+pub mod merge;
 pub mod reactor;
 pub mod route;
 pub mod server;

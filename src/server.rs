@@ -143,7 +143,7 @@ pub fn serve(topology: Topology, config_path: PathBuf) -> io::Result<()> {
 pub fn reload(shared: &Shared, path: &std::path::Path) {
     match config::load(path) {
         Ok(t) => {
-            *shared.topology.write() = Arc::new(t);
+            shared.install(t);
             log::info!("config reloaded from {}", path.display());
         }
         Err(e) => log::error!("config reload refused, keeping the running config: {e}"),

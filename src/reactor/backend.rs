@@ -612,14 +612,26 @@ impl IoThread {
                 }
             }
             // Backpressure: a slow client stops us reading its reply.
-            let client_pending = match b.client.and_then(|ck| self.conns.get(ck)) {
-                Some(Conn::Client(c)) => sock::pending(&c.wbuf),
-                _ => 0,
+            let shard = b.target;
+            let rbuf_pending = sock::pending(&b.rbuf);
+            let client = b.client;
+            let (client_pending, merger_full) = match client.and_then(|ck| self.conns.get(ck)) {
+                Some(Conn::Client(c)) => {
+                    // A merge waits for the other shards before taking more
+                    // rows from this one (the others re-run it when fed).
+                    let full = match (c.inflight.as_ref().and_then(|i| i.merger.as_ref()), shard) {
+                        (Some(m), Some(s)) => !m.wants_more(s),
+                        _ => false,
+                    };
+                    (sock::pending(&c.wbuf), full)
+                }
+                _ => (0, false),
             };
+            let merger_full = merger_full && rbuf_pending > 0;
             let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
                 return;
             };
-            if client_pending >= HIGH_WATERMARK {
+            if client_pending >= HIGH_WATERMARK || merger_full {
                 if let Some(ck) = b.client {
                     if let Some(Conn::Client(c)) = self.conns.get_mut(ck) {
                         c.backpressure = true;
@@ -889,12 +901,12 @@ impl IoThread {
         }
         let outcome = t.outcome();
         let ck = b.client;
-        let relay = match ck.and_then(|ck| self.conns.get(ck)) {
-            Some(Conn::Client(c)) => c
-                .inflight
-                .as_ref()
-                .is_some_and(|i| matches!(i.gather, Gather::Relay)),
-            _ => false,
+        let (relay, merge) = match ck.and_then(|ck| self.conns.get(ck)).and_then(|c| match c {
+            Conn::Client(c) => c.inflight.as_ref(),
+            _ => None,
+        }) {
+            Some(i) => (matches!(i.gather, Gather::Relay), i.merger.is_some()),
+            None => (false, false),
         };
         let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
             return false;
@@ -919,6 +931,45 @@ impl IoThread {
                         return false;
                     }
                     relayed = Some(seq);
+                }
+            }
+        }
+        // Merge: every packet goes to the merger, which writes the client's
+        // result set as it can.
+        if let (true, Some(ck)) = (merge && adv.consumed > 0, ck) {
+            if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
+                let shard = b.target.unwrap_or(0);
+                let (Some(buf), Some(inf)) = (b.rbuf.as_ref(), c.inflight.as_mut()) else {
+                    return false;
+                };
+                let Some(merger) = inf.merger.as_mut() else {
+                    return false;
+                };
+                let frames = &buf.data()[..adv.consumed];
+                let mut bad = None;
+                for_each_packet(frames, |payload| {
+                    if bad.is_none() {
+                        if let Err(e) = merger.feed(shard, payload) {
+                            bad = Some(e);
+                        }
+                    }
+                });
+                let mut out = Vec::new();
+                merger.poll_output(&mut out, &mut inf.merge_seq);
+                if !out.is_empty() {
+                    inf.forwarded = true;
+                    if !sock::append(&mut c.wbuf, &mut self.pool, &out) {
+                        self.close(ck, "buffer memory exhausted");
+                        return false;
+                    }
+                }
+                // Other shards may be readable again now.
+                let others: Vec<usize> = inf.targets.iter().filter_map(|t| t.bk).collect();
+                self.rerun.extend(others);
+                self.rerun.push(ck);
+                if let Some(e) = bad {
+                    self.close(bk, &format!("bad result packet: {e}"));
+                    return false;
                 }
             }
         }
@@ -1004,7 +1055,12 @@ impl IoThread {
                     t.done = true;
                 }
                 inf.status |= outcome.status & !StatusFlags::MORE_RESULTS_EXISTS.0;
-                inf.affected = inf.affected.saturating_add(outcome.affected_rows);
+                inf.affected = if matches!(inf.gather, Gather::SameOk) {
+                    // Every group ran the same statement: report one.
+                    inf.affected.max(outcome.affected_rows)
+                } else {
+                    inf.affected.saturating_add(outcome.affected_rows)
+                };
                 if outcome.last_insert_id != 0
                     && (inf.insert_id == 0 || outcome.last_insert_id < inf.insert_id)
                 {
@@ -1047,6 +1103,32 @@ impl IoThread {
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
         let error = inf.error.clone();
         let relay = matches!(inf.gather, Gather::Relay);
+        if matches!(inf.gather, Gather::Merge(_)) {
+            // The merger wrote the client's whole reply (rows or one ERR).
+            let Some(inf) = c.inflight.as_mut() else {
+                return;
+            };
+            let mut out = Vec::new();
+            let mut failed = error.is_some();
+            if let Some(m) = inf.merger.as_mut() {
+                if !m.is_done() {
+                    // A shard's reply was cut short: fail what is left.
+                    m.abort(
+                        shardgate_proto::error_codes::CR_SERVER_LOST,
+                        "shardgate: a shard's reply was incomplete",
+                    );
+                    failed = true;
+                }
+                m.poll_output(&mut out, &mut inf.merge_seq);
+            }
+            if !out.is_empty() && !sock::append(&mut c.wbuf, &mut self.pool, &out) {
+                self.close(ck, "buffer memory exhausted");
+                return;
+            }
+            let status = status & !StatusFlags::MORE_RESULTS_EXISTS.0;
+            self.finish_statement(ck, status, failed, affected, insert_id);
+            return;
+        }
         match (relay, error) {
             // Relayed: the client already has the whole reply, unless the
             // failure came from shardgate (sync, unreachable node).
@@ -1121,6 +1203,33 @@ fn last_packet_payload(frames: &[u8]) -> Vec<u8> {
         pos = end;
     }
     last
+}
+
+/// Calls `f` with each packet payload in a run of whole frames (joining
+/// continuation frames).
+fn for_each_packet(frames: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut pos = 0;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut continuing = false;
+    while let Some(h) = shardgate_proto::frame::FrameHeader::parse(&frames[pos..]) {
+        let end = pos + 4 + h.payload_len;
+        if end > frames.len() {
+            break;
+        }
+        let body = &frames[pos + 4..end];
+        let full = h.payload_len == shardgate_proto::frame::MAX_FRAME_PAYLOAD;
+        if continuing || full {
+            joined.extend_from_slice(body);
+            if !full {
+                f(&joined);
+                joined.clear();
+            }
+        } else {
+            f(body);
+        }
+        continuing = full;
+        pos = end;
+    }
 }
 
 /// Sequence id of the last frame in a run of whole frames.

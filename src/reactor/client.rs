@@ -74,6 +74,10 @@ pub(super) struct InFlight {
     /// The first target error (ERR payload) when replies are gathered.
     pub error: Option<Vec<u8>>,
     pub gather: Gather,
+    /// Gather::Merge: the merger of the targets' result sets, and the next
+    /// sequence id of the packets it produces for the client.
+    pub merger: Option<Box<crate::merge::Merger>>,
+    pub merge_seq: u8,
     /// SumOk: affected rows so far, and the smallest non-zero insert id.
     pub affected: u64,
     pub insert_id: u64,
@@ -104,6 +108,8 @@ impl InFlight {
             status: 0,
             error: None,
             gather: Gather::Relay,
+            merger: None,
+            merge_seq: 1,
             affected: 0,
             insert_id: 0,
         }
@@ -715,15 +721,20 @@ impl IoThread {
                 if job.payload.len() <= topo.server.inline_plan_bytes {
                     // Planning a small statement costs less than the
                     // hand-off to a worker (see ARCHITECTURE.md).
-                    let action = route::plan_query(&topo, &job.ctx, &job.payload[1..]);
-                    let plan = Plan {
-                        token: key,
-                        gen: job.gen,
-                        payload: job.payload,
-                        action,
-                    };
-                    self.on_plan(plan);
-                    return;
+                    let state = self.shared.route_state();
+                    let sql = job.payload.get(1..).unwrap_or_default();
+                    let action = route::plan_query(&topo, &state, &job.ctx, sql, false);
+                    if !matches!(action, Action::Defer) {
+                        let plan = Plan {
+                            token: key,
+                            gen: job.gen,
+                            payload: job.payload,
+                            action,
+                        };
+                        self.on_plan(plan);
+                        return;
+                    }
+                    // It needs a directory read: a worker plans it.
                 }
                 match self.jobs.try_send(job) {
                     Ok(()) => {}
@@ -958,6 +969,11 @@ impl IoThread {
                 self.rerun.push(key);
             }
             Action::Kill { id, query_only } => self.start_kill(key, id, query_only),
+            Action::Defer => self.reply_err(
+                key,
+                ec::ER_UNKNOWN_ERROR,
+                "shardgate: statement could not be planned",
+            ),
             Action::Forward {
                 targets,
                 gather,
@@ -970,7 +986,7 @@ impl IoThread {
                 };
                 let mut original = Some(plan.payload);
                 let n = targets.len();
-                let targets = targets
+                let targets: Vec<Target> = targets
                     .into_iter()
                     .enumerate()
                     .map(|(i, t)| {
@@ -993,6 +1009,14 @@ impl IoThread {
                         }
                     })
                     .collect();
+                let merger = match &gather {
+                    Gather::Merge(spec) => Some(Box::new(crate::merge::Merger::new(
+                        (**spec).clone(),
+                        targets.len(),
+                        c.sess.caps,
+                    ))),
+                    _ => None,
+                };
                 let inflight = InFlight {
                     targets,
                     expect,
@@ -1003,6 +1027,8 @@ impl IoThread {
                     status: 0,
                     error: None,
                     gather,
+                    merger,
+                    merge_seq: 1,
                     affected: 0,
                     insert_id: 0,
                 };

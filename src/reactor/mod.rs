@@ -104,6 +104,8 @@ pub struct Stats {
 /// State shared by every thread.
 pub struct Shared {
     pub topology: RwLock<Arc<Topology>>,
+    /// Bucket maps and lookup routers of the current topology.
+    pub routing: RwLock<Arc<crate::route::state::RouteState>>,
     pub budget: Arc<MemoryBudget>,
     pub clients: AtomicUsize,
     pub next_conn_id: AtomicU32,
@@ -118,7 +120,9 @@ pub struct Shared {
 impl Shared {
     pub fn new(topology: Topology) -> Arc<Shared> {
         let budget = MemoryBudget::new(topology.server.buffer_memory);
+        let routing = crate::route::state::RouteState::build(&topology);
         Arc::new(Shared {
+            routing: RwLock::new(Arc::new(routing)),
             topology: RwLock::new(Arc::new(topology)),
             budget,
             clients: AtomicUsize::new(0),
@@ -133,6 +137,17 @@ impl Shared {
 
     pub fn topology(&self) -> Arc<Topology> {
         self.topology.read().clone()
+    }
+
+    pub fn route_state(&self) -> Arc<crate::route::state::RouteState> {
+        self.routing.read().clone()
+    }
+
+    /// Installs a new (validated) topology and its routing state.
+    pub fn install(&self, topology: Topology) {
+        let routing = crate::route::state::RouteState::build(&topology);
+        *self.routing.write() = Arc::new(routing);
+        *self.topology.write() = Arc::new(topology);
     }
 
     pub fn is_shutting_down(&self) -> bool {

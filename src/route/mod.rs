@@ -13,6 +13,9 @@ pub mod local;
 pub mod lookup;
 mod planner;
 pub mod rules;
+mod scatter;
+pub mod shard;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +85,11 @@ pub enum Gather {
     /// Writes / DDL on several targets: one OK with the affected rows summed
     /// (the first ERR wins).
     SumOk,
+    /// The same statement on every group (broadcast writes, DDL): one OK
+    /// with the affected rows of one group (the first ERR wins).
+    SameOk,
+    /// A SELECT on several shards: result sets merged (`crate::merge`).
+    Merge(Box<crate::merge::MergeSpec>),
 }
 
 #[derive(Debug)]
@@ -99,6 +107,8 @@ pub enum Action {
     ReplyPackets(Vec<u8>),
     /// KILL [QUERY] of a shardgate connection id.
     Kill { id: u32, query_only: bool },
+    /// Planning needs blocking I/O: plan again on a worker.
+    Defer,
 }
 
 pub struct Plan {
@@ -160,7 +170,14 @@ fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
 pub fn run_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
     while let Ok(job) = jobs.recv() {
         let topo = shared.topology();
-        let action = plan_query(&topo, &job.ctx, &job.payload[1..]);
+        let state = shared.route_state();
+        let action = plan_query(
+            &topo,
+            &state,
+            &job.ctx,
+            job.payload.get(1..).unwrap_or_default(),
+            true,
+        );
         let plan = Plan {
             token: job.token,
             gen: job.gen,

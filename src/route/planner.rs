@@ -10,6 +10,7 @@
 
 use shardgate_proto::error_codes as ec;
 
+use super::state::RouteState;
 use super::{default_target, err, Action, Effects, RouteCtx};
 use crate::config::Topology;
 use crate::session::{Assignment, PinReasons};
@@ -25,6 +26,40 @@ fn explain_target(sql: &[u8]) -> Option<&[u8]> {
         Some(words.next().unwrap_or_default())
     } else {
         None
+    }
+}
+
+/// A short description of how replies are gathered.
+fn gather_name(g: &super::Gather) -> String {
+    match g {
+        super::Gather::Relay => "relay".into(),
+        super::Gather::SumOk => "sum affected rows".into(),
+        super::Gather::SameOk => "same on every group".into(),
+        super::Gather::Merge(spec) => {
+            let mut parts = vec!["merge".to_string()];
+            if !spec.order_by.is_empty() {
+                parts.push(format!(
+                    "order by {:?}",
+                    spec.order_by.iter().map(|o| o.column).collect::<Vec<_>>()
+                ));
+            }
+            if !spec.group_by.is_empty() {
+                parts.push(format!("group by {:?}", spec.group_by));
+            }
+            if !spec.aggregates.is_empty() {
+                parts.push(format!("{} aggregates", spec.aggregates.len()));
+            }
+            if spec.distinct {
+                parts.push("distinct".into());
+            }
+            if let Some(l) = spec.limit {
+                parts.push(format!("limit {},{}", l.offset, l.count));
+            }
+            if spec.hidden > 0 {
+                parts.push(format!("{} hidden columns", spec.hidden));
+            }
+            parts.join(", ")
+        }
     }
 }
 
@@ -44,7 +79,7 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
                         .as_ref()
                         .map(|s| String::from_utf8_lossy(s).into_owned())
                         .or(Some("(unchanged)".into())),
-                    Some(format!("{gather:?}")),
+                    Some(gather_name(gather)),
                 ]
             })
             .collect(),
@@ -52,7 +87,7 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
             let msg = String::from_utf8_lossy(p.get(9..).unwrap_or_default()).into_owned();
             vec![vec![None, None, Some(msg), Some("error".into())]]
         }
-        Action::Reply(_) | Action::ReplyPackets(_) => {
+        Action::Reply(_) | Action::ReplyPackets(_) | Action::Defer => {
             vec![vec![None, None, None, Some("answered by shardgate".into())]]
         }
         Action::Kill { id, .. } => vec![vec![
@@ -70,16 +105,56 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
     ))
 }
 
-/// Plans one statement (`sql` is the COM_QUERY text).
-pub fn plan_query(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
-    if let Some(inner) = explain_target(sql) {
-        let action = plan_statement(topo, ctx, inner);
-        return explain(ctx.caps, &action);
-    }
-    plan_statement(topo, ctx, sql)
+/// Statement kinds that may name sharded or broadcast tables.
+fn shardable(kind: &Kind<'_>) -> bool {
+    !matches!(
+        kind,
+        Kind::Empty
+            | Kind::Set
+            | Kind::SetTransaction
+            | Kind::Use(_)
+            | Kind::Begin { .. }
+            | Kind::Commit { .. }
+            | Kind::Rollback { .. }
+            | Kind::RollbackToSavepoint
+            | Kind::Savepoint
+            | Kind::ReleaseSavepoint
+            | Kind::Kill { .. }
+            | Kind::Xa
+            | Kind::Do
+            | Kind::Flush
+            | Kind::Grant
+            | Kind::Revoke
+    )
 }
 
-fn plan_statement(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
+/// Plans one statement (`sql` is the COM_QUERY text). `may_block`: the
+/// caller is a worker, so a lookup-rule directory read may run here;
+/// otherwise such a statement is answered with [`Action::Defer`].
+pub fn plan_query(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    may_block: bool,
+) -> Action {
+    if let Some(inner) = explain_target(sql) {
+        let action = plan_statement(topo, state, ctx, inner, may_block);
+        if matches!(action, Action::Defer) {
+            return action;
+        }
+        return explain(ctx.caps, &action);
+    }
+    plan_statement(topo, state, ctx, sql, may_block)
+}
+
+fn plan_statement(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    may_block: bool,
+) -> Action {
     let opts = sql::LexOptions {
         backslash_escapes: ctx.backslash_escapes,
         ..sql::LexOptions::default()
@@ -152,6 +227,35 @@ fn plan_statement(topo: &Topology, ctx: &RouteCtx, sql: &[u8]) -> Action {
     if st.is_write && !matches!(st.kind, Kind::Set) {
         // ROW_COUNT() / LAST_INSERT_ID() right after a write see its result.
         effects.pin.insert(PinReasons::LAST_INSERT_ID);
+    }
+    if state.any_sharding() && shardable(&st.kind) {
+        let sharded_ctx;
+        let ctx_for_shard = if schema != ctx.schema {
+            sharded_ctx = RouteCtx {
+                schema: schema.clone(),
+                ..ctx.clone()
+            };
+            &sharded_ctx
+        } else {
+            ctx
+        };
+        match super::shard::plan_sharded(topo, state, ctx_for_shard, sql, opts, None, may_block) {
+            super::shard::ShardPlan::NotSharded => {}
+            super::shard::ShardPlan::NeedsWorker => return Action::Defer,
+            super::shard::ShardPlan::Action(Action::Forward {
+                targets,
+                gather,
+                effects: fx,
+            }) => {
+                effects.pin.insert(fx.pin);
+                return Action::Forward {
+                    targets,
+                    gather,
+                    effects,
+                };
+            }
+            super::shard::ShardPlan::Action(a) => return a,
+        }
     }
     match default_target(topo, schema.as_deref()) {
         Ok((group, addr)) => Action::Forward {

@@ -8,9 +8,11 @@
 
 pub mod classify;
 pub mod lexer;
+pub mod parse;
 
 pub use classify::{classify, Assignment, Kind, Scope, Statement};
 pub use lexer::{
     string_value, tokenize, tokenize_into, unquote_ident, Kw, LexError, LexOptions, Lexer,
     MbCharset, Op, Token, TokenKind,
 };
+pub use parse::{mentions, parse, Parsed};

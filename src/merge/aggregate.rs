@@ -1,0 +1,407 @@
+//! Merging the rows of one group: [`GroupPlan`] decides from the spec and
+//! the column types how each column folds (first value, any non-NULL value,
+//! COUNT, SUM, MIN, MAX) and how it is finished (as folded, or AVG =
+//! SUM / COUNT), and writes the finished cells in the stream's protocol
+//! (text, or binary values of the output column type).
+//!
+//! Result types follow MariaDB 10.11 (checked with `mariadb
+//! --column-type-info`): COUNT is LONGLONG; SUM of integers and DECIMALs is
+//! NEWDECIMAL (summed exactly here), SUM of FLOAT/DOUBLE is DOUBLE (summed
+//! as f64, so the last digits may differ from a single server, which adds
+//! in another order); AVG of integers/DECIMAL(p,s) is NEWDECIMAL with
+//! s + `div_precision_increment` decimals (max 38), rounded half away from
+//! zero; AVG of FLOAT/DOUBLE is DOUBLE (decimals 31) = sum / count.
+//!
+//! <https://mariadb.com/kb/en/avg/>
+//! <https://mariadb.com/kb/en/sum/>
+
+use shardgate_proto::codec::put_lenenc_bytes;
+use shardgate_proto::column::{ColumnDefinition41, ColumnFlags, ColumnType};
+use shardgate_proto::value::{Value, NOT_FIXED_DEC};
+
+use super::collation::Collation;
+use super::decimal::Decimal;
+use super::key::{cell_key, cell_value, ColMeta, Key};
+use super::row::Row;
+use super::spec::{Aggregate, MergeSpec};
+
+/// Most decimals of a DECIMAL (`DECIMAL_MAX_SCALE`).
+const DECIMAL_MAX_SCALE: u32 = 38;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    /// GROUP BY column: the first row's value.
+    First,
+    /// Neither grouped nor aggregated: the first non-NULL value.
+    Any,
+    Count,
+    SumDec,
+    SumFloat,
+    Min,
+    Max,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finish {
+    Folded,
+    Avg {
+        sum: usize,
+        count: usize,
+        scale: Option<u32>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Acc {
+    None,
+    Count(i128),
+    Dec(Option<Decimal>),
+    Float(Option<f64>),
+    Best(Option<(Key, Vec<u8>)>),
+    Any(Option<Vec<u8>>),
+}
+
+/// One group being merged: its first row and one accumulator per column.
+#[derive(Debug, Clone)]
+pub struct Group {
+    first: Row,
+    accs: Vec<Acc>,
+}
+
+/// How the columns of a grouped result merge.
+#[derive(Debug, Clone)]
+pub struct GroupPlan {
+    folds: Vec<Fold>,
+    finish: Vec<Finish>,
+    in_meta: Vec<ColMeta>,
+    colls: Vec<Option<Collation>>,
+    out_meta: Vec<ColMeta>,
+    binary: bool,
+    div_precision_increment: u8,
+}
+
+impl GroupPlan {
+    /// The plan for shard columns `in_meta` (already checked against the
+    /// spec's indices).
+    pub fn new(spec: &MergeSpec, in_meta: &[ColMeta]) -> GroupPlan {
+        let n = in_meta.len();
+        let mut folds = vec![Fold::Any; n];
+        let mut finish = vec![Finish::Folded; n];
+        let sum_fold = |c: usize| {
+            if in_meta[c].ty.is_float() {
+                Fold::SumFloat
+            } else {
+                Fold::SumDec
+            }
+        };
+        // AVG inputs first, so an explicit aggregate on them wins.
+        for &(c, a) in &spec.aggregates {
+            if let Aggregate::Avg { sum, count } = a {
+                folds[sum] = sum_fold(sum);
+                folds[count] = Fold::Count;
+                let scale = (!in_meta[sum].ty.is_float()).then(|| {
+                    let d = u32::from(in_meta[sum].decimals);
+                    let d = if d >= u32::from(NOT_FIXED_DEC) { 0 } else { d };
+                    (d + u32::from(spec.div_precision_increment)).min(DECIMAL_MAX_SCALE)
+                });
+                finish[c] = Finish::Avg { sum, count, scale };
+                if c != sum && c != count {
+                    folds[c] = Fold::First;
+                }
+            }
+        }
+        for &(c, a) in &spec.aggregates {
+            folds[c] = match a {
+                Aggregate::Count => Fold::Count,
+                Aggregate::Sum => sum_fold(c),
+                Aggregate::Min => Fold::Min,
+                Aggregate::Max => Fold::Max,
+                Aggregate::Avg { .. } => continue,
+            };
+        }
+        for &g in &spec.group_by {
+            folds[g] = Fold::First;
+        }
+        let mut out_meta = in_meta.to_vec();
+        for (c, f) in finish.iter().enumerate() {
+            if let Finish::Avg { scale, .. } = *f {
+                out_meta[c] = avg_meta(scale);
+            }
+        }
+        GroupPlan {
+            folds,
+            finish,
+            in_meta: in_meta.to_vec(),
+            colls: in_meta.iter().map(ColMeta::collation).collect(),
+            out_meta,
+            binary: spec.binary,
+            div_precision_increment: spec.div_precision_increment,
+        }
+    }
+
+    /// Column metadata of the merged rows (AVG columns rewritten).
+    pub fn out_meta(&self) -> &[ColMeta] {
+        &self.out_meta
+    }
+
+    /// Writes column `c`'s definition as MariaDB shows an AVG (name and
+    /// table from the shard's column `c`; type, decimals and length derived
+    /// from the SUM column's) and returns true, when `c` is an AVG.
+    pub fn write_avg_definition(&self, c: usize, defs: &[Vec<u8>], p: &mut Vec<u8>) -> bool {
+        let Some(&Finish::Avg { sum, .. }) = self.finish.get(c) else {
+            return false;
+        };
+        let (Some(meta), Some(own), Some(sum)) = (self.out_meta.get(c), defs.get(c), defs.get(sum))
+        else {
+            return false;
+        };
+        let (Ok(def), Ok(sum)) = (
+            ColumnDefinition41::decode(own),
+            ColumnDefinition41::decode(sum),
+        ) else {
+            return false;
+        };
+        // MariaDB: AVG precision = SUM precision - 22 + increment (SUM
+        // widened its argument by 22 digits), plus sign and point.
+        let column_length = if meta.ty == ColumnType::Double {
+            sum.column_length
+        } else {
+            let sum_prec = sum
+                .column_length
+                .saturating_sub(1 + u32::from(sum.decimals > 0));
+            let prec = sum_prec.saturating_sub(22) + u32::from(self.div_precision_increment);
+            prec + 1 + u32::from(meta.decimals > 0)
+        };
+        ColumnDefinition41 {
+            character_set: meta.charset,
+            column_length,
+            column_type: meta.ty,
+            flags: meta.flags,
+            decimals: meta.decimals,
+            filler: [0, 0],
+            trailing: b"",
+            ..def
+        }
+        .encode(p);
+        true
+    }
+
+    /// A group holding one row.
+    pub fn start(&self, row: Row) -> Result<Group, String> {
+        let accs = self
+            .folds
+            .iter()
+            .map(|f| match f {
+                Fold::First => Acc::None,
+                Fold::Any => Acc::Any(None),
+                Fold::Count => Acc::Count(0),
+                Fold::SumDec => Acc::Dec(None),
+                Fold::SumFloat => Acc::Float(None),
+                Fold::Min | Fold::Max => Acc::Best(None),
+            })
+            .collect();
+        let mut g = Group {
+            first: Row::default(),
+            accs,
+        };
+        self.fold(&mut g, &row)?;
+        g.first = row;
+        Ok(g)
+    }
+
+    /// Folds one more row into a group.
+    pub fn fold(&self, g: &mut Group, row: &Row) -> Result<(), String> {
+        for (c, acc) in g.accs.iter_mut().enumerate() {
+            let cell = row.cell(c);
+            let meta = &self.in_meta[c];
+            match acc {
+                Acc::None => {}
+                Acc::Any(v) => {
+                    if v.is_none() {
+                        *v = cell.map(<[u8]>::to_vec);
+                    }
+                }
+                Acc::Count(n) => {
+                    if let Some(cell) = cell {
+                        let d = number(meta, self.binary, cell)?;
+                        *n += d.to_i128().ok_or("COUNT is not an integer")?;
+                    }
+                }
+                Acc::Dec(sum) => {
+                    if let Some(cell) = cell {
+                        let d = number(meta, self.binary, cell)?;
+                        *sum = Some(match sum.take() {
+                            Some(s) => s.add(&d),
+                            None => d,
+                        });
+                    }
+                }
+                Acc::Float(sum) => {
+                    if let Some(cell) = cell {
+                        let f = float(meta, self.binary, cell)?;
+                        *sum = Some(sum.unwrap_or(0.0) + f);
+                    }
+                }
+                Acc::Best(best) => {
+                    let key = cell_key(meta, self.colls[c].as_ref(), self.binary, cell)?;
+                    if key == Key::Null {
+                        continue;
+                    }
+                    let better = match best {
+                        None => true,
+                        Some((b, _)) if self.folds[c] == Fold::Min => key < *b,
+                        Some((b, _)) => key > *b,
+                    };
+                    if better {
+                        *best = Some((key, cell.unwrap_or_default().to_vec()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The merged row of a group.
+    pub fn finish(&self, g: &Group) -> Result<Row, String> {
+        let mut row = Row::with_capacity(g.accs.len());
+        for (c, acc) in g.accs.iter().enumerate() {
+            if let Finish::Avg { sum, count, scale } = self.finish[c] {
+                let v = avg(&g.accs[sum], &g.accs[count], scale);
+                row.push(
+                    v.map(|v| self.encode_value(&v, &self.out_meta[c]))
+                        .transpose()?
+                        .as_deref(),
+                );
+                continue;
+            }
+            let meta = &self.in_meta[c];
+            match acc {
+                Acc::None => row.push(g.first.cell(c)),
+                Acc::Any(v) => row.push(v.as_deref()),
+                Acc::Best(b) => row.push(b.as_ref().map(|(_, v)| v.as_slice())),
+                Acc::Count(n) => {
+                    row.push(Some(&self.encode_number(&Decimal::from_i128(*n), meta)?))
+                }
+                Acc::Dec(None) | Acc::Float(None) => row.push(None),
+                Acc::Dec(Some(d)) => row.push(Some(&self.encode_number(d, meta)?)),
+                Acc::Float(Some(f)) => {
+                    let v = if meta.ty == ColumnType::Float {
+                        Value::Float(*f as f32)
+                    } else {
+                        Value::Double(*f)
+                    };
+                    row.push(Some(&self.encode_value(&Computed::Value(v), meta)?));
+                }
+            }
+        }
+        Ok(row)
+    }
+
+    /// An exact number as a cell of a column of type `meta`.
+    fn encode_number(&self, d: &Decimal, meta: &ColMeta) -> Result<Vec<u8>, String> {
+        if meta.ty.is_integer() {
+            let i = d.to_i128().ok_or("integer sum is not an integer")?;
+            let v = match i64::try_from(i) {
+                Ok(v) if !meta.unsigned => Value::Int(v),
+                _ => Value::UInt(u64::try_from(i).map_err(|_| format!("sum {i} is out of range"))?),
+            };
+            return self.encode_value(&Computed::Value(v), meta);
+        }
+        if meta.ty.is_float() {
+            return self.encode_value(&Computed::Value(Value::Double(d.to_f64())), meta);
+        }
+        let scale = u32::from(meta.decimals);
+        let scale = if scale > DECIMAL_MAX_SCALE { 0 } else { scale };
+        self.encode_value(&Computed::Exact(d.clone(), scale), meta)
+    }
+
+    fn encode_value(&self, v: &Computed, meta: &ColMeta) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        match v {
+            Computed::Exact(d, scale) => {
+                let text = d.to_text(*scale);
+                if self.binary {
+                    put_lenenc_bytes(&mut out, &text);
+                } else {
+                    out = text;
+                }
+            }
+            Computed::Value(v) => {
+                if self.binary {
+                    v.encode_binary(meta.ty, meta.unsigned, &mut out)
+                        .map_err(|e| format!("cannot encode {v:?} as {:?}: {e}", meta.ty))?;
+                } else {
+                    v.to_text_typed(meta.ty, meta.decimals, &mut out);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A computed value: an exact decimal with its scale, or a [`Value`].
+#[derive(Debug, Clone)]
+enum Computed {
+    Exact(Decimal, u32),
+    Value(Value<'static>),
+}
+
+fn avg(sum: &Acc, count: &Acc, scale: Option<u32>) -> Option<Computed> {
+    let n = match count {
+        Acc::Count(n) if *n > 0 => u64::try_from(*n).ok()?,
+        _ => return None,
+    };
+    match (sum, scale) {
+        (Acc::Dec(Some(s)), Some(scale)) => Some(Computed::Exact(s.div_round(n, scale)?, scale)),
+        (Acc::Float(Some(s)), _) => Some(Computed::Value(Value::Double(s / n as f64))),
+        (Acc::Dec(Some(s)), None) => Some(Computed::Value(Value::Double(s.to_f64() / n as f64))),
+        _ => None,
+    }
+}
+
+/// What MariaDB's AVG result column looks like: NEWDECIMAL with `scale`
+/// decimals, or DOUBLE (decimals 31) when `scale` is `None`.
+fn avg_meta(scale: Option<u32>) -> ColMeta {
+    ColMeta {
+        ty: if scale.is_some() {
+            ColumnType::NewDecimal
+        } else {
+            ColumnType::Double
+        },
+        unsigned: false,
+        decimals: scale.map_or(NOT_FIXED_DEC, |s| s as u8),
+        charset: super::collation::BINARY,
+        flags: ColumnFlags::BINARY | ColumnFlags::NUM,
+    }
+}
+
+/// A numeric cell as an exact decimal (integers, DECIMAL text).
+fn number(meta: &ColMeta, binary: bool, cell: &[u8]) -> Result<Decimal, String> {
+    match cell_value(meta, binary, cell)? {
+        Value::Int(i) => Ok(Decimal::from_i128(i.into())),
+        Value::UInt(u) => Ok(Decimal::from_i128(u.into())),
+        Value::Bytes(b) => Decimal::parse(b).ok_or_else(|| "not a number".into()),
+        Value::Double(f) => {
+            Decimal::parse(format!("{f}").as_bytes()).ok_or_else(|| "not a number".into())
+        }
+        Value::Float(f) => {
+            Decimal::parse(format!("{f}").as_bytes()).ok_or_else(|| "not a number".into())
+        }
+        other => Err(format!("{other:?} is not a number")),
+    }
+}
+
+/// A numeric cell as a double.
+fn float(meta: &ColMeta, binary: bool, cell: &[u8]) -> Result<f64, String> {
+    match cell_value(meta, binary, cell)? {
+        Value::Double(f) => Ok(f),
+        Value::Float(f) => Ok(f.into()),
+        Value::Int(i) => Ok(i as f64),
+        Value::UInt(u) => Ok(u as f64),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| "not a number".into()),
+        other => Err(format!("{other:?} is not a number")),
+    }
+}

@@ -1,0 +1,935 @@
+//! [`Merger`]: one scattered SELECT's result sets from N shards in, one
+//! result set for the client out. The reactor feeds each shard's packets as
+//! they arrive ([`Merger::feed`]), asks which shards to keep reading
+//! ([`Merger::wants_more`]) and writes what [`Merger::poll_output`] appends
+//! to the client. Sans-io: no sockets, no clock.
+//!
+//! Pipeline: per-shard state machine (column count, definitions, EOF unless
+//! `CLIENT_DEPRECATE_EOF`, rows, terminator or ERR) → source (union in
+//! arrival order; k-way merge by ORDER BY; groups merged as they stream when
+//! the ORDER BY is the GROUP BY; else groups in a hash map, sorted at the
+//! end) → HAVING → DISTINCT → OFFSET/LIMIT → hidden columns dropped → client.
+//!
+//! The column definitions go out only when every shard has sent its own
+//! (they must agree) and a first row is ready or the input is complete, so
+//! most failures (a missing table on one shard, an unsupported collation)
+//! reach the client as a single ERR. An ERR after that follows the rows
+//! already sent, which the protocol allows.
+//!
+//! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset.html>
+//! <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_binary_resultset.html>
+//! <https://mariadb.com/kb/en/result-set-packets/>
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use shardgate_proto::capability::{Capabilities, StatusFlags};
+use shardgate_proto::column::{column_count, encode_column_count, ColumnDefinition41, ColumnType};
+use shardgate_proto::error_codes::{
+    write_err_for, ErrorCode, CR_MALFORMED_PACKET, ER_NOT_SUPPORTED_YET, ER_OUT_OF_RESOURCES,
+    ER_UNKNOWN_ERROR,
+};
+use shardgate_proto::frame::{write_packet, PacketWriter};
+use shardgate_proto::response::{
+    is_progress_report, is_result_terminator, EofPacket, ErrPacket, OkPacket, EOF_HEADER,
+    ERR_HEADER, LOCAL_INFILE_HEADER, OK_HEADER,
+};
+use shardgate_proto::{ProtoError, Result};
+
+use super::aggregate::{Group, GroupPlan};
+use super::collation::Collation;
+use super::key::{cell_key, compare_keys, ColMeta, Key};
+use super::ok::StatusMerge;
+use super::row::Row;
+use super::sort::ShardHeap;
+use super::spec::{Aggregate, MergeSpec};
+
+/// Most columns a shard result may have (MariaDB's limit is 4096).
+const MAX_COLUMNS: u64 = 4096;
+
+/// What a fed packet meant for its shard's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardReply {
+    /// More packets of this shard's reply follow.
+    Pending,
+    /// The packet ended the shard's reply (its terminator or an ERR): the
+    /// backend connection is idle again.
+    Complete,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Count,
+    Defs(usize),
+    DefsEof,
+    Rows,
+    Done,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Union,
+    Sorted,
+    GroupStream,
+    GroupHash,
+}
+
+#[derive(Debug)]
+struct Entry {
+    keys: Vec<Key>,
+    row: Row,
+}
+
+#[derive(Debug)]
+struct Shard {
+    phase: Phase,
+    types: Vec<(ColumnType, bool)>,
+    /// Definitions, kept until the first shard completes its own.
+    defs: Vec<Vec<u8>>,
+    /// Sorted modes: rows waiting for the k-way merge.
+    queue: VecDeque<Entry>,
+    /// Union: rows of this shard in the union queue.
+    queued: usize,
+    /// Keys of the last row taken when the queue became empty, to check
+    /// that the next row keeps the order.
+    last: Option<Vec<Key>>,
+}
+
+/// The scatter-gather merger of one statement. See the module docs of
+/// [`super`] for the API contract and the SQL rewrites it expects.
+#[derive(Debug)]
+pub struct Merger {
+    spec: MergeSpec,
+    caps: Capabilities,
+    mode: Mode,
+    shards: Vec<Shard>,
+    columns_known: bool,
+    defs: Vec<Vec<u8>>,
+    types: Vec<(ColumnType, bool)>,
+    in_meta: Vec<ColMeta>,
+    in_colls: Vec<Option<Collation>>,
+    emit_meta: Vec<ColMeta>,
+    emit_colls: Vec<Option<Collation>>,
+    plan: Option<GroupPlan>,
+    desc: Vec<bool>,
+    heap: ShardHeap,
+    /// Unfinished shards with nothing buffered (the k-way merge waits).
+    waiting: usize,
+    union: VecDeque<(usize, Row)>,
+    groups: HashMap<Vec<Key>, usize>,
+    group_list: Vec<Group>,
+    current: Option<(Vec<Key>, Group)>,
+    seen: HashSet<Vec<Key>>,
+    skipped: u64,
+    emitted: u64,
+    header_sent: bool,
+    failure: Option<Vec<u8>>,
+    finished: bool,
+    done: bool,
+    def_status: StatusMerge,
+    end_status: StatusMerge,
+    warnings: u32,
+    session_status: StatusFlags,
+}
+
+type Fail = (ErrorCode, String);
+
+impl Merger {
+    /// A merger for `shards` result sets answering one statement, towards
+    /// a client with capabilities `client_caps` (the backends negotiated the
+    /// same `CLIENT_DEPRECATE_EOF`, see the architecture's "protocol
+    /// flavour").
+    pub fn new(spec: MergeSpec, shards: usize, client_caps: Capabilities) -> Merger {
+        let mode = if spec.grouped() {
+            if spec.streams_groups() {
+                Mode::GroupStream
+            } else {
+                Mode::GroupHash
+            }
+        } else if spec.order_by.is_empty() {
+            Mode::Union
+        } else {
+            Mode::Sorted
+        };
+        let desc = spec.order_by.iter().map(|o| o.desc).collect();
+        let mut m = Merger {
+            spec,
+            caps: client_caps,
+            mode,
+            shards: (0..shards)
+                .map(|_| Shard {
+                    phase: Phase::Count,
+                    types: Vec::new(),
+                    defs: Vec::new(),
+                    queue: VecDeque::new(),
+                    queued: 0,
+                    last: None,
+                })
+                .collect(),
+            columns_known: false,
+            defs: Vec::new(),
+            types: Vec::new(),
+            in_meta: Vec::new(),
+            in_colls: Vec::new(),
+            emit_meta: Vec::new(),
+            emit_colls: Vec::new(),
+            plan: None,
+            desc,
+            heap: ShardHeap::default(),
+            waiting: shards,
+            union: VecDeque::new(),
+            groups: HashMap::new(),
+            group_list: Vec::new(),
+            current: None,
+            seen: HashSet::new(),
+            skipped: 0,
+            emitted: 0,
+            header_sent: false,
+            failure: None,
+            finished: false,
+            done: false,
+            def_status: StatusMerge::default(),
+            end_status: StatusMerge::default(),
+            warnings: 0,
+            session_status: StatusFlags::AUTOCOMMIT,
+        };
+        if shards == 0 {
+            m.fail_with(
+                ER_UNKNOWN_ERROR,
+                "shardgate: internal error: a merge over no shard",
+            );
+        }
+        m
+    }
+
+    /// The session's status flags before the statement, used for the
+    /// client's EOF/OK when no shard reported any (default AUTOCOMMIT).
+    pub fn set_session_status(&mut self, status: StatusFlags) {
+        self.session_status = status;
+    }
+
+    /// Feeds one packet payload of shard `shard`'s reply. `Err` means the
+    /// shard sent bytes that are not a valid reply: close that backend; the
+    /// merger has already turned the statement into an ERR for the client.
+    /// Packets keep being accepted (and only tracked) after the merger is
+    /// satisfied or failed, so the reactor can drain a shard's reply and
+    /// learn from [`ShardReply::Complete`] when its connection is idle.
+    pub fn feed(&mut self, shard: usize, payload: &[u8]) -> Result<ShardReply> {
+        if shard >= self.shards.len() {
+            return Err(ProtoError::Invalid {
+                what: "merge: no such shard",
+            });
+        }
+        self.feed_shard(shard, payload).inspect_err(|e| {
+            self.shard_done(shard);
+            self.fail_with(
+                CR_MALFORMED_PACKET,
+                &format!("shardgate: malformed reply from shard {shard}: {e}"),
+            );
+        })
+    }
+
+    /// Fails the statement with this error (a backend lost mid-reply, a
+    /// timeout): the client gets one ERR, after the rows already sent.
+    pub fn abort(&mut self, code: ErrorCode, message: &str) {
+        self.fail_with(code, message);
+    }
+
+    /// True while shard `shard` should be read: its reply is not over and
+    /// the merger needs its rows. False for a shard with `buffer_rows` rows
+    /// buffered while the ORDER BY merge waits for another shard (or before
+    /// every shard's column definitions are in), and for every shard once
+    /// [`Merger::satisfied`]. Reading a shard anyway (to drain it) is fine.
+    pub fn wants_more(&self, shard: usize) -> bool {
+        let Some(s) = self.shards.get(shard) else {
+            return false;
+        };
+        if s.phase == Phase::Done || self.satisfied() {
+            return false;
+        }
+        if s.phase != Phase::Rows {
+            return true;
+        }
+        let bound = self.spec.buffer_rows.max(1);
+        match self.mode {
+            Mode::GroupHash => true,
+            Mode::Union => s.queued < bound,
+            Mode::Sorted | Mode::GroupStream => {
+                s.queue.len() < bound
+                    || !self
+                        .shards
+                        .iter()
+                        .enumerate()
+                        .any(|(i, o)| i != shard && o.phase != Phase::Done && o.queue.is_empty())
+            }
+        }
+    }
+
+    /// True when the client's reply is decided (LIMIT reached, every shard
+    /// done, or an error): the merger needs nothing more from the shards;
+    /// the reactor may drain or close them.
+    pub fn satisfied(&self) -> bool {
+        self.finished || self.failure.is_some() || self.done
+    }
+
+    /// True once the final packet (EOF/OK or ERR) has been written.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// True once the column definitions have been written to the client.
+    pub fn header_sent(&self) -> bool {
+        self.header_sent
+    }
+
+    /// Appends every packet ready for the client to `out`, framed from
+    /// sequence id `*seq` (left at the next id).
+    pub fn poll_output(&mut self, out: &mut Vec<u8>, seq: &mut u8) {
+        if self.done {
+            return;
+        }
+        if self.failure.is_none() && !self.finished {
+            if let Err((code, msg)) = self.drive(out, seq) {
+                self.fail_with(code, &msg);
+            }
+        }
+        if let Some(err) = self.failure.take() {
+            write_packet(out, seq, &err);
+            self.done = true;
+            self.finished = true;
+            return;
+        }
+        if self.finished {
+            if !self.header_sent {
+                self.write_header(out, seq);
+            }
+            self.write_final(out, seq);
+            self.done = true;
+        }
+    }
+
+    fn fail(&mut self, err_payload: Vec<u8>) {
+        if self.failure.is_none() && !self.done {
+            self.failure = Some(err_payload);
+        }
+    }
+
+    fn fail_with(&mut self, code: ErrorCode, message: &str) {
+        if self.failure.is_none() && !self.done {
+            let mut p = Vec::new();
+            write_err_for(&mut p, self.caps, code, message);
+            self.failure = Some(p);
+        }
+    }
+
+    fn deprecate_eof(&self) -> bool {
+        self.caps.contains(Capabilities::DEPRECATE_EOF)
+    }
+
+    fn shard_done(&mut self, shard: usize) {
+        let s = &mut self.shards[shard];
+        if s.phase != Phase::Done {
+            s.phase = Phase::Done;
+            if s.queue.is_empty() {
+                self.waiting -= 1;
+            }
+        }
+    }
+
+    fn feed_shard(&mut self, shard: usize, payload: &[u8]) -> Result<ShardReply> {
+        let caps = self.caps;
+        let phase = self.shards[shard].phase;
+        if phase == Phase::Done {
+            return Err(ProtoError::Invalid {
+                what: "merge: packet after the end of the reply",
+            });
+        }
+        if payload.first() == Some(&ERR_HEADER) {
+            if is_progress_report(payload) {
+                return Ok(ShardReply::Pending);
+            }
+            let err = ErrPacket::decode(payload, caps)?;
+            let mut p = Vec::new();
+            err.encode(&mut p, caps);
+            self.shard_done(shard);
+            self.fail(p);
+            return Ok(ShardReply::Complete);
+        }
+        match phase {
+            Phase::Count => {
+                match payload.first() {
+                    Some(&OK_HEADER) => {
+                        let ok = OkPacket::decode(payload, caps)?;
+                        if ok.status.contains(StatusFlags::MORE_RESULTS_EXISTS) {
+                            self.fail_with(ER_NOT_SUPPORTED_YET, MULTI_RESULTS);
+                            return Ok(ShardReply::Pending);
+                        }
+                        self.shard_done(shard);
+                        self.fail_with(
+                            ER_UNKNOWN_ERROR,
+                            &format!("shardgate: shard {shard} answered without a result set"),
+                        );
+                        return Ok(ShardReply::Complete);
+                    }
+                    Some(&LOCAL_INFILE_HEADER) | Some(&EOF_HEADER) | None => {
+                        return Err(ProtoError::Invalid {
+                            what: "merge: expected a result set",
+                        })
+                    }
+                    _ => {}
+                }
+                let n = column_count(payload)?;
+                if n == 0 || n > MAX_COLUMNS {
+                    return Err(ProtoError::Invalid {
+                        what: "merge: column count",
+                    });
+                }
+                let s = &mut self.shards[shard];
+                s.phase = Phase::Defs(n as usize);
+                s.types.clear();
+                s.defs.clear();
+            }
+            Phase::Defs(left) => {
+                let def = ColumnDefinition41::decode(payload)?;
+                let keep = !self.columns_known;
+                let s = &mut self.shards[shard];
+                s.types.push(def.binary_type());
+                if keep {
+                    s.defs.push(payload.to_vec());
+                }
+                if left > 1 {
+                    s.phase = Phase::Defs(left - 1);
+                } else if caps.contains(Capabilities::DEPRECATE_EOF) {
+                    s.phase = Phase::Rows;
+                    self.columns_ready(shard);
+                } else {
+                    s.phase = Phase::DefsEof;
+                }
+            }
+            Phase::DefsEof => {
+                let eof = EofPacket::decode(payload, caps)?;
+                self.def_status.add(eof.status);
+                self.shards[shard].phase = Phase::Rows;
+                self.columns_ready(shard);
+            }
+            Phase::Rows => {
+                if is_result_terminator(payload, caps) {
+                    let (status, warnings) = if caps.contains(Capabilities::DEPRECATE_EOF) {
+                        let ok = OkPacket::decode(payload, caps)?;
+                        (ok.status, ok.warnings)
+                    } else {
+                        let eof = EofPacket::decode(payload, caps)?;
+                        (eof.status, eof.warnings)
+                    };
+                    if status.contains(StatusFlags::MORE_RESULTS_EXISTS) {
+                        self.fail_with(ER_NOT_SUPPORTED_YET, MULTI_RESULTS);
+                        self.shards[shard].phase = Phase::Count;
+                        return Ok(ShardReply::Pending);
+                    }
+                    self.end_status.add(status);
+                    self.warnings = self.warnings.saturating_add(u32::from(warnings));
+                    self.shard_done(shard);
+                    return Ok(ShardReply::Complete);
+                }
+                if self.satisfied() {
+                    return Ok(ShardReply::Pending);
+                }
+                let s = &self.shards[shard];
+                let row = if self.spec.binary {
+                    Row::parse_binary(payload, &s.types)?
+                } else {
+                    Row::parse_text(payload, s.types.len())?
+                };
+                if let Err((code, msg)) = self.accept(shard, row) {
+                    self.fail_with(code, &msg);
+                }
+            }
+            Phase::Done => {
+                return Err(ProtoError::Invalid {
+                    what: "merge: packet after the end of the reply",
+                })
+            }
+        }
+        Ok(ShardReply::Pending)
+    }
+
+    /// A shard's column definitions are complete.
+    fn columns_ready(&mut self, shard: usize) {
+        if self.columns_known {
+            self.shards[shard].defs.clear();
+            let (mine, theirs) = (self.shards[shard].types.len(), self.types.len());
+            if mine != theirs {
+                self.fail_with(
+                    ER_UNKNOWN_ERROR,
+                    &format!(
+                        "shardgate: shards returned {theirs} and {mine} columns for the same statement; \
+                         the physical tables of a logical table must have the same columns"
+                    ),
+                );
+            } else if self.spec.binary && self.shards[shard].types != self.types {
+                self.fail_with(
+                    ER_UNKNOWN_ERROR,
+                    "shardgate: shards returned different column types for the same statement; \
+                     the physical tables of a logical table must have the same columns",
+                );
+            }
+            return;
+        }
+        self.columns_known = true;
+        self.defs = std::mem::take(&mut self.shards[shard].defs);
+        self.types = self.shards[shard].types.clone();
+        self.in_meta = self
+            .defs
+            .iter()
+            .map(|d| ColumnDefinition41::decode(d).map(|d| ColMeta::of(&d)))
+            .collect::<Result<_>>()
+            .unwrap_or_default();
+        if let Err((code, msg)) = self.setup() {
+            self.fail_with(code, &msg);
+        }
+    }
+
+    fn column_name(&self, c: usize) -> String {
+        self.defs
+            .get(c)
+            .and_then(|d| ColumnDefinition41::decode(d).ok())
+            .map(|d| String::from_utf8_lossy(d.name).into_owned())
+            .unwrap_or_else(|| format!("#{}", c + 1))
+    }
+
+    fn setup(&mut self) -> std::result::Result<(), Fail> {
+        let n = self.in_meta.len();
+        self.spec.resolve_from_end(n);
+        self.spec.check(n).map_err(|m| {
+            (
+                ER_UNKNOWN_ERROR,
+                format!("shardgate: internal error in the merge plan: {m}"),
+            )
+        })?;
+        self.in_colls = self.in_meta.iter().map(ColMeta::collation).collect();
+        if self.spec.grouped() {
+            let plan = GroupPlan::new(&self.spec, &self.in_meta);
+            self.emit_meta = plan.out_meta().to_vec();
+            self.plan = Some(plan);
+        } else {
+            self.emit_meta = self.in_meta.clone();
+        }
+        self.emit_colls = self.emit_meta.iter().map(ColMeta::collation).collect();
+        let unsupported = |what: &str, c: usize, problem: String| {
+            (
+                ER_NOT_SUPPORTED_YET,
+                format!(
+                    "shardgate: cannot merge {what} on column `{}` across shards: {problem}; add a \
+                     shard-key condition so the query runs on one shard",
+                    self.column_name(c)
+                ),
+            )
+        };
+        for o in &self.spec.order_by {
+            if let Some(p) = self.emit_meta[o.column].order_problem() {
+                return Err(unsupported("ORDER BY", o.column, p));
+            }
+        }
+        for &g in &self.spec.group_by {
+            if let Some(p) = self.in_meta[g].equality_problem() {
+                return Err(unsupported("GROUP BY", g, p));
+            }
+        }
+        if self.spec.distinct {
+            for c in 0..n - self.spec.hidden {
+                if let Some(p) = self.emit_meta[c].equality_problem() {
+                    return Err(unsupported("DISTINCT", c, p));
+                }
+            }
+        }
+        let numeric = |m: &ColMeta| m.ty.is_integer() || m.ty.is_decimal() || m.ty.is_float();
+        for &(c, a) in &self.spec.aggregates {
+            let inputs = match a {
+                Aggregate::Min | Aggregate::Max => {
+                    // MIN/MAX compare ENUM and SET by their string value,
+                    // as the server does: only the type and collation matter.
+                    if let Some(p) = self.in_meta[c].equality_problem() {
+                        return Err(unsupported("MIN/MAX", c, p));
+                    }
+                    continue;
+                }
+                Aggregate::Count | Aggregate::Sum => [c, c],
+                Aggregate::Avg { sum, count } => [sum, count],
+            };
+            if let Some(&bad) = inputs.iter().find(|&&i| !numeric(&self.in_meta[i])) {
+                return Err(unsupported(
+                    "an aggregate",
+                    bad,
+                    format!(
+                        "the shards returned {:?}, not a number",
+                        self.in_meta[bad].ty
+                    ),
+                ));
+            }
+        }
+        let mut cols = Vec::new();
+        if let Some(h) = &self.spec.having {
+            h.columns(&mut cols);
+        }
+        for c in cols {
+            if let Some(p) = self.emit_meta[c].equality_problem() {
+                return Err(unsupported("HAVING", c, p));
+            }
+        }
+        Ok(())
+    }
+
+    fn order_keys(
+        &self,
+        row: &Row,
+        meta: &[ColMeta],
+        colls: &[Option<Collation>],
+    ) -> std::result::Result<Vec<Key>, Fail> {
+        self.spec
+            .order_by
+            .iter()
+            .map(|o| {
+                cell_key(
+                    &meta[o.column],
+                    colls[o.column].as_ref(),
+                    self.spec.binary,
+                    row.cell(o.column),
+                )
+                .map_err(|e| {
+                    (
+                        ER_UNKNOWN_ERROR,
+                        format!("shardgate: column `{}`: {e}", self.column_name(o.column)),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn accept(&mut self, shard: usize, row: Row) -> std::result::Result<(), Fail> {
+        match self.mode {
+            Mode::Union => {
+                self.union.push_back((shard, row));
+                self.shards[shard].queued += 1;
+            }
+            Mode::Sorted | Mode::GroupStream => {
+                let keys = self.order_keys(&row, &self.in_meta, &self.in_colls)?;
+                let s = &self.shards[shard];
+                let prev = s.queue.back().map(|e| &e.keys).or(s.last.as_ref());
+                if prev.is_some_and(|p| compare_keys(p, &keys, &self.desc) == Ordering::Greater) {
+                    return Err((
+                        ER_UNKNOWN_ERROR,
+                        format!(
+                            "shardgate: shard {shard} returned rows out of ORDER BY order (the shards' \
+                             collation or sort differs from what shardgate merges by)"
+                        ),
+                    ));
+                }
+                let was_empty = s.queue.is_empty();
+                self.shards[shard].queue.push_back(Entry { keys, row });
+                if was_empty {
+                    self.waiting -= 1;
+                    let (shards, desc) = (&self.shards, &self.desc);
+                    self.heap.push(shard, |a, b| head_cmp(shards, desc, a, b));
+                }
+            }
+            Mode::GroupHash => {
+                let key = self
+                    .spec
+                    .group_by
+                    .iter()
+                    .map(|&g| {
+                        cell_key(
+                            &self.in_meta[g],
+                            self.in_colls[g].as_ref(),
+                            self.spec.binary,
+                            row.cell(g),
+                        )
+                    })
+                    .collect::<std::result::Result<Vec<Key>, String>>()
+                    .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: GROUP BY: {e}")))?;
+                let plan = self
+                    .plan
+                    .as_ref()
+                    .ok_or((ER_UNKNOWN_ERROR, String::new()))?;
+                let internal =
+                    |e: String| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}"));
+                if let Some(&i) = self.groups.get(&key) {
+                    plan.fold(&mut self.group_list[i], &row).map_err(internal)?;
+                } else {
+                    if self.group_list.len() >= self.spec.max_groups {
+                        return Err(too_many("groups", self.spec.max_groups));
+                    }
+                    let g = plan.start(row).map_err(internal)?;
+                    self.groups.insert(key, self.group_list.len());
+                    self.group_list.push(g);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next row of the k-way merge, when every unfinished shard has a
+    /// row buffered.
+    fn pop_sorted(&mut self) -> Option<Entry> {
+        if self.waiting > 0 {
+            return None;
+        }
+        let s = self.heap.peek()?;
+        let entry = self.shards[s].queue.pop_front()?;
+        let empty = self.shards[s].queue.is_empty();
+        let (shards, desc) = (&self.shards, &self.desc);
+        if empty {
+            self.heap.pop(|a, b| head_cmp(shards, desc, a, b));
+            if self.shards[s].phase != Phase::Done {
+                self.waiting += 1;
+                self.shards[s].last = Some(entry.keys.clone());
+            }
+        } else {
+            self.heap.top_changed(|a, b| head_cmp(shards, desc, a, b));
+        }
+        Some(entry)
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.spec.limit.is_some_and(|l| self.emitted >= l.count)
+    }
+
+    fn drive(&mut self, out: &mut Vec<u8>, seq: &mut u8) -> std::result::Result<(), Fail> {
+        let metadata_in = self.columns_known
+            && self
+                .shards
+                .iter()
+                .all(|s| matches!(s.phase, Phase::Rows | Phase::Done));
+        if !metadata_in {
+            return Ok(());
+        }
+        if self.limit_reached() {
+            self.finished = true;
+            return Ok(());
+        }
+        let internal = |e: String| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}"));
+        match self.mode {
+            Mode::Union => {
+                while let Some((s, row)) = self.union.pop_front() {
+                    self.shards[s].queued -= 1;
+                    self.emit(row, out, seq)?;
+                    if self.limit_reached() {
+                        self.finished = true;
+                        return Ok(());
+                    }
+                }
+            }
+            Mode::Sorted => {
+                while let Some(e) = self.pop_sorted() {
+                    self.emit(e.row, out, seq)?;
+                    if self.limit_reached() {
+                        self.finished = true;
+                        return Ok(());
+                    }
+                }
+            }
+            Mode::GroupStream => {
+                while let Some(e) = self.pop_sorted() {
+                    let plan = self
+                        .plan
+                        .as_ref()
+                        .ok_or((ER_UNKNOWN_ERROR, String::new()))?;
+                    match &mut self.current {
+                        Some((k, g)) if compare_keys(k, &e.keys, &self.desc) == Ordering::Equal => {
+                            plan.fold(g, &e.row).map_err(internal)?;
+                        }
+                        _ => {
+                            let g = plan.start(e.row).map_err(internal)?;
+                            if let Some((_, prev)) = self.current.replace((e.keys, g)) {
+                                self.emit_group(&prev, out, seq)?;
+                                if self.limit_reached() {
+                                    self.finished = true;
+                                    return Ok(());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Mode::GroupHash => {}
+        }
+        if self.shards.iter().all(|s| s.phase == Phase::Done) {
+            match self.mode {
+                Mode::GroupStream => {
+                    if let Some((_, g)) = self.current.take() {
+                        self.emit_group(&g, out, seq)?;
+                    }
+                }
+                Mode::GroupHash => self.flush_groups(out, seq)?,
+                Mode::Union | Mode::Sorted => {}
+            }
+            self.finished = true;
+        }
+        Ok(())
+    }
+
+    /// The merged row of a group, or `None` when HAVING drops it.
+    fn finish_group(&self, g: &Group) -> std::result::Result<Option<Row>, Fail> {
+        let plan = self
+            .plan
+            .as_ref()
+            .ok_or((ER_UNKNOWN_ERROR, String::new()))?;
+        let row = plan
+            .finish(g)
+            .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}")))?;
+        if let Some(h) = &self.spec.having {
+            let cell = |i: usize| row.cell(i);
+            if h.eval(&cell, &self.emit_meta, &self.emit_colls, self.spec.binary) != Some(true) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(row))
+    }
+
+    fn emit_group(
+        &mut self,
+        g: &Group,
+        out: &mut Vec<u8>,
+        seq: &mut u8,
+    ) -> std::result::Result<(), Fail> {
+        match self.finish_group(g)? {
+            Some(row) => self.emit(row, out, seq),
+            None => Ok(()),
+        }
+    }
+
+    fn flush_groups(&mut self, out: &mut Vec<u8>, seq: &mut u8) -> std::result::Result<(), Fail> {
+        self.groups.clear();
+        let groups = std::mem::take(&mut self.group_list);
+        let mut rows = Vec::with_capacity(groups.len());
+        for g in &groups {
+            if let Some(row) = self.finish_group(g)? {
+                let keys = self.order_keys(&row, &self.emit_meta, &self.emit_colls)?;
+                rows.push(Entry { keys, row });
+            }
+        }
+        drop(groups);
+        rows.sort_by(|a, b| compare_keys(&a.keys, &b.keys, &self.desc));
+        for e in rows {
+            self.emit(e.row, out, seq)?;
+            if self.limit_reached() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// DISTINCT, OFFSET, LIMIT, then the row goes out.
+    fn emit(&mut self, row: Row, out: &mut Vec<u8>, seq: &mut u8) -> std::result::Result<(), Fail> {
+        let visible = self.types.len() - self.spec.hidden;
+        if self.spec.distinct {
+            let key = (0..visible)
+                .map(|c| {
+                    cell_key(
+                        &self.emit_meta[c],
+                        self.emit_colls[c].as_ref(),
+                        self.spec.binary,
+                        row.cell(c),
+                    )
+                })
+                .collect::<std::result::Result<Vec<Key>, String>>()
+                .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: DISTINCT: {e}")))?;
+            if self.seen.contains(&key) {
+                return Ok(());
+            }
+            if self.seen.len() >= self.spec.max_groups {
+                return Err(too_many("distinct rows", self.spec.max_groups));
+            }
+            self.seen.insert(key);
+        }
+        if let Some(l) = self.spec.limit {
+            if self.skipped < l.offset {
+                self.skipped += 1;
+                return Ok(());
+            }
+            if self.emitted >= l.count {
+                return Ok(());
+            }
+        }
+        if !self.header_sent {
+            self.write_header(out, seq);
+        }
+        let w = PacketWriter::begin(out);
+        row.write(visible, self.spec.binary, out);
+        w.finish(out, seq);
+        self.emitted += 1;
+        Ok(())
+    }
+
+    fn write_header(&mut self, out: &mut Vec<u8>, seq: &mut u8) {
+        let visible = self.types.len() - self.spec.hidden;
+        let mut p = Vec::new();
+        encode_column_count(visible as u64, &mut p);
+        write_packet(out, seq, &p);
+        for c in 0..visible {
+            p.clear();
+            self.write_definition(c, &mut p);
+            write_packet(out, seq, &p);
+        }
+        if !self.deprecate_eof() {
+            p.clear();
+            EofPacket {
+                warnings: 0,
+                status: self.def_status.result(self.session_status),
+            }
+            .encode(&mut p, self.caps);
+            write_packet(out, seq, &p);
+        }
+        self.header_sent = true;
+    }
+
+    /// Column `c`'s definition: the shard's, or AVG's as MariaDB shows it.
+    fn write_definition(&self, c: usize, p: &mut Vec<u8>) {
+        if let Some(plan) = &self.plan {
+            if plan.write_avg_definition(c, &self.defs, p) {
+                return;
+            }
+        }
+        p.extend_from_slice(self.defs.get(c).map(Vec::as_slice).unwrap_or_default());
+    }
+
+    fn write_final(&mut self, out: &mut Vec<u8>, seq: &mut u8) {
+        let status = self
+            .end_status
+            .result(self.def_status.result(self.session_status));
+        let warnings = u16::try_from(self.warnings).unwrap_or(u16::MAX);
+        let mut p = Vec::new();
+        if self.deprecate_eof() {
+            OkPacket {
+                header: EOF_HEADER,
+                ..OkPacket::new(0, 0, status, warnings)
+            }
+            .encode(&mut p, self.caps);
+        } else {
+            EofPacket { warnings, status }.encode(&mut p, self.caps);
+        }
+        write_packet(out, seq, &p);
+    }
+}
+
+const MULTI_RESULTS: &str =
+    "shardgate: a statement with several result sets (CALL, multi-statement) cannot be merged across shards";
+
+fn too_many(what: &str, max: usize) -> Fail {
+    (
+        ER_OUT_OF_RESOURCES,
+        format!(
+            "shardgate: merging the shards' results needs more than {max} {what} in memory \
+             (merge.max_groups); narrow the query with a shard-key condition or raise the limit"
+        ),
+    )
+}
+
+/// Orders two shards by the keys of their first buffered rows (ties by
+/// shard index, so the merge is deterministic).
+fn head_cmp(shards: &[Shard], desc: &[bool], a: usize, b: usize) -> Ordering {
+    match (shards[a].queue.front(), shards[b].queue.front()) {
+        (Some(x), Some(y)) => compare_keys(&x.keys, &y.keys, desc).then(a.cmp(&b)),
+        _ => a.cmp(&b),
+    }
+}

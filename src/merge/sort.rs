@@ -1,0 +1,115 @@
+//! The k-way merge of sorted shard streams: a binary min-heap of shard
+//! indices ordered by the key of each shard's first buffered row
+//! ([`ShardHeap`]). The merger emits the heap's top only while every
+//! unfinished shard has a buffered row, so each row goes out as soon as it
+//! is known to be the smallest, and memory stays at most one bounded buffer
+//! per shard.
+//!
+//! <https://en.wikipedia.org/wiki/K-way_merge_algorithm>
+
+use std::cmp::Ordering;
+
+/// A binary heap of shard indices; the order is given by the caller at each
+/// operation (the keys live in the shards' queues, not in the heap).
+#[derive(Debug, Clone, Default)]
+pub struct ShardHeap {
+    items: Vec<usize>,
+}
+
+impl ShardHeap {
+    /// The smallest shard.
+    pub fn peek(&self) -> Option<usize> {
+        self.items.first().copied()
+    }
+
+    pub fn push(&mut self, shard: usize, cmp: impl Fn(usize, usize) -> Ordering) {
+        self.items.push(shard);
+        let mut i = self.items.len() - 1;
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if cmp(self.items[i], self.items[parent]) == Ordering::Less {
+                self.items.swap(i, parent);
+                i = parent;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The top's key changed (its shard's head row was taken): restore
+    /// the order.
+    pub fn top_changed(&mut self, cmp: impl Fn(usize, usize) -> Ordering) {
+        self.sift_down(0, &cmp);
+    }
+
+    /// Removes the top.
+    pub fn pop(&mut self, cmp: impl Fn(usize, usize) -> Ordering) -> Option<usize> {
+        if self.items.is_empty() {
+            return None;
+        }
+        let top = self.items.swap_remove(0);
+        self.sift_down(0, &cmp);
+        Some(top)
+    }
+
+    fn sift_down(&mut self, mut i: usize, cmp: &impl Fn(usize, usize) -> Ordering) {
+        let n = self.items.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < n && cmp(self.items[l], self.items[m]) == Ordering::Less {
+                m = l;
+            }
+            if r < n && cmp(self.items[r], self.items[m]) == Ordering::Less {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            self.items.swap(i, m);
+            i = m;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_sorted_lists() {
+        // 5 sorted lists merged through the heap equal the sorted union.
+        let mut lists: Vec<Vec<i32>> = vec![
+            vec![1, 4, 9, 12],
+            vec![],
+            vec![2, 2, 3, 15, 16],
+            vec![0],
+            vec![5, 6, 7, 8, 9, 10],
+        ];
+        let mut want: Vec<i32> = lists.iter().flatten().copied().collect();
+        want.sort();
+        for l in &mut lists {
+            l.reverse(); // pop() from the back = smallest first
+        }
+        let mut heap = ShardHeap::default();
+        for s in 0..lists.len() {
+            if !lists[s].is_empty() {
+                let ls = &lists;
+                heap.push(s, |a, b| ls[a].last().cmp(&ls[b].last()).then(a.cmp(&b)));
+            }
+        }
+        let mut got = Vec::new();
+        while let Some(s) = heap.peek() {
+            got.push(lists[s].pop().unwrap());
+            let ls = &lists;
+            let cmp = |a: usize, b: usize| ls[a].last().cmp(&ls[b].last()).then(a.cmp(&b));
+            if lists[s].is_empty() {
+                heap.pop(cmp);
+            } else {
+                heap.top_changed(cmp);
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(heap.peek(), None);
+    }
+}

@@ -1,0 +1,493 @@
+//! Planning a SELECT that runs on several shards: the [`MergeSpec`] the
+//! merger needs and the edits that turn the client's SQL into the shards'
+//! SQL (the contract is in `crate::merge`'s module docs):
+//! - ORDER BY keys not in the select list, GROUP BY keys not selected and
+//!   aggregates that only HAVING / ORDER BY read become hidden trailing
+//!   columns;
+//! - `AVG(x)` runs as `SUM(x)` plus a hidden `COUNT(x)`;
+//! - `LIMIT o, c` runs as `LIMIT o+c` (no LIMIT at all when grouping);
+//! - HAVING is evaluated by the merger (the shards get `HAVING 1`);
+//! - grouped rows come sorted by the group keys from every shard.
+//!
+//! Anything the merger cannot merge exactly is refused with a `shardgate:`
+//! message (the caller sends it as ERR 1235).
+
+use std::ops::Range;
+
+use crate::merge::{
+    check_aggregate, Aggregate, CmpOp, Limit, Literal as MLit, MergeSpec, OrderKey, Predicate,
+};
+use crate::sql::parse::{
+    self, AggArg, AggFunc, Block, BlockKind, HavingOperand, HavingPred, ItemKind, Key, Literal,
+    Parsed, Tree, Value,
+};
+
+/// A column of the shards' result, before indices are final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    /// Select-list item `i`.
+    Item(usize),
+    /// The `k`-th hidden column appended.
+    Hidden(usize),
+}
+
+struct Builder<'p, 'a> {
+    sql: &'a [u8],
+    block: &'p Block<'a>,
+    /// Select items before the first `*` have a known position.
+    known_items: usize,
+    star: bool,
+    hidden: Vec<Vec<u8>>,
+    edits: Vec<(Range<usize>, Vec<u8>)>,
+}
+
+type Plan = Result<(MergeSpec, Vec<(Range<usize>, Vec<u8>)>), String>;
+
+/// The merge plan and the shard-SQL edits for the SELECT in `parsed`.
+/// `params`: bound values for `?` in LIMIT (prepared statements).
+pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binary: bool) -> Plan {
+    let block = parsed.top();
+    match block.kind {
+        BlockKind::Select => {}
+        BlockKind::Union => {
+            return Err(
+                "shardgate: UNION over several shards is not supported; run each part on its own"
+                    .into(),
+            )
+        }
+        _ => return Err("shardgate: only SELECT can run on several shards".into()),
+    }
+    if block.into.is_some() {
+        return Err("shardgate: SELECT ... INTO over several shards is not supported".into());
+    }
+    if block.calc_found_rows {
+        return Err(
+            "shardgate: SQL_CALC_FOUND_ROWS over several shards is not supported; use COUNT(*)"
+                .into(),
+        );
+    }
+    if block.with_rollup {
+        return Err(
+            "shardgate: GROUP BY ... WITH ROLLUP over several shards is not supported".into(),
+        );
+    }
+    let star_at = block
+        .items
+        .iter()
+        .position(|i| matches!(i.kind, ItemKind::Star { .. }));
+    let mut b = Builder {
+        sql,
+        block,
+        known_items: star_at.unwrap_or(block.items.len()),
+        star: star_at.is_some(),
+        hidden: Vec::new(),
+        edits: Vec::new(),
+    };
+    let mut spec = MergeSpec {
+        binary,
+        ..MergeSpec::default()
+    };
+    let mut aggregates: Vec<(Col, Aggregate)> = Vec::new();
+    let mut avg_counts: Vec<(usize, Col)> = Vec::new();
+    // Aggregates in the select list.
+    for (i, item) in block.items.iter().enumerate() {
+        match &item.kind {
+            ItemKind::Aggregate(agg) => {
+                check_aggregate(agg_name(agg.func), agg.distinct)?;
+                if i >= b.known_items {
+                    return Err("shardgate: aggregates after `*` in the select list are not supported over several shards".into());
+                }
+                let col = Col::Item(i);
+                match agg.func {
+                    AggFunc::Avg => {
+                        let arg = arg_text(sql, &agg.arg);
+                        // SUM(x) in place (named like the AVG), COUNT(x) hidden.
+                        let mut text = b"SUM(".to_vec();
+                        text.extend_from_slice(&arg);
+                        text.push(b')');
+                        if item.alias.is_none() {
+                            text.extend_from_slice(b" AS `");
+                            text.extend_from_slice(&sql[item.expr.clone()].iter().copied().filter(|&c| c != b'`').collect::<Vec<u8>>());
+                            text.push(b'`');
+                        }
+                        b.edits.push((item.expr.clone(), text));
+                        let mut count = b"COUNT(".to_vec();
+                        count.extend_from_slice(&arg);
+                        count.push(b')');
+                        let h = b.add_hidden(count);
+                        avg_counts.push((i, h));
+                        aggregates.push((col, Aggregate::Count)); // placeholder, fixed below
+                    }
+                    f => aggregates.push((col, simple_agg(f))),
+                }
+            }
+            ItemKind::Expr(info) if info.aggregate || info.window => {
+                return Err(
+                    "shardgate: an aggregate or window function inside an expression cannot be merged across \
+                     shards; select the aggregate itself"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    let grouped = !block.group_by.is_empty() || !aggregates.is_empty();
+    // GROUP BY keys.
+    let mut group_cols = Vec::new();
+    for g in &block.group_by {
+        let col = b.key_column(&g.key, g.range.clone())?;
+        group_cols.push(col);
+    }
+    // HAVING.
+    let mut having = None;
+    if let Some(h) = &block.having {
+        having = Some(b.having(&h.pred, &mut aggregates)?);
+        b.edits.push((h.range.clone(), b"1".to_vec()));
+    }
+    // ORDER BY.
+    let mut order = Vec::new();
+    for o in &block.order_by {
+        if let Key::Expr(info) = &o.key {
+            if info.aggregate {
+                let col = b.aggregate_by_text(&o.expr, &mut aggregates)?;
+                order.push((col, o.desc));
+                continue;
+            }
+        }
+        let col = b.key_column(&o.key, o.expr.clone())?;
+        order.push((col, o.desc));
+    }
+    if block.distinct && !b.hidden.is_empty() && !grouped {
+        return Err(
+            "shardgate: SELECT DISTINCT ... ORDER BY a column that is not selected cannot be merged across shards; \
+             select the column"
+                .into(),
+        );
+    }
+    // LIMIT.
+    if let Some(l) = &block.limit {
+        let count = limit_value(&l.count, params)?;
+        let offset = match &l.offset {
+            Some(v) => limit_value(v, params)?,
+            None => 0,
+        };
+        spec.limit = Some(Limit { offset, count });
+        if grouped {
+            b.edits.push((l.range.clone(), Vec::new()));
+        } else {
+            b.edits.push((
+                l.range.clone(),
+                format!("LIMIT {}", offset.saturating_add(count)).into_bytes(),
+            ));
+        }
+    }
+    // Hidden columns go at the end of the select list.
+    if !b.hidden.is_empty() {
+        let end = block.items.last().map_or(0, |i| i.range.end);
+        let mut text = Vec::new();
+        for h in &b.hidden {
+            text.extend_from_slice(b", ");
+            text.extend_from_slice(h);
+        }
+        b.edits.push((end..end, text));
+    }
+    // Final indices.
+    let nh = b.hidden.len();
+    let resolve = |c: Col| -> usize {
+        match c {
+            Col::Item(i) => i,
+            Col::Hidden(k) if b.star => MergeSpec::from_end(nh - 1 - k),
+            Col::Hidden(k) => b.known_items + k,
+        }
+    };
+    spec.hidden = nh;
+    spec.distinct = block.distinct;
+    spec.group_by = group_cols.iter().map(|&c| resolve(c)).collect();
+    spec.order_by = order
+        .iter()
+        .map(|&(c, desc)| OrderKey {
+            column: resolve(c),
+            desc,
+        })
+        .collect();
+    spec.aggregates = aggregates
+        .iter()
+        .map(|&(c, a)| {
+            let a = match avg_counts.iter().find(|(i, _)| Col::Item(*i) == c) {
+                Some(&(i, count)) => Aggregate::Avg {
+                    sum: i,
+                    count: resolve(count),
+                },
+                None => a,
+            };
+            (resolve(c), a)
+        })
+        .collect();
+    spec.having = having.map(|h| h.resolve(&resolve));
+    if grouped && block.order_by.is_empty() {
+        // MariaDB returns GROUP BY results sorted by the group keys.
+        spec.group_order();
+    }
+    if spec.needs_sorted_shards() && block.order_by.is_empty() && !block.group_by.is_empty() {
+        // Make every shard return its groups in group-key order.
+        let at = block
+            .having
+            .as_ref()
+            .map(|h| h.range.end)
+            .or_else(|| block.group_by.last().map(|g| g.range.end))
+            .unwrap_or(0);
+        let mut text = b" ORDER BY ".to_vec();
+        for (i, g) in block.group_by.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            text.extend_from_slice(&sql[g.range.clone()]);
+        }
+        b.edits.push((at..at, text));
+    }
+    Ok((spec, b.edits))
+}
+
+fn agg_name(f: AggFunc) -> &'static str {
+    match f {
+        AggFunc::Count => "COUNT",
+        AggFunc::Sum => "SUM",
+        AggFunc::Min => "MIN",
+        AggFunc::Max => "MAX",
+        AggFunc::Avg => "AVG",
+    }
+}
+
+fn simple_agg(f: AggFunc) -> Aggregate {
+    match f {
+        AggFunc::Count => Aggregate::Count,
+        AggFunc::Sum => Aggregate::Sum,
+        AggFunc::Min => Aggregate::Min,
+        AggFunc::Max | AggFunc::Avg => Aggregate::Max,
+    }
+}
+
+fn arg_text(sql: &[u8], arg: &AggArg) -> Vec<u8> {
+    match arg {
+        AggArg::Star => b"*".to_vec(),
+        AggArg::Expr(r) => sql.get(r.clone()).unwrap_or_default().to_vec(),
+    }
+}
+
+fn limit_value(v: &Value<'_>, params: Option<&[u64]>) -> Result<u64, String> {
+    match &v.lit {
+        Literal::Int(i) if *i >= 0 => Ok(*i as u64),
+        Literal::UInt(u) => Ok(*u),
+        Literal::Param(i) => params
+            .and_then(|p| p.get(*i as usize).copied())
+            .ok_or_else(|| "shardgate: LIMIT needs a value".to_string()),
+        _ => Err("shardgate: LIMIT must be a number".into()),
+    }
+}
+
+/// A HAVING predicate over [`Col`]s, resolved once indices are final.
+enum HavingCol {
+    Cmp { col: Col, op: CmpOp, value: MLit },
+    IsNull(Col),
+    And(Box<HavingCol>, Box<HavingCol>),
+    Or(Box<HavingCol>, Box<HavingCol>),
+}
+
+impl HavingCol {
+    fn resolve(self, f: &dyn Fn(Col) -> usize) -> Predicate {
+        match self {
+            HavingCol::Cmp { col, op, value } => Predicate::Cmp {
+                column: f(col),
+                op,
+                value,
+            },
+            HavingCol::IsNull(c) => Predicate::IsNull(f(c)),
+            HavingCol::And(a, b) => Predicate::And(Box::new(a.resolve(f)), Box::new(b.resolve(f))),
+            HavingCol::Or(a, b) => Predicate::Or(Box::new(a.resolve(f)), Box::new(b.resolve(f))),
+        }
+    }
+}
+
+impl<'p, 'a> Builder<'p, 'a> {
+    fn add_hidden(&mut self, text: Vec<u8>) -> Col {
+        if let Some(k) = self.hidden.iter().position(|h| *h == text) {
+            return Col::Hidden(k);
+        }
+        self.hidden.push(text);
+        Col::Hidden(self.hidden.len() - 1)
+    }
+
+    /// The select item that is the column `c`, if any (before any `*`).
+    fn item_of_column(&self, c: &parse::Column<'_>) -> Option<usize> {
+        self.block.items[..self.known_items]
+            .iter()
+            .position(|it| match &it.kind {
+                ItemKind::Column(ic) => {
+                    ic.name.is(&c.name.name)
+                        && match (&ic.table, &c.table) {
+                            (Some(a), Some(b)) => a.is(&b.name),
+                            _ => true,
+                        }
+                }
+                _ => false,
+            })
+    }
+
+    /// The shard column of an ORDER BY / GROUP BY key.
+    fn key_column(&mut self, key: &Key<'_>, expr: Range<usize>) -> Result<Col, String> {
+        match key {
+            Key::Alias(i) if *i < self.known_items => Ok(Col::Item(*i)),
+            Key::Position(p) if *p >= 1 && (*p as usize) <= self.known_items => Ok(Col::Item(*p as usize - 1)),
+            Key::Position(_) => Err("shardgate: ORDER BY / GROUP BY position after `*` cannot be merged across shards".into()),
+            Key::Column(c) => match self.item_of_column(c) {
+                Some(i) => Ok(Col::Item(i)),
+                None => Ok(self.add_hidden(self.sql[expr].to_vec())),
+            },
+            Key::Expr(info) if info.subquery || info.window => {
+                Err("shardgate: ORDER BY / GROUP BY with a subquery or window function cannot be merged across shards".into())
+            }
+            Key::Alias(_) | Key::Expr(_) => {
+                // The same expression as a select item, or a hidden one.
+                let text = self.sql[expr].to_vec();
+                if let Some(i) = self.block.items[..self.known_items]
+                    .iter()
+                    .position(|it| self.sql[it.expr.clone()].eq_ignore_ascii_case(&text))
+                {
+                    return Ok(Col::Item(i));
+                }
+                Ok(self.add_hidden(text))
+            }
+        }
+    }
+
+    /// The column holding the aggregate written as `expr` (a select item, or
+    /// a new hidden aggregate).
+    fn aggregate_by_text(
+        &mut self,
+        expr: &Range<usize>,
+        aggs: &mut Vec<(Col, Aggregate)>,
+    ) -> Result<Col, String> {
+        let text = self.sql[expr.clone()].to_vec();
+        if let Some(i) = self.block.items[..self.known_items]
+            .iter()
+            .position(|it| self.sql[it.expr.clone()].eq_ignore_ascii_case(&text))
+        {
+            return Ok(Col::Item(i));
+        }
+        let select = [b"SELECT ".as_slice(), &text].concat();
+        let parsed = crate::sql::parse::parse(&select, crate::sql::LexOptions::default());
+        let Some(ItemKind::Aggregate(agg)) = parsed.top().items.first().map(|i| i.kind.clone())
+        else {
+            return Err(
+                "shardgate: ORDER BY an aggregate expression cannot be merged across shards".into(),
+            );
+        };
+        check_aggregate(agg_name(agg.func), agg.distinct)?;
+        if agg.func == AggFunc::Avg {
+            return Err("shardgate: AVG in ORDER BY must also be in the select list".into());
+        }
+        let col = self.add_hidden(text);
+        if !aggs.iter().any(|(c, _)| *c == col) {
+            aggs.push((col, simple_agg(agg.func)));
+        }
+        Ok(col)
+    }
+
+    fn hidden_aggregate(
+        &mut self,
+        agg: &parse::Aggregate,
+        aggs: &mut Vec<(Col, Aggregate)>,
+    ) -> Result<Col, String> {
+        check_aggregate(agg_name(agg.func), agg.distinct)?;
+        if agg.func == AggFunc::Avg {
+            return Err(
+                "shardgate: AVG in HAVING / ORDER BY must also be in the select list".into(),
+            );
+        }
+        let mut text = agg_name(agg.func).as_bytes().to_vec();
+        text.push(b'(');
+        text.extend_from_slice(&arg_text(self.sql, &agg.arg));
+        text.push(b')');
+        let col = self.add_hidden(text);
+        if !aggs.iter().any(|(c, _)| *c == col) {
+            aggs.push((col, simple_agg(agg.func)));
+        }
+        Ok(col)
+    }
+
+    fn having(
+        &mut self,
+        pred: &HavingPred<'_>,
+        aggs: &mut Vec<(Col, Aggregate)>,
+    ) -> Result<HavingCol, String> {
+        let unsupported =
+            || "shardgate: this HAVING condition cannot be evaluated across shards".to_string();
+        match pred {
+            Tree::And(parts) | Tree::Or(parts) => {
+                let is_and = matches!(pred, Tree::And(_));
+                let mut it = parts.iter();
+                let first = it.next().ok_or_else(unsupported)?;
+                let mut acc = self.having(first, aggs)?;
+                for p in it {
+                    let next = self.having(p, aggs)?;
+                    acc = if is_and {
+                        HavingCol::And(Box::new(acc), Box::new(next))
+                    } else {
+                        HavingCol::Or(Box::new(acc), Box::new(next))
+                    };
+                }
+                Ok(acc)
+            }
+            Tree::Unknown(_) => Err(unsupported()),
+            Tree::Leaf(leaf) => {
+                let col = match &leaf.operand {
+                    HavingOperand::Aggregate(agg) => {
+                        let text = self.sql[agg.range.clone()].to_vec();
+                        match self.block.items[..self.known_items]
+                            .iter()
+                            .position(|it| self.sql[it.expr.clone()].eq_ignore_ascii_case(&text))
+                        {
+                            Some(i) => Col::Item(i),
+                            None => self.hidden_aggregate(agg, aggs)?,
+                        }
+                    }
+                    HavingOperand::Name(c) => {
+                        let by_alias = self.block.items[..self.known_items]
+                            .iter()
+                            .position(|it| it.alias.as_ref().is_some_and(|a| a.is(&c.name.name)));
+                        match by_alias.or_else(|| self.item_of_column(c)) {
+                            Some(i) => Col::Item(i),
+                            None => return Err(unsupported()),
+                        }
+                    }
+                };
+                let op = match leaf.op {
+                    parse::CmpOp::Eq | parse::CmpOp::NullSafeEq => CmpOp::Eq,
+                    parse::CmpOp::Ne => CmpOp::Ne,
+                    parse::CmpOp::Lt => CmpOp::Lt,
+                    parse::CmpOp::Le => CmpOp::Le,
+                    parse::CmpOp::Gt => CmpOp::Gt,
+                    parse::CmpOp::Ge => CmpOp::Ge,
+                };
+                let value = match &leaf.value.lit {
+                    Literal::Null => return Ok(HavingCol::IsNull(col)),
+                    Literal::Int(i) => MLit::Number(i.to_string()),
+                    Literal::UInt(u) => MLit::Number(u.to_string()),
+                    Literal::Decimal { neg, digits } => MLit::Number(format!(
+                        "{}{}",
+                        if *neg { "-" } else { "" },
+                        String::from_utf8_lossy(digits)
+                    )),
+                    Literal::Float { neg, text } => MLit::Number(format!(
+                        "{}{}",
+                        if *neg { "-" } else { "" },
+                        String::from_utf8_lossy(text)
+                    )),
+                    Literal::Str { bytes, .. } => MLit::Str(bytes.to_vec()),
+                    _ => return Err(unsupported()),
+                };
+                Ok(HavingCol::Cmp { col, op, value })
+            }
+        }
+    }
+}

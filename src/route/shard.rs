@@ -1,0 +1,955 @@
+//! The sharding planner: for a statement that names sharded or broadcast
+//! tables, finds the shards that can hold its rows (from the shard-key
+//! predicates, INSERT rows, route hints), rewrites logical table names to
+//! physical ones (`article` → `article_0003`) keeping every other byte, and
+//! says how the replies are gathered. Statements it cannot route correctly
+//! are refused with ERR 1235 and a message starting `shardgate:`; they are
+//! never sent to the wrong shard or to all shards by guess.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use shardgate_proto::error_codes::{self as ec, ErrorCode};
+
+use super::keyvalue::KeyValue;
+use super::rules::{self, KeyPredicate, RouteError, RuleEnv, ShardSet};
+use super::state::RouteState;
+use super::{err, Action, Effects, Gather, RouteCtx, RouteTarget};
+use crate::config::{Rule, Schema, TableKind, Topology};
+use crate::sql::parse::{
+    self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Pred, Stmt, TableId, Tree, Value,
+};
+use crate::sql::LexOptions;
+
+/// What the sharding planner decided.
+pub enum ShardPlan {
+    /// No sharded or broadcast table: route the statement as unsharded.
+    NotSharded,
+    Action(Action),
+    /// Planning needs blocking I/O (a lookup-rule directory read): hand the
+    /// statement to a worker.
+    NeedsWorker,
+}
+
+/// Round robin over groups for broadcast-table reads.
+static BROADCAST_RR: AtomicUsize = AtomicUsize::new(0);
+
+/// How one table reference of the statement is stored.
+#[derive(Clone, Copy)]
+enum Placement<'t> {
+    Sharded {
+        schema: &'t Schema,
+        name: &'t str,
+        key: &'t str,
+        rule: &'t Rule,
+    },
+    Broadcast,
+    /// Unsharded: lives on one group.
+    Plain,
+}
+
+fn refuse(msg: impl AsRef<str>) -> ShardPlan {
+    ShardPlan::Action(err(ec::ER_NOT_SUPPORTED_YET, msg.as_ref()))
+}
+
+fn route_error(e: RouteError) -> ShardPlan {
+    let code: ErrorCode = e.code();
+    ShardPlan::Action(err(code, &e.to_string()))
+}
+
+/// Plans `sql` if it touches sharded or broadcast tables. `params` are the
+/// bound values of a prepared statement (`None` for COM_QUERY).
+pub fn plan_sharded(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    opts: LexOptions,
+    params: Option<&[KeyValue]>,
+    may_block: bool,
+) -> ShardPlan {
+    let parsed = parse::parse(sql, opts);
+    let current = ctx.schema.as_deref();
+    // Which configured tables does the statement name?
+    let mut placements: Vec<Option<Placement<'_>>> = Vec::with_capacity(parsed.tables.len());
+    let mut any = false;
+    for t in &parsed.tables {
+        if t.cte.is_some() {
+            placements.push(None);
+            continue;
+        }
+        let schema_name = t
+            .schema
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+            .or_else(|| current.map(str::to_owned));
+        let p = placement_of(topo, schema_name.as_deref(), &t.name.name);
+        any |= !matches!(p, Placement::Plain);
+        placements.push(Some(p));
+    }
+    if !parsed.analysed() {
+        if let Some(name) = mentioned_sharded_table(topo, current, sql, opts) {
+            let why = parsed
+                .unsupported
+                .map_or("this kind of statement", |u| u.reason);
+            return refuse(format!(
+                "shardgate: cannot route a statement on sharded table '{name}': {why}; \
+                 name the table in a simple SELECT/INSERT/UPDATE/DELETE, or add a route hint"
+            ));
+        }
+        return match &parsed.stmt {
+            Stmt::CreateDatabase { name, .. } | Stmt::DropDatabase { name, .. } => {
+                database_ddl(topo, state, &name.name)
+            }
+            _ => ShardPlan::NotSharded,
+        };
+    }
+    if let Some(hint) = &parsed.hint {
+        if let Some(why) = hint.error {
+            return refuse(format!("shardgate: bad route hint: {why}"));
+        }
+    }
+    match &parsed.stmt {
+        Stmt::CreateDatabase { name, .. } | Stmt::DropDatabase { name, .. } => {
+            return database_ddl(topo, state, &name.name)
+        }
+        Stmt::ShowTables(_)
+        | Stmt::Use { .. }
+        | Stmt::SetShardKey { .. }
+        | Stmt::ExplainShardgate { .. } => return ShardPlan::NotSharded,
+        _ => {}
+    }
+    if !any {
+        return ShardPlan::NotSharded;
+    }
+    let p = Planner {
+        topo,
+        state,
+        ctx,
+        sql,
+        parsed: &parsed,
+        placements,
+        params,
+        may_block,
+    };
+    p.plan()
+}
+
+fn placement_of<'t>(topo: &'t Topology, schema: Option<&str>, table: &[u8]) -> Placement<'t> {
+    let Some(schema_cfg) =
+        schema.and_then(|s| topo.schemas.iter().find(|c| c.name.eq_ignore_ascii_case(s)))
+    else {
+        return Placement::Plain;
+    };
+    let Some(t) = schema_cfg
+        .tables
+        .iter()
+        .find(|t| t.name.as_bytes().eq_ignore_ascii_case(table))
+    else {
+        return Placement::Plain;
+    };
+    match &t.kind {
+        TableKind::Broadcast => Placement::Broadcast,
+        TableKind::Sharded { key, rule } => match schema_cfg.rule(rule) {
+            Some(rule) => Placement::Sharded {
+                schema: schema_cfg,
+                name: &t.name,
+                key,
+                rule,
+            },
+            None => Placement::Plain,
+        },
+    }
+}
+
+/// A sharded/broadcast table of the current schema named anywhere in `sql`
+/// (for statements the parser could not analyse).
+fn mentioned_sharded_table(
+    topo: &Topology,
+    current: Option<&str>,
+    sql: &[u8],
+    opts: LexOptions,
+) -> Option<String> {
+    for schema in &topo.schemas {
+        let in_scope = current.is_some_and(|c| c.eq_ignore_ascii_case(&schema.name))
+            || parse::mentions(sql, opts, schema.name.as_bytes());
+        if !in_scope {
+            continue;
+        }
+        for t in &schema.tables {
+            if parse::mentions(sql, opts, t.name.as_bytes()) {
+                return Some(t.name.clone());
+            }
+        }
+    }
+    None
+}
+
+/// The master address of a group.
+fn master_of(topo: &Topology, group: &str) -> Option<SocketAddr> {
+    let g = topo.group(group)?;
+    g.master.socket.or_else(|| {
+        use std::net::ToSocketAddrs;
+        (g.master.host.as_str(), g.master.port)
+            .to_socket_addrs()
+            .ok()?
+            .next()
+    })
+}
+
+fn target(topo: &Topology, group: &str, sql: Option<Vec<u8>>) -> Result<RouteTarget, ShardPlan> {
+    match master_of(topo, group) {
+        Some(addr) => Ok(RouteTarget {
+            group: group.to_string(),
+            addr,
+            sql,
+        }),
+        None => Err(ShardPlan::Action(err(
+            ec::CR_CONN_HOST_ERROR,
+            &format!("shardgate: cannot resolve the master of group '{group}'"),
+        ))),
+    }
+}
+
+/// CREATE / DROP DATABASE of a sharded schema: on every group.
+fn database_ddl(topo: &Topology, state: &RouteState, name: &[u8]) -> ShardPlan {
+    let name = String::from_utf8_lossy(name);
+    if !state.is_sharded_schema(&name) {
+        return ShardPlan::NotSharded;
+    }
+    let mut targets = Vec::new();
+    for g in &topo.groups {
+        match target(topo, &g.name, None) {
+            Ok(t) => targets.push(t),
+            Err(p) => return p,
+        }
+    }
+    ShardPlan::Action(Action::Forward {
+        targets,
+        gather: Gather::SameOk,
+        effects: Effects::default(),
+    })
+}
+
+/// Replaces byte ranges of `sql` (sorted, not overlapping).
+fn splice(sql: &[u8], mut edits: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = Vec::with_capacity(sql.len() + edits.len() * 8);
+    let mut pos = 0;
+    for (r, text) in edits {
+        if r.start < pos || r.end > sql.len() {
+            continue;
+        }
+        out.extend_from_slice(&sql[pos..r.start]);
+        out.extend_from_slice(&text);
+        pos = r.end;
+    }
+    out.extend_from_slice(&sql[pos..]);
+    out
+}
+
+/// A physical table name as SQL: plain when it is a simple identifier.
+fn quoted(name: &str) -> Vec<u8> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        name.as_bytes().to_vec()
+    } else {
+        format!("`{}`", name.replace('`', "``")).into_bytes()
+    }
+}
+
+struct Planner<'a, 't> {
+    topo: &'t Topology,
+    state: &'a RouteState,
+    ctx: &'a RouteCtx,
+    sql: &'a [u8],
+    parsed: &'a Parsed<'a>,
+    placements: Vec<Option<Placement<'t>>>,
+    params: Option<&'a [KeyValue]>,
+    may_block: bool,
+}
+
+impl<'a, 't> Planner<'a, 't> {
+    fn sharded(&self) -> Vec<TableId> {
+        (0..self.placements.len())
+            .filter(|&i| matches!(self.placements[i], Some(Placement::Sharded { .. })))
+            .collect()
+    }
+
+    fn has_plain(&self) -> bool {
+        self.placements
+            .iter()
+            .any(|p| matches!(p, Some(Placement::Plain)))
+    }
+
+    fn plan(&self) -> ShardPlan {
+        let sharded = self.sharded();
+        match &self.parsed.stmt {
+            Stmt::Select | Stmt::Update { .. } | Stmt::Delete { .. } | Stmt::Insert(_) => {
+                if sharded.is_empty() {
+                    self.plan_broadcast_dml()
+                } else {
+                    self.plan_sharded_dml(&sharded)
+                }
+            }
+            Stmt::CreateTable { .. }
+            | Stmt::AlterTable
+            | Stmt::DropTable { .. }
+            | Stmt::Truncate
+            | Stmt::CreateIndex { .. }
+            | Stmt::DropIndex { .. } => self.plan_ddl(&sharded),
+            Stmt::RenameTable | Stmt::LockTables => refuse(
+                "shardgate: RENAME TABLE and LOCK TABLES are not supported on sharded or broadcast tables",
+            ),
+            Stmt::ShowCreateTable | Stmt::ShowColumns { .. } | Stmt::ShowIndex | Stmt::Describe => {
+                // The first physical table has the logical table's structure.
+                self.on_one_shard(&sharded, 0)
+            }
+            _ => refuse("shardgate: this statement is not supported on sharded or broadcast tables"),
+        }
+    }
+
+    /// The rule shared by the sharded tables, or a refusal.
+    fn common_rule(&self, sharded: &[TableId]) -> Result<(&'t Schema, &'t Rule), ShardPlan> {
+        let mut found: Option<(&Schema, &Rule)> = None;
+        for &t in sharded {
+            if let Some(Placement::Sharded {
+                schema, rule, name, ..
+            }) = self.placements[t]
+            {
+                match found {
+                    None => found = Some((schema, rule)),
+                    Some((s, r)) if std::ptr::eq(s, schema) && r.name == rule.name => {}
+                    Some((_, r)) => {
+                        return Err(refuse(format!(
+                            "shardgate: table '{name}' (rule '{}') and a table of rule '{}' are not bound: \
+                             a statement over both would need cross-shard data; query them separately",
+                            rule.name, r.name
+                        )))
+                    }
+                }
+            }
+        }
+        found.ok_or_else(|| refuse("shardgate: no sharded table"))
+    }
+
+    fn env(&self, schema: &Schema, rule: &Rule) -> RuleEnv<'_> {
+        RuleEnv {
+            bucket_map: self.state.bucket_map(&schema.name, &rule.name),
+            lookup: self.state.lookup(&schema.name, &rule.name),
+        }
+    }
+
+    /// The key column of sharded table `t`.
+    fn key_of(&self, t: TableId) -> Option<&'t str> {
+        match self.placements.get(t)? {
+            Some(Placement::Sharded { key, .. }) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// Literal or bound parameter → key value; `None` when unknown.
+    fn key_value(&self, v: &Value<'_>) -> Option<KeyValue> {
+        let kv = match &v.lit {
+            Literal::Int(i) => KeyValue::from(*i),
+            Literal::UInt(u) => KeyValue::from_u64(*u),
+            Literal::Decimal { neg, digits } => {
+                let mut text = Vec::with_capacity(digits.len() + 1);
+                if *neg {
+                    text.push(b'-');
+                }
+                text.extend_from_slice(digits);
+                KeyValue::from_number_literal(&text)?
+            }
+            Literal::Float { neg, text } => {
+                let mut t = Vec::with_capacity(text.len() + 1);
+                if *neg {
+                    t.push(b'-');
+                }
+                t.extend_from_slice(text);
+                KeyValue::from_number_literal(&t)?
+            }
+            Literal::Str { bytes, .. } => KeyValue::from_string(bytes),
+            Literal::Hex(bytes) => KeyValue::from_hex_literal(bytes)?,
+            Literal::Bits(bits) => KeyValue::from_bit_literal(bits)?,
+            Literal::Null => KeyValue::Null,
+            Literal::Bool(b) => KeyValue::from(i64::from(*b)),
+            Literal::Param(i) => self.params?.get(*i as usize)?.clone(),
+        };
+        Some(kv)
+    }
+
+    /// Is `col` (in `block`) the key column of a sharded table?
+    fn is_key(&self, block: usize, col: &parse::Column<'_>) -> bool {
+        match self.parsed.column_table(block, col) {
+            Some(t) => self.key_of(t).is_some_and(|k| col.name.is(k.as_bytes())),
+            None => false,
+        }
+    }
+
+    /// The shards a WHERE tree of `block` allows.
+    fn shards_of(
+        &self,
+        block: usize,
+        pred: &Pred<'_>,
+        rule: &Rule,
+        env: &RuleEnv<'_>,
+    ) -> Result<ShardSet, RouteError> {
+        let all = || rules::all_shards(rule);
+        match pred {
+            Tree::And(parts) => {
+                let mut set = all();
+                for p in parts {
+                    set = set.and(&self.shards_of(block, p, rule, env)?);
+                }
+                Ok(set)
+            }
+            Tree::Or(parts) => {
+                let mut set = ShardSet::empty(rule.shard_count());
+                for p in parts {
+                    set = set.or(&self.shards_of(block, p, rule, env)?);
+                }
+                Ok(set)
+            }
+            Tree::Unknown(_) => Ok(all()),
+            Tree::Leaf(leaf) => {
+                let pred = match leaf {
+                    Leaf::Cmp { col, op, value } if self.is_key(block, col) => {
+                        match self.key_value(value) {
+                            None => KeyPredicate::Any,
+                            Some(v) => match op {
+                                CmpOp::Eq | CmpOp::NullSafeEq => KeyPredicate::Eq(v),
+                                CmpOp::Lt => KeyPredicate::Range {
+                                    lo: std::ops::Bound::Unbounded,
+                                    hi: std::ops::Bound::Excluded(v),
+                                },
+                                CmpOp::Le => KeyPredicate::Range {
+                                    lo: std::ops::Bound::Unbounded,
+                                    hi: std::ops::Bound::Included(v),
+                                },
+                                CmpOp::Gt => KeyPredicate::Range {
+                                    lo: std::ops::Bound::Excluded(v),
+                                    hi: std::ops::Bound::Unbounded,
+                                },
+                                CmpOp::Ge => KeyPredicate::Range {
+                                    lo: std::ops::Bound::Included(v),
+                                    hi: std::ops::Bound::Unbounded,
+                                },
+                                CmpOp::Ne => KeyPredicate::Any,
+                            },
+                        }
+                    }
+                    Leaf::In { col, values } if self.is_key(block, col) => {
+                        let vals: Option<Vec<KeyValue>> =
+                            values.iter().map(|v| self.key_value(v)).collect();
+                        match vals {
+                            Some(v) => KeyPredicate::In(v),
+                            None => KeyPredicate::Any,
+                        }
+                    }
+                    Leaf::Between { col, low, high } if self.is_key(block, col) => {
+                        match (self.key_value(low), self.key_value(high)) {
+                            (Some(l), Some(h)) => KeyPredicate::between(l, h),
+                            _ => KeyPredicate::Any,
+                        }
+                    }
+                    _ => KeyPredicate::Any,
+                };
+                rules::shards_for_predicate_in(rule, env, &pred)
+            }
+        }
+    }
+
+    /// Are all sharded tables joined on their keys (so rows meet on one
+    /// shard)? Looks at `a.k = b.k` in WHERE (top-level AND) and ON.
+    fn joined_on_keys(&self, sharded: &[TableId]) -> bool {
+        if sharded.len() < 2 {
+            return true;
+        }
+        // Union-find over sharded table ids.
+        let mut parent: Vec<usize> = (0..self.placements.len()).collect();
+        fn find(p: &mut [usize], x: usize) -> usize {
+            let mut x = x;
+            while p[x] != x {
+                p[x] = p[p[x]];
+                x = p[x];
+            }
+            x
+        }
+        let link = |pred: &Pred<'_>, block: usize, parent: &mut Vec<usize>| {
+            let mut leaves: Vec<&Leaf<'_>> = Vec::new();
+            collect_and_leaves(pred, &mut leaves);
+            for leaf in leaves {
+                if let Leaf::ColumnEq { left, right } = leaf {
+                    let (Some(a), Some(b)) = (
+                        self.parsed.column_table(block, left),
+                        self.parsed.column_table(block, right),
+                    ) else {
+                        continue;
+                    };
+                    if self.is_key(block, left) && self.is_key(block, right) {
+                        let (ra, rb) = (find(parent, a), find(parent, b));
+                        parent[ra] = rb;
+                    }
+                }
+            }
+        };
+        for (bi, b) in self.parsed.blocks.iter().enumerate() {
+            if let Some(w) = &b.where_ {
+                link(w, bi, &mut parent);
+            }
+            for f in &b.from {
+                if let Some(on) = &f.on {
+                    link(on, bi, &mut parent);
+                }
+            }
+        }
+        let root = find(&mut parent, sharded[0]);
+        sharded.iter().all(|&t| find(&mut parent, t) == root)
+    }
+
+    /// The shards a DML statement must run on.
+    fn dml_shards(
+        &self,
+        sharded: &[TableId],
+        schema: &Schema,
+        rule: &Rule,
+    ) -> Result<ShardSet, ShardPlan> {
+        let env = self.env(schema, rule);
+        if let Some(hint) = &self.parsed.hint {
+            if let Some(n) = hint.shard {
+                if n as usize >= rule.shard_count() {
+                    return Err(refuse(format!(
+                        "shardgate: route hint shard={n} is out of range: rule '{}' has {} shards",
+                        rule.name,
+                        rule.shard_count()
+                    )));
+                }
+                return Ok(ShardSet::single(rule.shard_count(), n));
+            }
+            if let Some(v) = &hint.key {
+                let Some(kv) = self.key_value(v) else {
+                    return Err(refuse("shardgate: the route hint key has no value"));
+                };
+                return match rules::shard_for_key(rule, &env, &kv) {
+                    Ok(s) => Ok(ShardSet::single(rule.shard_count(), s)),
+                    Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
+                        Err(ShardPlan::NeedsWorker)
+                    }
+                    Err(e) => Err(route_error(e)),
+                };
+            }
+        }
+        let mut set = rules::all_shards(rule);
+        let mut blocks_with_sharded: Vec<usize> = sharded
+            .iter()
+            .map(|&t| self.parsed.tables[t].block)
+            .collect();
+        blocks_with_sharded.sort_unstable();
+        blocks_with_sharded.dedup();
+        for &bi in &blocks_with_sharded {
+            let Some(block) = self.parsed.blocks.get(bi) else {
+                continue;
+            };
+            if let Some(w) = &block.where_ {
+                match self.shards_of(bi, w, rule, &env) {
+                    Ok(s) => set = set.and(&s),
+                    Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
+                        return Err(ShardPlan::NeedsWorker)
+                    }
+                    Err(e) => return Err(route_error(e)),
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    /// The SQL for `shard`: every sharded table renamed to its physical table.
+    fn rewrite_for(&self, shard: usize, extra: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
+        let mut edits = extra;
+        for site in self.parsed.name_sites() {
+            if let Some(Some(Placement::Sharded { name, rule, .. })) =
+                self.placements.get(site.table)
+            {
+                let physical = crate::config::physical_table_name(name, shard);
+                let _ = rule;
+                edits.push((site.name.clone(), quoted(&physical)));
+            }
+        }
+        splice(self.sql, edits)
+    }
+
+    fn group_of(rule: &Rule, shard: usize) -> Result<&str, ShardPlan> {
+        rule.group_of_shard(shard).ok_or_else(|| {
+            refuse(format!(
+                "shardgate: shard {shard} of rule '{}' has no group",
+                rule.name
+            ))
+        })
+    }
+
+    fn on_one_shard(&self, sharded: &[TableId], shard: usize) -> ShardPlan {
+        let (_, rule) = match self.common_rule(sharded) {
+            Ok(r) => r,
+            Err(p) => return self.broadcast_read_or(p),
+        };
+        let group = match Self::group_of(rule, shard) {
+            Ok(g) => g,
+            Err(p) => return p,
+        };
+        match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
+            Ok(t) => ShardPlan::Action(Action::Forward {
+                targets: vec![t],
+                gather: Gather::Relay,
+                effects: self.effects(),
+            }),
+            Err(p) => p,
+        }
+    }
+
+    /// DESCRIBE of a broadcast table: any group has it.
+    fn broadcast_read_or(&self, fallback: ShardPlan) -> ShardPlan {
+        if self.sharded().is_empty() {
+            return self.plan_broadcast_dml();
+        }
+        fallback
+    }
+
+    fn effects(&self) -> Effects {
+        Effects::default()
+    }
+
+    fn plan_sharded_dml(&self, sharded: &[TableId]) -> ShardPlan {
+        let (schema, rule) = match self.common_rule(sharded) {
+            Ok(r) => r,
+            Err(p) => return p,
+        };
+        if self.has_plain() {
+            return refuse(
+                "shardgate: a statement over a sharded table and an unsharded (non-broadcast) table would need \
+                 cross-group data; make the other table broadcast or query them separately",
+            );
+        }
+        if !self.joined_on_keys(sharded) {
+            return refuse(
+                "shardgate: a JOIN of sharded tables must join them on their shard keys (e.g. a.user_id = b.user_id); \
+                 otherwise it would need cross-shard data",
+            );
+        }
+        if let Stmt::Insert(ins) = &self.parsed.stmt {
+            return self.plan_insert(ins, schema, rule);
+        }
+        if let Stmt::Update { assignments } = &self.parsed.stmt {
+            for a in assignments {
+                if self.is_key(0, &a.column) {
+                    return refuse(format!(
+                        "shardgate: UPDATE cannot change the shard key '{}': delete the row and insert it again",
+                        String::from_utf8_lossy(&a.column.name.name)
+                    ));
+                }
+            }
+        }
+        let set = match self.dml_shards(sharded, schema, rule) {
+            Ok(s) => s,
+            Err(p) => return p,
+        };
+        let mut shards: Vec<usize> = set.iter().map(|s| s as usize).collect();
+        if shards.is_empty() {
+            // No shard can hold matching rows: ask the first one, which
+            // answers with the right (empty) result.
+            shards.push(0);
+        }
+        let top = self.parsed.top();
+        let is_select = matches!(self.parsed.stmt, Stmt::Select);
+        if shards.len() > 1 {
+            if self.parsed.has_subquery() {
+                return refuse(
+                    "shardgate: a subquery over a sharded table that spans several shards would need cross-shard \
+                     data; restrict it to one shard with the shard key",
+                );
+            }
+            if !is_select && (top.limit.is_some() || !top.order_by.is_empty()) {
+                return refuse("shardgate: UPDATE/DELETE with ORDER BY or LIMIT over several shards is not supported");
+            }
+        }
+        let mut targets = Vec::with_capacity(shards.len());
+        for &s in &shards {
+            let group = match Self::group_of(rule, s) {
+                Ok(g) => g,
+                Err(p) => return p,
+            };
+            match target(self.topo, group, Some(self.rewrite_for(s, Vec::new()))) {
+                Ok(t) => targets.push(t),
+                Err(p) => return p,
+            }
+        }
+        let gather = if targets.len() == 1 {
+            Gather::Relay
+        } else if is_select {
+            match super::scatter::merge_spec(self.parsed, self.sql, None, false) {
+                Ok((spec, sql_edits)) => {
+                    // The shards run the rewritten query (LIMIT o+c, AVG as
+                    // SUM + COUNT, hidden ORDER BY / GROUP BY columns).
+                    for (t, &s) in targets.iter_mut().zip(&shards) {
+                        t.sql = Some(self.rewrite_for(s, sql_edits.clone()));
+                    }
+                    Gather::Merge(Box::new(spec))
+                }
+                Err(msg) => return refuse(msg),
+            }
+        } else {
+            Gather::SumOk
+        };
+        ShardPlan::Action(Action::Forward {
+            targets,
+            gather,
+            effects: self.effects(),
+        })
+    }
+
+    fn plan_insert(&self, ins: &parse::Insert<'_>, schema: &Schema, rule: &Rule) -> ShardPlan {
+        let Some(Some(Placement::Sharded { key, name, .. })) = self.placements.get(ins.table)
+        else {
+            return refuse(
+                "shardgate: INSERT into a sharded table through another table is not supported",
+            );
+        };
+        let env = self.env(schema, rule);
+        let shard_of = |v: Option<KeyValue>| -> Result<usize, ShardPlan> {
+            let Some(v) = v else {
+                return Err(refuse(format!(
+                    "shardgate: INSERT into sharded table '{name}': the value of shard key '{key}' must be a literal \
+                     or a parameter"
+                )));
+            };
+            match rules::shard_for_key(rule, &env, &v) {
+                Ok(s) => Ok(s as usize),
+                Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
+                    Err(ShardPlan::NeedsWorker)
+                }
+                Err(e) => Err(route_error(e.with_table(name))),
+            }
+        };
+        if let Some(od) = &ins.on_duplicate {
+            if od
+                .assignments
+                .iter()
+                .any(|a| a.column.name.is(key.as_bytes()))
+            {
+                return refuse(format!(
+                    "shardgate: ON DUPLICATE KEY UPDATE cannot change the shard key '{key}' of table '{name}'"
+                ));
+            }
+        }
+        match ins.source {
+            parse::InsertSource::Select(_) => refuse(format!(
+                "shardgate: INSERT ... SELECT into sharded table '{name}' is not supported; insert the rows with VALUES"
+            )),
+            parse::InsertSource::Set => {
+                let Some(a) = ins.set.iter().find(|a| a.column.name.is(key.as_bytes())) else {
+                    return refuse(format!("shardgate: INSERT into sharded table '{name}' must set its shard key '{key}'"));
+                };
+                let v = match &a.value {
+                    Operand::Value(v) => self.key_value(v),
+                    _ => None,
+                };
+                let shard = match shard_of(v) {
+                    Ok(s) => s,
+                    Err(p) => return p,
+                };
+                self.single_insert_target(rule, shard)
+            }
+            parse::InsertSource::Values => {
+                let Some(col) = ins.column_index(key.as_bytes()) else {
+                    return refuse(format!(
+                        "shardgate: INSERT into sharded table '{name}' must name its shard key column '{key}' \
+                         in the column list"
+                    ));
+                };
+                let Some(rows_range) = ins.rows_range.clone() else {
+                    return refuse("shardgate: INSERT without rows");
+                };
+                // Rows grouped by shard, in order.
+                let mut by_shard: Vec<(usize, Vec<Range<usize>>)> = Vec::new();
+                for row in &ins.rows {
+                    let v = match ins.row_values(row).get(col).map(|iv| &iv.value) {
+                        Some(Operand::Value(v)) => self.key_value(v),
+                        _ => None,
+                    };
+                    let shard = match shard_of(v) {
+                        Ok(s) => s,
+                        Err(p) => return p,
+                    };
+                    match by_shard.iter_mut().find(|(s, _)| *s == shard) {
+                        Some((_, rows)) => rows.push(row.range.clone()),
+                        None => by_shard.push((shard, vec![row.range.clone()])),
+                    }
+                }
+                if by_shard.len() == 1 {
+                    return self.single_insert_target(rule, by_shard[0].0);
+                }
+                let mut targets = Vec::with_capacity(by_shard.len());
+                for (shard, rows) in by_shard {
+                    let mut text = Vec::new();
+                    for (i, r) in rows.iter().enumerate() {
+                        if i > 0 {
+                            text.extend_from_slice(b", ");
+                        }
+                        text.extend_from_slice(&self.sql[r.clone()]);
+                    }
+                    let group = match Self::group_of(rule, shard) {
+                        Ok(g) => g,
+                        Err(p) => return p,
+                    };
+                    let sql = self.rewrite_for(shard, vec![(rows_range.clone(), text)]);
+                    match target(self.topo, group, Some(sql)) {
+                        Ok(t) => targets.push(t),
+                        Err(p) => return p,
+                    }
+                }
+                let mut effects = self.effects();
+                effects.pin = crate::session::PinReasons::LAST_INSERT_ID;
+                ShardPlan::Action(Action::Forward { targets, gather: Gather::SumOk, effects })
+            }
+        }
+    }
+
+    fn single_insert_target(&self, rule: &Rule, shard: usize) -> ShardPlan {
+        let group = match Self::group_of(rule, shard) {
+            Ok(g) => g,
+            Err(p) => return p,
+        };
+        match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
+            Ok(t) => ShardPlan::Action(Action::Forward {
+                targets: vec![t],
+                gather: Gather::Relay,
+                effects: self.effects(),
+            }),
+            Err(p) => p,
+        }
+    }
+
+    /// Only broadcast (and unsharded) tables: reads on one group, writes on
+    /// every group.
+    fn plan_broadcast_dml(&self) -> ShardPlan {
+        let is_read = matches!(self.parsed.stmt, Stmt::Select)
+            && self.parsed.top().lock.is_none()
+            && !self.ctx.in_transaction;
+        if self.has_plain() || is_read {
+            // With unsharded tables the statement runs where they live (every
+            // group has the broadcast copies); a plain read goes to one group.
+            if self.has_plain() {
+                if !is_read {
+                    return refuse(
+                        "shardgate: a write that changes a broadcast table together with unsharded tables is not \
+                         supported; write the broadcast table alone",
+                    );
+                }
+                return ShardPlan::NotSharded;
+            }
+            let groups = &self.topo.groups;
+            if groups.is_empty() {
+                return refuse("shardgate: no groups");
+            }
+            let i = BROADCAST_RR.fetch_add(1, Ordering::Relaxed) % groups.len();
+            return match target(self.topo, &groups[i].name, None) {
+                Ok(t) => ShardPlan::Action(Action::Forward {
+                    targets: vec![t],
+                    gather: Gather::Relay,
+                    effects: self.effects(),
+                }),
+                Err(p) => p,
+            };
+        }
+        let mut targets = Vec::new();
+        for g in &self.topo.groups {
+            match target(self.topo, &g.name, None) {
+                Ok(t) => targets.push(t),
+                Err(p) => return p,
+            }
+        }
+        let gather = if targets.len() == 1 {
+            Gather::Relay
+        } else {
+            Gather::SameOk
+        };
+        ShardPlan::Action(Action::Forward {
+            targets,
+            gather,
+            effects: self.effects(),
+        })
+    }
+
+    fn plan_ddl(&self, sharded: &[TableId]) -> ShardPlan {
+        let named: Vec<TableId> = (0..self.placements.len())
+            .filter(|&i| self.placements[i].is_some())
+            .collect();
+        if named.len() > 1
+            && named
+                .iter()
+                .any(|&t| !matches!(self.placements[t], Some(Placement::Plain)))
+        {
+            // e.g. DROP TABLE article, country: the tables live apart.
+            let only_one_logical = sharded.len() == 1
+                && named.iter().all(|&t| {
+                    t == sharded[0]
+                        || self.parsed.tables[t].name.name
+                            == self.parsed.tables[sharded[0]].name.name
+                });
+            if !only_one_logical {
+                return refuse("shardgate: DDL naming several sharded/broadcast tables at once is not supported; one table per statement");
+            }
+        }
+        if sharded.is_empty() {
+            // Broadcast: every group, the same statement.
+            let mut targets = Vec::new();
+            for g in &self.topo.groups {
+                match target(self.topo, &g.name, None) {
+                    Ok(t) => targets.push(t),
+                    Err(p) => return p,
+                }
+            }
+            return ShardPlan::Action(Action::Forward {
+                targets,
+                gather: Gather::SameOk,
+                effects: self.effects(),
+            });
+        }
+        let (_, rule) = match self.common_rule(sharded) {
+            Ok(r) => r,
+            Err(p) => return p,
+        };
+        let mut targets = Vec::with_capacity(rule.shard_count());
+        for shard in 0..rule.shard_count() {
+            let group = match Self::group_of(rule, shard) {
+                Ok(g) => g,
+                Err(p) => return p,
+            };
+            match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
+                Ok(t) => targets.push(t),
+                Err(p) => return p,
+            }
+        }
+        ShardPlan::Action(Action::Forward {
+            targets,
+            gather: Gather::SameOk,
+            effects: self.effects(),
+        })
+    }
+}
+
+/// The leaves of the top-level AND of a predicate.
+fn collect_and_leaves<'p, 'a>(pred: &'p Pred<'a>, out: &mut Vec<&'p Leaf<'a>>) {
+    match pred {
+        Tree::And(parts) => {
+            for p in parts {
+                collect_and_leaves(p, out);
+            }
+        }
+        Tree::Leaf(l) => out.push(l),
+        _ => {}
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_block(_: &Block<'_>) {}
