@@ -522,6 +522,17 @@ impl IoThread {
                 .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
             b.state.vars = c.sess.state.vars.clone();
         }
+        // A transaction opened with BEGIN starts on this backend now.
+        if let Some(begin) = &c.sess.txn_begin {
+            if b.status & StatusFlags::IN_TRANS.0 == 0 && !inf.effects.end_txn {
+                let mut p = vec![0x03];
+                p.extend_from_slice(begin);
+                out.extend_from_slice(&packet(0, &p));
+                b.sync
+                    .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
+                b.status |= StatusFlags::IN_TRANS.0;
+            }
+        }
         out.extend_from_slice(&packet(0, &t.payload));
         b.tracker = inf.expect.map(|e| ReplyTracker::new(e, deprecate_eof));
         b.target = b.tracker.as_ref().map(|_| idx);

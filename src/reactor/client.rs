@@ -715,6 +715,7 @@ impl IoThread {
                             || c.sess.caps.contains(Capabilities::MULTI_STATEMENTS),
                         in_transaction: c.sess.pins.contains(PinReasons::TRANSACTION),
                         caps: c.sess.caps,
+                        shard_key: c.sess.shard_key.clone(),
                     },
                 };
                 c.phase = Phase::AwaitPlan;
@@ -974,6 +975,14 @@ impl IoThread {
                 ec::ER_UNKNOWN_ERROR,
                 "shardgate: statement could not be planned",
             ),
+            Action::SetShardKey(v) => {
+                if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
+                    c.sess.shard_key = v;
+                }
+                self.reply_ok(key);
+            }
+            Action::Begin(sql) => self.begin_txn(key, sql),
+            Action::EndTxn => self.end_txn(key, plan.payload),
             Action::Forward {
                 targets,
                 gather,
@@ -1035,6 +1044,87 @@ impl IoThread {
                 self.start_statement(key, inflight);
             }
         }
+    }
+
+    /// BEGIN with sharding: the transaction opens lazily on each backend
+    /// the session then uses (`send_target` replays the statement there).
+    /// Backends already in a transaction get the BEGIN now (an implicit
+    /// commit on each, as MySQL does).
+    fn begin_txn(&mut self, key: usize, sql: Vec<u8>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.sess.pins.insert(PinReasons::TRANSACTION);
+        if c.backends.is_empty() {
+            c.sess.txn_begin = Some(sql);
+            let p = ok_payload(
+                c.sess.caps,
+                0,
+                0,
+                StatusFlags::IN_TRANS.0 | StatusFlags::AUTOCOMMIT.0,
+            );
+            self.reply_local(key, &p);
+            return;
+        }
+        c.sess.txn_begin = Some(sql.clone());
+        let mut payload = vec![0x03];
+        payload.extend_from_slice(&sql);
+        self.run_on_attached(key, payload, Effects::default());
+    }
+
+    /// COMMIT / ROLLBACK with sharding: on every backend the session holds.
+    fn end_txn(&mut self, key: usize, payload: Vec<u8>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.backends.is_empty() {
+            c.sess.txn_begin = None;
+            c.sess.pins.remove(PinReasons::TRANSACTION);
+            let status = session_status(c);
+            let p = ok_payload(c.sess.caps, 0, 0, status);
+            self.reply_local(key, &p);
+            return;
+        }
+        let effects = Effects {
+            end_txn: true,
+            ..Effects::default()
+        };
+        self.run_on_attached(key, payload, effects);
+    }
+
+    /// Runs one statement on every node the session holds a connection to.
+    fn run_on_attached(&mut self, key: usize, payload: Vec<u8>, effects: Effects) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut addrs: Vec<SocketAddr> = c.backends.iter().map(|(a, _)| *a).collect();
+        addrs.sort();
+        addrs.dedup();
+        let targets: Vec<Target> = addrs
+            .into_iter()
+            .map(|addr| Target {
+                group: addr.to_string(),
+                addr,
+                payload: payload.clone(),
+                bk: None,
+                done: false,
+            })
+            .collect();
+        let gather = if targets.len() == 1 {
+            Gather::Relay
+        } else {
+            Gather::SameOk
+        };
+        let mut inflight = InFlight::single(
+            String::new(),
+            c.peer,
+            Vec::new(),
+            Some(Expect::ResultSets),
+            effects,
+        );
+        inflight.targets = targets;
+        inflight.gather = gather;
+        self.start_statement(key, inflight);
     }
 
     /// LOAD DATA LOCAL: file packets from the client go to the backend
@@ -1127,6 +1217,9 @@ impl IoThread {
             if insert_id != 0 {
                 c.sess.last_insert_id = insert_id;
             }
+            if fx.end_txn {
+                c.sess.txn_begin = None;
+            }
             let _ = affected;
         } else if fx.pin.contains(PinReasons::PREPARED) && c.open_statements > 0 {
             // a failed prepare keeps the earlier statements pinned
@@ -1158,6 +1251,8 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
+        // A lazily opened transaction is open even before it touched a backend.
+        let in_txn = in_txn || c.sess.txn_begin.is_some();
         if in_txn {
             c.sess.pins.insert(PinReasons::TRANSACTION);
         } else {

@@ -39,6 +39,8 @@ pub struct RouteCtx {
     /// Multi-statements are allowed (capability or COM_SET_OPTION).
     pub multi_statements: bool,
     pub in_transaction: bool,
+    /// The session's `@@shardgate_shard_key` literal, if set.
+    pub shard_key: Option<Vec<u8>>,
     /// The client's capabilities (for results shardgate builds itself).
     pub caps: shardgate_proto::capability::Capabilities,
 }
@@ -65,6 +67,8 @@ pub struct Effects {
     /// The statement calls LAST_INSERT_ID(): the connection it runs on must
     /// carry the session's value.
     pub needs_last_insert_id: bool,
+    /// The statement ends the session's transaction (COMMIT / ROLLBACK).
+    pub end_txn: bool,
 }
 
 /// One backend a statement goes to.
@@ -109,6 +113,14 @@ pub enum Action {
     Kill { id: u32, query_only: bool },
     /// Planning needs blocking I/O: plan again on a worker.
     Defer,
+    /// BEGIN / START TRANSACTION with sharding: opened lazily on each
+    /// backend the transaction touches (the statement is replayed there).
+    Begin(Vec<u8>),
+    /// COMMIT / ROLLBACK with sharding: sent to every backend the session
+    /// holds.
+    EndTxn,
+    /// `SET @@shardgate_shard_key = v` (`None`: cleared).
+    SetShardKey(Option<Vec<u8>>),
 }
 
 pub struct Plan {

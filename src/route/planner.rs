@@ -14,7 +14,7 @@ use super::state::RouteState;
 use super::{default_target, err, Action, Effects, RouteCtx};
 use crate::config::Topology;
 use crate::session::{Assignment, PinReasons};
-use crate::sql::{self, Kind, Scope, Statement};
+use crate::sql::{self, parse, Kind, Scope, Statement};
 
 /// `EXPLAIN SHARDGATE <statement>`: the inner statement's bytes.
 fn explain_target(sql: &[u8]) -> Option<&[u8]> {
@@ -87,7 +87,12 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
             let msg = String::from_utf8_lossy(p.get(9..).unwrap_or_default()).into_owned();
             vec![vec![None, None, Some(msg), Some("error".into())]]
         }
-        Action::Reply(_) | Action::ReplyPackets(_) | Action::Defer => {
+        Action::Reply(_)
+        | Action::ReplyPackets(_)
+        | Action::Defer
+        | Action::Begin(_)
+        | Action::EndTxn
+        | Action::SetShardKey(_) => {
             vec![vec![None, None, None, Some("answered by shardgate".into())]]
         }
         Action::Kill { id, .. } => vec![vec![
@@ -198,7 +203,29 @@ fn plan_statement(
             effects.use_schema = Some(name.clone());
             schema = Some(name);
         }
-        Kind::Set => set_effects(sql, &st, &mut effects),
+        Kind::Set => {
+            if let Some(a) = st
+                .set_assignments
+                .iter()
+                .find(|a| a.name == parse::SHARD_KEY_VAR)
+            {
+                if st.set_assignments.len() > 1 {
+                    return err(
+                        ec::ER_NOT_SUPPORTED_YET,
+                        "shardgate: set @@shardgate_shard_key in a SET statement of its own",
+                    );
+                }
+                let value = sql.get(a.value.clone()).unwrap_or_default().trim_ascii();
+                let clear =
+                    value.eq_ignore_ascii_case(b"DEFAULT") || value.eq_ignore_ascii_case(b"NULL");
+                return Action::SetShardKey((!clear).then(|| value.to_vec()));
+            }
+            set_effects(sql, &st, &mut effects)
+        }
+        Kind::Begin { .. } if state.any_sharding() => return Action::Begin(sql.to_vec()),
+        Kind::Commit { .. } | Kind::Rollback { .. } if state.any_sharding() => {
+            return Action::EndTxn
+        }
         Kind::SetTransaction => effects.pin.insert(PinReasons::UNREPLAYABLE_SET),
         Kind::LockTables => effects.pin.insert(PinReasons::LOCK_TABLES),
         Kind::UnlockTables => effects.unpin.insert(PinReasons::LOCK_TABLES),

@@ -561,6 +561,29 @@ impl<'a, 't> Planner<'a, 't> {
                 }
             }
         }
+        // SET @@shardgate_shard_key routes what the statement itself does
+        // not narrow down.
+        if let (true, Some(text)) = (set.is_all(), &self.ctx.shard_key) {
+            // SET @@shardgate_shard_key: route as if the key were this value.
+            let probe = [b"SELECT 1 FROM t WHERE k = ".as_slice(), text].concat();
+            let parsed = parse::parse(&probe, LexOptions::default());
+            let value = match parsed.top().where_.as_ref() {
+                Some(Tree::Leaf(Leaf::Cmp { value, .. })) => self.key_value(value),
+                _ => None,
+            };
+            let Some(kv) = value else {
+                return Err(refuse(
+                    "shardgate: @@shardgate_shard_key must be a literal value",
+                ));
+            };
+            return match rules::shard_for_key(rule, &env, &kv) {
+                Ok(s) => Ok(ShardSet::single(rule.shard_count(), s)),
+                Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
+                    Err(ShardPlan::NeedsWorker)
+                }
+                Err(e) => Err(route_error(e)),
+            };
+        }
         Ok(set)
     }
 

@@ -177,6 +177,12 @@ pub struct Session {
     pub backslash_escapes: bool,
     /// What LAST_INSERT_ID() returns in this session (from OK packets).
     pub last_insert_id: u64,
+    /// An explicit transaction is open (sharded schemas): the statement
+    /// that opened it, replayed on each backend the transaction touches.
+    pub txn_begin: Option<Vec<u8>>,
+    /// `SET @@shardgate_shard_key = v`: the literal routing statements that
+    /// name no shard key.
+    pub shard_key: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -190,6 +196,8 @@ impl Session {
             pins: PinReasons::default(),
             backslash_escapes: true,
             last_insert_id: 0,
+            txn_begin: None,
+            shard_key: None,
         }
     }
 
