@@ -78,6 +78,8 @@ pub(super) struct Backend {
     pub status: u16,
     /// ERR payload of the current target's reply (gathered statements).
     pub reply_err: Option<Vec<u8>>,
+    /// A one-shot prepared statement to close once its reply is complete.
+    pub close_stmt: Option<u32>,
     /// Collation the connection was opened with.
     pub collation: u8,
     decoder: PacketDecoder,
@@ -437,6 +439,7 @@ impl IoThread {
             queue: VecDeque::new(),
             status: StatusFlags::AUTOCOMMIT.0,
             reply_err: None,
+            close_stmt: None,
             collation: (key.1 >> 32) as u8,
             decoder: PacketDecoder::new(1 << 30),
             scramble: Vec::new(),
@@ -533,7 +536,19 @@ impl IoThread {
                 b.status |= StatusFlags::IN_TRANS.0;
             }
         }
-        out.extend_from_slice(&packet(0, &t.payload));
+        if inf.binary_exec {
+            // One-shot server-side statement: PREPARE, then EXECUTE "the last
+            // prepared statement" (MariaDB's id -1) pipelined; CLOSE after.
+            out.extend_from_slice(&packet(0, &t.payload));
+            b.sync
+                .push(ReplyTracker::new(Expect::StmtPrepare, deprecate_eof));
+            out.extend_from_slice(&packet(
+                0,
+                &[0x17, 0xff, 0xff, 0xff, 0xff, 0x00, 1, 0, 0, 0],
+            ));
+        } else {
+            out.extend_from_slice(&packet(0, &t.payload));
+        }
         b.tracker = inf.expect.map(|e| ReplyTracker::new(e, deprecate_eof));
         b.target = b.tracker.as_ref().map(|_| idx);
         b.phase = if b.tracker.is_some() {
@@ -891,6 +906,12 @@ impl IoThread {
                 let err = last_packet_payload(&data[..adv.consumed]);
                 b.sync_failed = Some(err);
             }
+            if adv.done {
+                if let Some((id, _, _)) = t.outcome().prepared {
+                    // A one-shot statement: close it after its execution.
+                    b.close_stmt = Some(id);
+                }
+            }
             buf.consume(adv.consumed);
             if !adv.done {
                 return adv.consumed > 0;
@@ -912,13 +933,18 @@ impl IoThread {
         }
         let outcome = t.outcome();
         let ck = b.client;
-        let (relay, merge) = match ck.and_then(|ck| self.conns.get(ck)).and_then(|c| match c {
-            Conn::Client(c) => c.inflight.as_ref(),
-            _ => None,
-        }) {
-            Some(i) => (matches!(i.gather, Gather::Relay), i.merger.is_some()),
-            None => (false, false),
-        };
+        let (relay, merge, prepare_as) =
+            match ck.and_then(|ck| self.conns.get(ck)).and_then(|c| match c {
+                Conn::Client(c) => c.inflight.as_ref(),
+                _ => None,
+            }) {
+                Some(i) => (
+                    matches!(i.gather, Gather::Relay),
+                    i.merger.is_some(),
+                    i.prepare_as,
+                ),
+                None => (false, false, None),
+            };
         let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
             return false;
         };
@@ -934,7 +960,19 @@ impl IoThread {
         let mut relayed: Option<Option<u8>> = None;
         if let (true, Some(ck)) = (forward, ck) {
             if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
-                if let Some(buf) = b.rbuf.as_ref() {
+                if let Some(buf) = b.rbuf.as_mut() {
+                    // A sharded COM_STMT_PREPARE: the client sees shardgate's id.
+                    if let Some(id) = c
+                        .inflight
+                        .as_ref()
+                        .filter(|i| !i.forwarded)
+                        .and_then(|i| i.prepare_as)
+                    {
+                        let data = buf.data_mut();
+                        if data.len() >= 9 && data[4] == 0x00 {
+                            data[5..9].copy_from_slice(&id.to_le_bytes());
+                        }
+                    }
                     let frames = &buf.data()[..adv.consumed];
                     let seq = last_seq(frames);
                     if !sock::append(&mut c.wbuf, &mut self.pool, frames) {
@@ -999,6 +1037,27 @@ impl IoThread {
             b.status = outcome.status;
             target = b.target.take();
         }
+        if adv.done {
+            // Close the backend side of a one-shot or metadata statement.
+            let close = b.close_stmt.take().or(outcome
+                .prepared
+                .filter(|_| !outcome.error)
+                .map(|p| p.0)
+                .filter(|_| prepare_as.is_some()));
+            if let Some(id) = close {
+                let mut p = vec![0x19];
+                p.extend_from_slice(&id.to_le_bytes());
+                let bytes = packet(0, &p);
+                if !sock::append(&mut b.wbuf, &mut self.pool, &bytes) {
+                    self.close(bk, "buffer memory exhausted");
+                    return false;
+                }
+                self.rerun.push(bk);
+            }
+        }
+        let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+            return false;
+        };
         let sync_err = if adv.done { b.sync_failed.take() } else { None };
         let reply_err = if adv.done { b.reply_err.take() } else { None };
         let Some(ck) = ck else {
@@ -1081,6 +1140,10 @@ impl IoThread {
                     inf.error = reply_err.or_else(|| Some(Vec::new()));
                 }
             }
+        }
+        if prepare_as.is_some() {
+            let counts = outcome.prepared.filter(|_| !outcome.error);
+            self.prepared_sharded(ck, counts);
         }
         self.run_next_target(ck, bk);
         self.maybe_complete(ck);

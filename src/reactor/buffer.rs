@@ -113,6 +113,12 @@ impl Buf {
         self.start == self.end
     }
 
+    /// The unread bytes, mutable (to patch a relayed packet in place).
+    #[inline]
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.start..self.end]
+    }
+
     /// Marks `n` unread bytes as used.
     #[inline]
     pub fn consume(&mut self, n: usize) {

@@ -78,6 +78,10 @@ pub(super) struct InFlight {
     /// sequence id of the packets it produces for the client.
     pub merger: Option<Box<crate::merge::Merger>>,
     pub merge_seq: u8,
+    /// A sharded COM_STMT_PREPARE: shardgate's id for the client's reply.
+    pub prepare_as: Option<u32>,
+    /// Targets run as one-shot prepared statements (binary rows).
+    pub binary_exec: bool,
     /// SumOk: affected rows so far, and the smallest non-zero insert id.
     pub affected: u64,
     pub insert_id: u64,
@@ -110,6 +114,8 @@ impl InFlight {
             gather: Gather::Relay,
             merger: None,
             merge_seq: 1,
+            prepare_as: None,
+            binary_exec: false,
             affected: 0,
             insert_id: 0,
         }
@@ -163,6 +169,8 @@ pub(super) struct Client {
     pub open_statements: u32,
     /// The group and node that hold them.
     pub stmt_target: Option<(String, SocketAddr)>,
+    /// Prepared statements on sharded tables, owned by shardgate.
+    pub proxy_stmts: super::prepared::ProxyStmts,
     /// Counted in `Shared::user_conns` under `sess.user`.
     pub counted_user: bool,
     /// The auth plugin the client is answering with during AuthSwitch.
@@ -190,6 +198,21 @@ impl Client {
             self.phase,
             Phase::Idle | Phase::Greeting | Phase::AuthSwitch
         ) && sock::pending(&self.wbuf) == 0
+    }
+
+    /// What the planner needs to know about this session.
+    pub fn route_ctx(&self) -> route::RouteCtx {
+        route::RouteCtx {
+            schema: self.sess.state.schema.clone(),
+            user: self.sess.user.clone(),
+            conn_id: self.sess.conn_id,
+            backslash_escapes: self.sess.backslash_escapes,
+            multi_statements: self.sess.state.multi_statements
+                || self.sess.caps.contains(Capabilities::MULTI_STATEMENTS),
+            in_transaction: self.sess.pins.contains(PinReasons::TRANSACTION),
+            caps: self.sess.caps,
+            shard_key: self.sess.shard_key.clone(),
+        }
     }
 
     /// The attached backend connection on `addr`.
@@ -290,6 +313,7 @@ impl IoThread {
             inflight: None,
             open_statements: 0,
             stmt_target: None,
+            proxy_stmts: super::prepared::ProxyStmts::default(),
             counted_user: false,
             switch_plugin: auth::NATIVE,
             backpressure: false,
@@ -681,6 +705,21 @@ impl IoThread {
             .stats
             .queries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Prepared statements on sharded tables are shardgate's own.
+        let code = payload.first().copied().unwrap_or(0);
+        let stmt_id = shardgate_proto::stmt::stmt_id_of_execute(&payload).ok();
+        match (code, stmt_id) {
+            (0x16, _) if self.prepare_sharded(key, &payload) => return,
+            (0x17, Some(id)) if super::prepared::ProxyStmts::is_proxy_id(id) => {
+                self.execute_sharded(key, &payload);
+                return;
+            }
+            (0x18 | 0x19 | 0x1a | 0x1c, Some(_)) if self.stmt_local(key, code, &payload) => return,
+            _ => {}
+        }
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
         let cmd = match Command::decode(&payload, c.sess.caps) {
             Ok(cmd) => cmd,
             Err(shardgate_proto::ProtoError::UnknownCommand(code)) => {
@@ -1038,6 +1077,8 @@ impl IoThread {
                     gather,
                     merger,
                     merge_seq: 1,
+                    prepare_as: None,
+                    binary_exec: false,
                     affected: 0,
                     insert_id: 0,
                 };

@@ -10,6 +10,7 @@ mod backend;
 pub mod buffer;
 mod client;
 mod io_thread;
+mod prepared;
 pub mod relay;
 mod sock;
 

@@ -9,6 +9,7 @@
 
 pub mod crc32;
 pub mod keyvalue;
+pub mod literal;
 pub mod local;
 pub mod lookup;
 mod planner;

@@ -124,6 +124,7 @@ pub fn plan_sharded(
         return ShardPlan::NotSharded;
     }
     let p = Planner {
+        prepare: false,
         topo,
         state,
         ctx,
@@ -132,6 +133,57 @@ pub fn plan_sharded(
         placements,
         params,
         may_block,
+    };
+    p.plan()
+}
+
+/// Plans the metadata prepare of a COM_STMT_PREPARE: the statement with
+/// its table names for one shard (placeholders and select list unchanged,
+/// so the server's parameter and column counts are the client's).
+pub fn plan_prepare(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    opts: LexOptions,
+) -> ShardPlan {
+    let parsed = parse::parse(sql, opts);
+    let current = ctx.schema.as_deref();
+    let mut placements: Vec<Option<Placement<'_>>> = Vec::with_capacity(parsed.tables.len());
+    let mut any = false;
+    for t in &parsed.tables {
+        if t.cte.is_some() {
+            placements.push(None);
+            continue;
+        }
+        let schema_name = t
+            .schema
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+            .or_else(|| current.map(str::to_owned));
+        let p = placement_of(topo, schema_name.as_deref(), &t.name.name);
+        any |= !matches!(p, Placement::Plain);
+        placements.push(Some(p));
+    }
+    if !parsed.analysed() {
+        if let Some(name) = mentioned_sharded_table(topo, current, sql, opts) {
+            return refuse(format!("shardgate: cannot prepare a statement on sharded table '{name}' that shardgate cannot analyse"));
+        }
+        return ShardPlan::NotSharded;
+    }
+    if !any {
+        return ShardPlan::NotSharded;
+    }
+    let p = Planner {
+        topo,
+        state,
+        ctx,
+        sql,
+        parsed: &parsed,
+        placements,
+        params: None,
+        may_block: true,
+        prepare: true,
     };
     p.plan()
 }
@@ -267,6 +319,8 @@ struct Planner<'a, 't> {
     placements: Vec<Option<Placement<'t>>>,
     params: Option<&'a [KeyValue]>,
     may_block: bool,
+    /// Planning the metadata prepare of a COM_STMT_PREPARE.
+    prepare: bool,
 }
 
 impl<'a, 't> Planner<'a, 't> {
@@ -682,6 +736,22 @@ impl<'a, 't> Planner<'a, 't> {
             // answers with the right (empty) result.
             shards.push(0);
         }
+        if self.prepare {
+            // Metadata only: the first shard, table names rewritten.
+            let s = shards[0];
+            let group = match Self::group_of(rule, s) {
+                Ok(g) => g,
+                Err(p) => return p,
+            };
+            return match target(self.topo, group, Some(self.rewrite_for(s, Vec::new()))) {
+                Ok(t) => ShardPlan::Action(Action::Forward {
+                    targets: vec![t],
+                    gather: Gather::Relay,
+                    effects: self.effects(),
+                }),
+                Err(p) => p,
+            };
+        }
         let top = self.parsed.top();
         let is_select = matches!(self.parsed.stmt, Stmt::Select);
         if shards.len() > 1 {
@@ -738,7 +808,13 @@ impl<'a, 't> Planner<'a, 't> {
             );
         };
         let env = self.env(schema, rule);
+        // Preparing (no bound values yet): a `?` key routes the metadata
+        // prepare to the first shard; EXECUTE routes by the bound value.
+        let preparing = self.prepare;
         let shard_of = |v: Option<KeyValue>| -> Result<usize, ShardPlan> {
+            if v.is_none() && preparing {
+                return Ok(0);
+            }
             let Some(v) = v else {
                 return Err(refuse(format!(
                     "shardgate: INSERT into sharded table '{name}': the value of shard key '{key}' must be a literal \

@@ -1,0 +1,364 @@
+//! Prepared statements on sharded and broadcast tables. The shard a
+//! statement runs on depends on the values bound at EXECUTE time (the key
+//! is usually a `?`), so shardgate owns these statements:
+//! - COM_STMT_PREPARE is prepared once on the first target (physical table
+//!   names) to learn the parameter and column metadata; the client gets that
+//!   reply with shardgate's own statement id (from `PROXY_STMT_BASE` up, so
+//!   it never collides with a backend's ids), and the backend statement is
+//!   closed right away. Nothing is pinned.
+//! - COM_STMT_EXECUTE substitutes the bound values into the SQL as literals
+//!   (`route::literal`), plans it like a COM_QUERY (so the key routes it),
+//!   and runs it on each target as a one-shot server-side statement:
+//!   COM_STMT_PREPARE + COM_STMT_EXECUTE of "the last prepared statement"
+//!   (MariaDB's statement id -1) pipelined, then COM_STMT_CLOSE — so the
+//!   rows come back in the binary protocol the client expects, relayed or
+//!   merged.
+//! - SEND_LONG_DATA, RESET and CLOSE are answered here.
+
+use std::collections::HashMap;
+
+use shardgate_proto::column::ColumnType;
+use shardgate_proto::error_codes as ec;
+use shardgate_proto::stmt::{ParamValue, StmtExecute};
+
+use super::client::{InFlight, Phase};
+use super::io_thread::{Conn, IoThread};
+use super::relay::Expect;
+use crate::route::{self, shard, Action, Effects, Gather};
+use crate::sql::LexOptions;
+
+/// shardgate's own statement ids start here.
+pub(super) const PROXY_STMT_BASE: u32 = 0x4000_0000;
+
+/// A prepared statement shardgate owns.
+#[derive(Debug, Clone)]
+pub(super) struct ProxyStmt {
+    pub sql: Vec<u8>,
+    /// Byte offsets of the `?` placeholders in `sql`.
+    pub params_at: Vec<usize>,
+    pub num_params: u16,
+    /// Types bound by the last EXECUTE that sent them.
+    pub types: Option<Vec<(ColumnType, bool)>>,
+    /// COM_STMT_SEND_LONG_DATA pieces per parameter.
+    pub long_data: Vec<Option<Vec<u8>>>,
+}
+
+/// The statements of one session and the next id to hand out.
+#[derive(Debug, Default)]
+pub(super) struct ProxyStmts {
+    pub map: HashMap<u32, ProxyStmt>,
+    pub next: u32,
+    /// Being prepared: the statement waiting for its metadata.
+    pub pending: Option<(u32, ProxyStmt)>,
+}
+
+impl ProxyStmts {
+    pub fn is_proxy_id(id: u32) -> bool {
+        id >= PROXY_STMT_BASE
+    }
+
+    fn next_id(&mut self) -> u32 {
+        let id = PROXY_STMT_BASE.wrapping_add(self.next);
+        self.next = self.next.wrapping_add(1) % (u32::MAX - PROXY_STMT_BASE);
+        id
+    }
+}
+
+impl IoThread {
+    fn route_ctx(&self, key: usize) -> Option<route::RouteCtx> {
+        let Some(Conn::Client(c)) = self.conns.get(key) else {
+            return None;
+        };
+        Some(c.route_ctx())
+    }
+
+    /// COM_STMT_PREPARE with sharding configured. Returns false when the
+    /// statement names no sharded or broadcast table (the backend's own
+    /// prepared statements serve it, pinned).
+    pub(super) fn prepare_sharded(&mut self, key: usize, payload: &[u8]) -> bool {
+        let state = self.shared.route_state();
+        if !state.any_sharding() {
+            return false;
+        }
+        let Some(ctx) = self.route_ctx(key) else {
+            return true;
+        };
+        let topo = self.shared.topology();
+        let sql = payload.get(1..).unwrap_or_default();
+        let opts = LexOptions {
+            backslash_escapes: ctx.backslash_escapes,
+            ..LexOptions::default()
+        };
+        let plan = shard::plan_prepare(&topo, &state, &ctx, sql, opts);
+        let (group, addr, target_sql) = match plan {
+            shard::ShardPlan::NotSharded => return false,
+            shard::ShardPlan::Action(Action::Forward { targets, .. }) => {
+                match targets.into_iter().next() {
+                    Some(t) => (t.group, t.addr, t.sql.unwrap_or_else(|| sql.to_vec())),
+                    None => {
+                        self.reply_err(
+                            key,
+                            ec::ER_UNKNOWN_ERROR,
+                            "shardgate: no shard to prepare on",
+                        );
+                        return true;
+                    }
+                }
+            }
+            shard::ShardPlan::Action(Action::Reply(p)) => {
+                self.reply_local(key, &p);
+                return true;
+            }
+            shard::ShardPlan::Action(_) | shard::ShardPlan::NeedsWorker => {
+                self.reply_err(
+                    key,
+                    ec::ER_NOT_SUPPORTED_YET,
+                    "shardgate: this statement cannot be prepared on sharded tables",
+                );
+                return true;
+            }
+        };
+        let parsed = crate::sql::parse::parse(sql, opts);
+        let stmt = ProxyStmt {
+            sql: sql.to_vec(),
+            params_at: parsed.params.clone(),
+            num_params: 0,
+            types: None,
+            long_data: Vec::new(),
+        };
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return true;
+        };
+        let id = c.proxy_stmts.next_id();
+        c.proxy_stmts.pending = Some((id, stmt));
+        let mut p = Vec::with_capacity(target_sql.len() + 1);
+        p.push(0x16);
+        p.extend_from_slice(&target_sql);
+        let mut inflight = InFlight::single(
+            group,
+            addr,
+            p,
+            Some(Expect::StmtPrepare),
+            Effects::default(),
+        );
+        inflight.prepare_as = Some(id);
+        self.start_statement(key, inflight);
+        true
+    }
+
+    /// The metadata prepare finished: keep (or drop) the statement.
+    pub(super) fn prepared_sharded(&mut self, key: usize, counts: Option<(u32, u16, u16)>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some((id, mut stmt)) = c.proxy_stmts.pending.take() else {
+            return;
+        };
+        if let Some((_, _cols, params)) = counts {
+            stmt.num_params = params;
+            stmt.long_data = vec![None; usize::from(params)];
+            c.proxy_stmts.map.insert(id, stmt);
+        }
+    }
+
+    /// COM_STMT_EXECUTE of a statement shardgate owns.
+    pub(super) fn execute_sharded(&mut self, key: usize, payload: &[u8]) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let body = payload.get(1..).unwrap_or_default();
+        let id = shardgate_proto::stmt::stmt_id_of_execute(payload).unwrap_or(0);
+        let backslash = c.sess.backslash_escapes;
+        let Some(stmt) = c.proxy_stmts.map.get_mut(&id) else {
+            self.reply_err(
+                key,
+                ec::ER_UNKNOWN_STMT_HANDLER,
+                "Unknown prepared statement handler given to EXECUTE",
+            );
+            return;
+        };
+        let ex =
+            match StmtExecute::decode(body, usize::from(stmt.num_params), stmt.types.as_deref()) {
+                Ok(ex) => ex,
+                Err(e) => {
+                    self.close(key, &format!("malformed COM_STMT_EXECUTE: {e}"));
+                    return;
+                }
+            };
+        if ex.flags & 0x07 != 0 {
+            self.reply_err(
+                key,
+                ec::ER_NOT_SUPPORTED_YET,
+                "shardgate: cursors are not supported on sharded tables; fetch the whole result",
+            );
+            return;
+        }
+        if ex.new_params_bound {
+            stmt.types = Some(ex.types.to_vec());
+        }
+        let long: Vec<bool> = stmt.long_data.iter().map(Option::is_some).collect();
+        // The SQL with every `?` replaced by its value.
+        let mut sql = Vec::with_capacity(stmt.sql.len() + 16 * stmt.params_at.len());
+        let mut pos = 0;
+        for (i, p) in ex.params(&long).enumerate() {
+            let Some(&at) = stmt.params_at.get(i) else {
+                break;
+            };
+            let p = match p {
+                Ok(p) => p,
+                Err(e) => {
+                    self.close(key, &format!("malformed COM_STMT_EXECUTE parameters: {e}"));
+                    return;
+                }
+            };
+            sql.extend_from_slice(stmt.sql.get(pos..at).unwrap_or_default());
+            match p.value {
+                ParamValue::Value(v) => {
+                    route::literal::value_literal(p.column_type, &v, backslash, &mut sql)
+                }
+                ParamValue::LongData => {
+                    let data = stmt
+                        .long_data
+                        .get(i)
+                        .and_then(|d| d.as_deref())
+                        .unwrap_or_default();
+                    route::literal::bytes_literal(p.column_type, data, backslash, &mut sql);
+                }
+            }
+            pos = at + 1;
+        }
+        sql.extend_from_slice(stmt.sql.get(pos..).unwrap_or_default());
+        // Long data lasts for one execution.
+        for d in &mut stmt.long_data {
+            *d = None;
+        }
+        let ctx = c.route_ctx();
+        let topo = self.shared.topology();
+        let state = self.shared.route_state();
+        // Lookup-rule directory reads may block briefly here (bounded by
+        // the backend timeouts); everything else plans without I/O.
+        match route::plan_query(&topo, &state, &ctx, &sql, true) {
+            Action::Forward { targets, gather, effects } => {
+                let gather = match gather {
+                    Gather::Merge(mut spec) => {
+                        spec.binary = true;
+                        Gather::Merge(spec)
+                    }
+                    g => g,
+                };
+                self.run_binary(key, targets, gather, effects, &sql);
+            }
+            Action::Reply(p) => self.reply_local(key, &p),
+            _ => self.reply_err(
+                key,
+                ec::ER_NOT_SUPPORTED_YET,
+                "shardgate: this statement cannot be executed as a prepared statement on sharded tables",
+            ),
+        }
+    }
+
+    fn run_binary(
+        &mut self,
+        key: usize,
+        targets: Vec<route::RouteTarget>,
+        gather: Gather,
+        effects: Effects,
+        sql: &[u8],
+    ) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let targets: Vec<super::client::Target> = targets
+            .into_iter()
+            .map(|t| {
+                let text = t.sql.unwrap_or_else(|| sql.to_vec());
+                let mut p = Vec::with_capacity(text.len() + 1);
+                p.push(0x16);
+                p.extend_from_slice(&text);
+                super::client::Target {
+                    group: t.group,
+                    addr: t.addr,
+                    payload: p,
+                    bk: None,
+                    done: false,
+                }
+            })
+            .collect();
+        let merger = match &gather {
+            Gather::Merge(spec) => Some(Box::new(crate::merge::Merger::new(
+                (**spec).clone(),
+                targets.len(),
+                c.sess.caps,
+            ))),
+            _ => None,
+        };
+        let mut inflight = InFlight::single(
+            String::new(),
+            c.peer,
+            Vec::new(),
+            Some(Expect::ResultSets),
+            effects,
+        );
+        inflight.targets = targets;
+        inflight.gather = gather;
+        inflight.merger = merger;
+        inflight.binary_exec = true;
+        c.phase = Phase::AwaitBackend;
+        self.start_statement(key, inflight);
+    }
+
+    /// COM_STMT_SEND_LONG_DATA, RESET and CLOSE of a statement shardgate
+    /// owns. Returns false when `id` is not one of them.
+    pub(super) fn stmt_local(&mut self, key: usize, code: u8, payload: &[u8]) -> bool {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return false;
+        };
+        let id = shardgate_proto::stmt::stmt_id_of_execute(payload).unwrap_or(0);
+        if !ProxyStmts::is_proxy_id(id) {
+            return false;
+        }
+        match code {
+            0x19 => {
+                c.proxy_stmts.map.remove(&id);
+                self.rerun.push(key);
+            }
+            0x18 => {
+                // param id (u16) then the data
+                if let (Some(stmt), Some(pid)) = (c.proxy_stmts.map.get_mut(&id), payload.get(5..7))
+                {
+                    let param = usize::from(u16::from_le_bytes([pid[0], pid[1]]));
+                    if let Some(slot) = stmt.long_data.get_mut(param) {
+                        slot.get_or_insert_with(Vec::new)
+                            .extend_from_slice(payload.get(7..).unwrap_or_default());
+                    }
+                }
+                self.rerun.push(key);
+            }
+            0x1a => match c.proxy_stmts.map.get_mut(&id) {
+                Some(stmt) => {
+                    for d in &mut stmt.long_data {
+                        *d = None;
+                    }
+                    let p = super::client::ok_payload(
+                        c.sess.caps,
+                        0,
+                        0,
+                        shardgate_proto::capability::StatusFlags::AUTOCOMMIT.0,
+                    );
+                    self.reply_local(key, &p);
+                }
+                None => self.reply_err(
+                    key,
+                    ec::ER_UNKNOWN_STMT_HANDLER,
+                    "Unknown prepared statement handler given to RESET",
+                ),
+            },
+            _ => self.reply_err(
+                key,
+                ec::ER_NOT_SUPPORTED_YET,
+                "shardgate: cursors (COM_STMT_FETCH) are not supported on sharded tables",
+            ),
+        }
+        true
+    }
+}
