@@ -95,6 +95,7 @@ mod decimal;
 mod key;
 mod merger;
 pub mod ok;
+pub mod rename;
 mod row;
 mod sort;
 mod spec;

@@ -983,6 +983,16 @@ impl IoThread {
                 }
             }
         }
+        // Rename: the (small) metadata result is buffered, rewritten at the end.
+        if let (true, Some(ck)) = (adv.consumed > 0, ck) {
+            if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
+                if let (Some(buf), Some(inf)) = (b.rbuf.as_ref(), c.inflight.as_mut()) {
+                    if matches!(inf.gather, Gather::Rename(_)) {
+                        inf.buffer.extend_from_slice(&buf.data()[..adv.consumed]);
+                    }
+                }
+            }
+        }
         // Merge: every packet goes to the merger, which writes the client's
         // result set as it can.
         if let (true, Some(ck)) = (merge && adv.consumed > 0, ck) {
@@ -1177,6 +1187,23 @@ impl IoThread {
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
         let error = inf.error.clone();
         let relay = matches!(inf.gather, Gather::Relay);
+        if let Gather::Rename(spec) = &inf.gather {
+            let deprecate_eof = c.sess.caps.contains(Capabilities::DEPRECATE_EOF);
+            let out = crate::merge::rename::rewrite_result(&inf.buffer, spec, deprecate_eof);
+            if error.as_ref().is_some_and(|e| !e.is_empty()) {
+                // shardgate's own failure (unreachable node): say so.
+                let err = error.unwrap_or_default();
+                self.finish_statement(ck, status, true, affected, insert_id);
+                self.reply_local(ck, &err);
+                return;
+            }
+            if !sock::append(&mut c.wbuf, &mut self.pool, &out) {
+                self.close(ck, "buffer memory exhausted");
+                return;
+            }
+            self.finish_statement(ck, status, error.is_some(), affected, insert_id);
+            return;
+        }
         if matches!(inf.gather, Gather::Merge(_)) {
             // The merger wrote the client's whole reply (rows or one ERR).
             let Some(inf) = c.inflight.as_mut() else {

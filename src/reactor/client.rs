@@ -78,6 +78,8 @@ pub(super) struct InFlight {
     /// sequence id of the packets it produces for the client.
     pub merger: Option<Box<crate::merge::Merger>>,
     pub merge_seq: u8,
+    /// Gather::Rename: the reply, buffered until complete.
+    pub buffer: Vec<u8>,
     /// A sharded COM_STMT_PREPARE: shardgate's id for the client's reply.
     pub prepare_as: Option<u32>,
     /// Targets run as one-shot prepared statements (binary rows).
@@ -116,6 +118,7 @@ impl InFlight {
             merge_seq: 1,
             prepare_as: None,
             binary_exec: false,
+            buffer: Vec::new(),
             affected: 0,
             insert_id: 0,
         }
@@ -1079,6 +1082,7 @@ impl IoThread {
                     merge_seq: 1,
                     prepare_as: None,
                     binary_exec: false,
+                    buffer: Vec::new(),
                     affected: 0,
                     insert_id: 0,
                 };

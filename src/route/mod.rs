@@ -95,6 +95,9 @@ pub enum Gather {
     SameOk,
     /// A SELECT on several shards: result sets merged (`crate::merge`).
     Merge(Box<crate::merge::MergeSpec>),
+    /// SHOW TABLES / information_schema on one group: physical table names
+    /// shown as logical ones (`crate::merge::rename`).
+    Rename(crate::merge::rename::RenameSpec),
 }
 
 #[derive(Debug)]

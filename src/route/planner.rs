@@ -35,6 +35,7 @@ fn gather_name(g: &super::Gather) -> String {
         super::Gather::Relay => "relay".into(),
         super::Gather::SumOk => "sum affected rows".into(),
         super::Gather::SameOk => "same on every group".into(),
+        super::Gather::Rename(_) => "logical table names".into(),
         super::Gather::Merge(spec) => {
             let mut parts = vec!["merge".to_string()];
             if !spec.order_by.is_empty() {

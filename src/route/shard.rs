@@ -114,13 +114,25 @@ pub fn plan_sharded(
         Stmt::CreateDatabase { name, .. } | Stmt::DropDatabase { name, .. } => {
             return database_ddl(topo, state, &name.name)
         }
-        Stmt::ShowTables(_)
-        | Stmt::Use { .. }
-        | Stmt::SetShardKey { .. }
-        | Stmt::ExplainShardgate { .. } => return ShardPlan::NotSharded,
+        Stmt::ShowTables(show) => {
+            let db = show
+                .db
+                .as_ref()
+                .map(|d| String::from_utf8_lossy(&d.name).into_owned())
+                .or_else(|| current.map(str::to_owned));
+            return logical_metadata(topo, db.as_deref(), true);
+        }
+        Stmt::Use { .. } | Stmt::SetShardKey { .. } | Stmt::ExplainShardgate { .. } => {
+            return ShardPlan::NotSharded
+        }
         _ => {}
     }
     if !any {
+        if matches!(parsed.stmt, Stmt::Select)
+            && (parsed.info_schema.tables || parsed.info_schema.columns)
+        {
+            return logical_metadata(topo, current, false);
+        }
         return ShardPlan::NotSharded;
     }
     let p = Planner {
@@ -186,6 +198,36 @@ pub fn plan_prepare(
         prepare: true,
     };
     p.plan()
+}
+
+/// SHOW TABLES / information_schema of a sharded schema: on its default
+/// group, physical names shown as logical ones.
+fn logical_metadata(topo: &Topology, schema: Option<&str>, show_tables: bool) -> ShardPlan {
+    let Some(cfg) =
+        schema.and_then(|s| topo.schemas.iter().find(|c| c.name.eq_ignore_ascii_case(s)))
+    else {
+        return ShardPlan::NotSharded;
+    };
+    let sharded: Vec<String> = cfg
+        .tables
+        .iter()
+        .filter(|t| matches!(t.kind, TableKind::Sharded { .. }))
+        .map(|t| t.name.clone())
+        .collect();
+    if sharded.is_empty() {
+        return ShardPlan::NotSharded;
+    }
+    match target(topo, &cfg.default_group, None) {
+        Ok(t) => ShardPlan::Action(Action::Forward {
+            targets: vec![t],
+            gather: Gather::Rename(crate::merge::rename::RenameSpec {
+                sharded,
+                show_tables,
+            }),
+            effects: Effects::default(),
+        }),
+        Err(p) => p,
+    }
 }
 
 fn placement_of<'t>(topo: &'t Topology, schema: Option<&str>, table: &[u8]) -> Placement<'t> {

@@ -1,0 +1,189 @@
+//! Metadata results in logical terms: SHOW TABLES and information_schema
+//! queries run on one group, whose tables include the physical shards of
+//! sharded tables (`article_0000`, `article_0001`). This rewrites such a
+//! (small, fully buffered) text result: cells naming a physical table
+//! become the logical name, rows that then repeat are dropped, logical
+//! tables the group holds no shard of are added (SHOW TABLES), and rows are
+//! sorted by their first column as SHOW TABLES sorts them.
+
+use shardgate_proto::codec::Reader;
+use shardgate_proto::frame::{write_packet, FrameHeader, HEADER_LEN, MAX_FRAME_PAYLOAD};
+use shardgate_proto::row::encode_text_row;
+
+/// What to rewrite.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenameSpec {
+    /// Logical names of sharded tables: `NAME_dddd` cells become `NAME`.
+    pub sharded: Vec<String>,
+    /// SHOW TABLES: logical tables to list even if no row names them, and
+    /// sort rows by the first column.
+    pub show_tables: bool,
+}
+
+/// The logical name of a physical table name, if it is one.
+fn logical<'s>(cell: &[u8], sharded: &'s [String]) -> Option<&'s str> {
+    if cell.len() < 6
+        || cell[cell.len() - 5] != b'_'
+        || !cell[cell.len() - 4..].iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let base = &cell[..cell.len() - 5];
+    sharded
+        .iter()
+        .find(|s| s.as_bytes().eq_ignore_ascii_case(base))
+        .map(String::as_str)
+}
+
+/// Splits whole frames into packet payloads (continuations joined).
+fn packets(frames: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut cur: Vec<u8> = Vec::new();
+    while let Some(h) = FrameHeader::parse(&frames[pos..]) {
+        let end = pos + HEADER_LEN + h.payload_len;
+        if end > frames.len() {
+            break;
+        }
+        cur.extend_from_slice(&frames[pos + HEADER_LEN..end]);
+        if h.payload_len < MAX_FRAME_PAYLOAD {
+            out.push(std::mem::take(&mut cur));
+        }
+        pos = end;
+    }
+    out
+}
+
+/// Rewrites a complete text result (frames from sequence id 1). Anything
+/// that is not a single result set (OK, ERR, several results) is returned
+/// unchanged.
+pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> Vec<u8> {
+    let pk = packets(frames);
+    let Some(first) = pk.first() else {
+        return frames.to_vec();
+    };
+    if matches!(first.first(), Some(0x00 | 0xff | 0xfb) | None) {
+        return frames.to_vec();
+    }
+    let Ok(ncols) = Reader::new(first).lenenc_int("column count") else {
+        return frames.to_vec();
+    };
+    let ncols = ncols as usize;
+    let meta_end = 1 + ncols + usize::from(!deprecate_eof);
+    if pk.len() < meta_end + 1 {
+        return frames.to_vec();
+    }
+    let terminator = &pk[pk.len() - 1];
+    if terminator.first() != Some(&0xfe) {
+        return frames.to_vec(); // an ERR mid-rows, or something unexpected
+    }
+    let mut rows: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+    for row in &pk[meta_end..pk.len() - 1] {
+        let mut r = Reader::new(row);
+        let mut cells = Vec::with_capacity(ncols);
+        for _ in 0..ncols {
+            if r.peek() == Some(0xfb) {
+                let _ = r.u8("null");
+                cells.push(None);
+                continue;
+            }
+            match r.lenenc_bytes("cell") {
+                Ok(c) => cells.push(Some(match logical(c, &spec.sharded) {
+                    Some(name) => name.as_bytes().to_vec(),
+                    None => c.to_vec(),
+                })),
+                Err(_) => return frames.to_vec(),
+            }
+        }
+        if !rows.contains(&cells) {
+            rows.push(cells);
+        }
+    }
+    if spec.show_tables {
+        for name in &spec.sharded {
+            let present = rows
+                .iter()
+                .any(|r| r.first().and_then(|c| c.as_deref()) == Some(name.as_bytes()));
+            if !present {
+                let mut row = vec![Some(name.as_bytes().to_vec())];
+                if ncols >= 2 {
+                    row.push(Some(b"BASE TABLE".to_vec()));
+                }
+                row.resize(ncols, None);
+                rows.push(row);
+            }
+        }
+        rows.sort_by(|a, b| a.first().cmp(&b.first()));
+    }
+    let mut out = Vec::with_capacity(frames.len());
+    let mut seq = 1u8;
+    for p in &pk[..meta_end] {
+        write_packet(&mut out, &mut seq, p);
+    }
+    let mut buf = Vec::new();
+    for r in &rows {
+        buf.clear();
+        encode_text_row(r.iter().map(|c| c.as_deref()), &mut buf);
+        write_packet(&mut out, &mut seq, &buf);
+    }
+    write_packet(&mut out, &mut seq, terminator);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::local::{text_result_set, IDLE_STATUS};
+    use shardgate_proto::capability::Capabilities;
+
+    fn rows_of(frames: &[u8], deprecate: bool) -> Vec<String> {
+        let pk = packets(frames);
+        let skip = 2 + usize::from(!deprecate);
+        pk[skip..pk.len() - 1]
+            .iter()
+            .map(|r| {
+                let mut rd = Reader::new(r);
+                String::from_utf8(rd.lenenc_bytes("c").unwrap().to_vec()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn physical_tables_become_logical() {
+        for deprecate in [false, true] {
+            let caps = if deprecate {
+                Capabilities::DEPRECATE_EOF
+            } else {
+                Capabilities::empty()
+            };
+            let rows: Vec<Vec<Option<String>>> = [
+                "article_0000",
+                "article_0001",
+                "country",
+                "zeta",
+                "article_x",
+            ]
+            .iter()
+            .map(|s| vec![Some(s.to_string())])
+            .collect();
+            let wire = text_result_set(caps, IDLE_STATUS, &["Tables_in_blog"], &rows);
+            let spec = RenameSpec {
+                sharded: vec!["article".into(), "comment".into()],
+                show_tables: true,
+            };
+            let out = rewrite_result(&wire, &spec, deprecate);
+            assert_eq!(
+                rows_of(&out, deprecate),
+                ["article", "article_x", "comment", "country", "zeta"]
+            );
+        }
+    }
+
+    #[test]
+    fn non_result_replies_pass_through() {
+        let mut ok = Vec::new();
+        let mut seq = 1;
+        write_packet(&mut ok, &mut seq, &[0, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(rewrite_result(&ok, &RenameSpec::default(), false), ok);
+    }
+}
