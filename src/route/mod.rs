@@ -7,6 +7,8 @@
 //! inbox, waking it with its mio `Waker`. The packet bytes travel with the
 //! job and come back in the plan, so nothing is copied twice.
 
+#[cfg(test)]
+mod corpus_tests;
 pub mod crc32;
 pub mod keyvalue;
 pub mod literal;

@@ -1,0 +1,146 @@
+//! The sharding planner's corpus test: `testdata/plans.txt` lists
+//! statements and the plans they must get (targets with their rewritten
+//! SQL and the gather step, or the refusal).
+
+use super::{plan_query, Action, Gather, RouteCtx};
+use crate::config;
+use crate::route::state::RouteState;
+
+const TOPOLOGY: &str = r#"
+[server]
+listen = "127.0.0.1:3307"
+default_group = "g0"
+[[user]]
+name = "app"
+password = "x"
+[backend]
+user = "shardgate"
+password = "x"
+[[group]]
+name = "g0"
+master = "127.0.0.1:3310"
+[[group]]
+name = "g1"
+master = "127.0.0.1:3320"
+[[schema]]
+name = "blog"
+default_group = "g0"
+[[schema.rule]]
+name = "by_user"
+kind = "range"
+groups = ["g0", "g1"]
+tables_per_group = [2, 2]
+rows_per_table = 100
+[[schema.rule]]
+name = "by_hash"
+kind = "hash"
+groups = ["g0", "g1"]
+tables_per_group = [1, 1]
+[[schema.table]]
+name = "article"
+key = "user_id"
+rule = "by_user"
+[[schema.table]]
+name = "comment"
+key = "user_id"
+rule = "by_user"
+[[schema.table]]
+name = "h"
+key = "id"
+rule = "by_hash"
+[[schema.table]]
+name = "country"
+broadcast = true
+"#;
+
+fn describe(topo: &config::Topology, action: &Action) -> String {
+    match action {
+        Action::Forward {
+            targets, gather, ..
+        } => {
+            let unsharded = targets.len() == 1
+                && targets[0].sql.is_none()
+                && matches!(gather, Gather::Relay)
+                && topo.group("g0").is_some()
+                && targets[0].group == "g0";
+            if unsharded {
+                return "unsharded".into();
+            }
+            let parts: Vec<String> = targets
+                .iter()
+                .map(|t| {
+                    let sql = t
+                        .sql
+                        .as_ref()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .unwrap_or_else(|| "(unchanged)".into());
+                    format!("{}: {sql}", t.group)
+                })
+                .collect();
+            let g = match gather {
+                Gather::Relay => "relay",
+                Gather::SumOk => "sum affected rows",
+                Gather::SameOk => "same on every group",
+                Gather::Merge(_) => "merge",
+                Gather::Rename(_) => "rename",
+            };
+            format!("{} [{g}]", parts.join(" ; "))
+        }
+        Action::Reply(p) if p.first() == Some(&0xff) => {
+            let code = u16::from_le_bytes([p[1], p[2]]);
+            format!(
+                "ERR {code} {}",
+                String::from_utf8_lossy(p.get(9..).unwrap_or_default())
+            )
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn plans_match_the_corpus() {
+    let topo = config::parse(TOPOLOGY).expect("corpus topology");
+    let state = RouteState::build(&topo);
+    let ctx = RouteCtx {
+        schema: Some("blog".into()),
+        user: "app".into(),
+        conn_id: 1,
+        backslash_escapes: true,
+        multi_statements: false,
+        in_transaction: false,
+        caps: shardgate_proto::capability::Capabilities::empty(),
+        shard_key: None,
+    };
+    let text = include_str!("testdata/plans.txt");
+    let mut failures = Vec::new();
+    let mut cases = 0;
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    while let Some(sql) = lines.next() {
+        let Some(expected) = lines.next().and_then(|l| l.strip_prefix("= ")) else {
+            panic!("corpus: `{sql}` has no `= expected` line");
+        };
+        cases += 1;
+        let got = describe(
+            &topo,
+            &plan_query(&topo, &state, &ctx, sql.as_bytes(), true),
+        );
+        let ok = if let Some(prefix) = expected.strip_prefix("ERR ") {
+            got.strip_prefix("ERR ")
+                .is_some_and(|g| g.starts_with(prefix))
+        } else {
+            got == expected
+        };
+        if !ok {
+            failures.push(format!("{sql}\n  expected: {expected}\n  got:      {got}"));
+        }
+    }
+    assert!(cases >= 25, "corpus too small: {cases}");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} plans differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
