@@ -478,12 +478,40 @@ impl Merger {
         self.columns_known = true;
         self.defs = std::mem::take(&mut self.shards[shard].defs);
         self.types = self.shards[shard].types.clone();
+        let overrides = &self.spec.column_collations;
         self.in_meta = self
             .defs
             .iter()
-            .map(|d| ColumnDefinition41::decode(d).map(|d| ColMeta::of(&d)))
+            .map(|d| {
+                ColumnDefinition41::decode(d).map(|d| {
+                    let mut m = ColMeta::of(&d);
+                    // The column's own collation, not the connection's.
+                    if !d.org_table.is_empty() {
+                        if let Some((_, id)) = overrides
+                            .iter()
+                            .find(|(n, _)| n.eq_ignore_ascii_case(d.org_name))
+                        {
+                            if m.charset != 63 {
+                                m.charset = *id;
+                            }
+                        }
+                    }
+                    m
+                })
+            })
             .collect::<Result<_>>()
             .unwrap_or_default();
+        for (idx, name) in &self.spec.derived_from {
+            let id = overrides
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, id)| *id);
+            if let (Some(id), Some(m)) = (id, self.in_meta.get_mut(*idx)) {
+                if m.charset != 63 {
+                    m.charset = id;
+                }
+            }
+        }
         if let Err((code, msg)) = self.setup() {
             self.fail_with(code, &msg);
         }

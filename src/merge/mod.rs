@@ -89,6 +89,7 @@
 //! [`ok`]) or the first ERR.
 
 mod aggregate;
+pub mod binary;
 pub mod collation;
 mod collation_tables;
 mod decimal;

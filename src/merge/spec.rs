@@ -133,6 +133,14 @@ pub struct MergeSpec {
     pub buffer_rows: usize,
     /// The session's `div_precision_increment` (AVG's extra decimals).
     pub div_precision_increment: u8,
+    /// The real collations of table columns, by (lowercased) column name:
+    /// column definitions carry the connection's collation, not the
+    /// column's, so string comparisons use these where a result column is
+    /// a plain table column (`org_name`).
+    pub column_collations: Vec<(Vec<u8>, u16)>,
+    /// Result columns computed from a plain column (`MIN(sid)`): they take
+    /// that column's collation from `column_collations`.
+    pub derived_from: Vec<(usize, Vec<u8>)>,
 }
 
 impl Default for MergeSpec {
@@ -149,6 +157,8 @@ impl Default for MergeSpec {
             max_groups: 100_000,
             buffer_rows: 128,
             div_precision_increment: 4,
+            column_collations: Vec::new(),
+            derived_from: Vec::new(),
         }
     }
 }

@@ -646,7 +646,9 @@ impl IoThread {
                     // A merge waits for the other shards before taking more
                     // rows from this one (the others re-run it when fed).
                     let full = match (c.inflight.as_ref().and_then(|i| i.merger.as_ref()), shard) {
-                        (Some(m), Some(s)) => !m.wants_more(s),
+                        // Once the reply is decided (LIMIT reached, an error) the other
+                        // shards are drained, never paused: their replies must end.
+                        (Some(m), Some(s)) => !m.wants_more(s) && !m.satisfied() && !m.is_done(),
                         _ => false,
                     };
                     (sock::pending(&c.wbuf), full)

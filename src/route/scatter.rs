@@ -89,6 +89,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     };
     let mut aggregates: Vec<(Col, Aggregate)> = Vec::new();
     let mut avg_counts: Vec<(usize, Col)> = Vec::new();
+    let mut derived: Vec<(Col, Vec<u8>)> = Vec::new();
     // Aggregates in the select list.
     for (i, item) in block.items.iter().enumerate() {
         match &item.kind {
@@ -118,7 +119,18 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                         avg_counts.push((i, h));
                         aggregates.push((col, Aggregate::Count)); // placeholder, fixed below
                     }
-                    f => aggregates.push((col, simple_agg(f))),
+                    f => {
+                        aggregates.push((col, simple_agg(f)));
+                        if let AggArg::Expr(r) = &agg.arg {
+                            let arg = sql.get(r.clone()).unwrap_or_default();
+                            // MIN(col) / MAX(col) compare like the column.
+                            let name = arg.rsplit(|&b| b == b'.').next().unwrap_or_default();
+                            let name: Vec<u8> = name.iter().copied().filter(|&b| b != b'`').collect();
+                            if !name.is_empty() && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80) {
+                                derived.push((col, name));
+                            }
+                        }
+                    }
                 }
             }
             ItemKind::Expr(info) if info.aggregate || info.window => {
@@ -224,6 +236,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
         })
         .collect();
     spec.having = having.map(|h| h.resolve(&resolve));
+    spec.derived_from = derived.into_iter().map(|(c, n)| (resolve(c), n)).collect();
     if grouped && block.order_by.is_empty() {
         // MariaDB returns GROUP BY results sorted by the group keys.
         spec.group_order();

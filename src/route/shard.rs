@@ -136,6 +136,7 @@ pub fn plan_sharded(
         return ShardPlan::NotSharded;
     }
     let p = Planner {
+        only: std::cell::Cell::new(None),
         prepare: false,
         topo,
         state,
@@ -187,6 +188,7 @@ pub fn plan_prepare(
         return ShardPlan::NotSharded;
     }
     let p = Planner {
+        only: std::cell::Cell::new(None),
         topo,
         state,
         ctx,
@@ -363,6 +365,8 @@ struct Planner<'a, 't> {
     may_block: bool,
     /// Planning the metadata prepare of a COM_STMT_PREPARE.
     prepare: bool,
+    /// While set, key predicates count only for this table.
+    only: std::cell::Cell<Option<TableId>>,
 }
 
 impl<'a, 't> Planner<'a, 't> {
@@ -483,6 +487,21 @@ impl<'a, 't> Planner<'a, 't> {
         }
     }
 
+    /// A key predicate for the current purpose: any sharded table's key,
+    /// or only table `only`'s while that is set.
+    fn key_here(&self, block: usize, col: &parse::Column<'_>) -> bool {
+        match self.only.get() {
+            Some(t) => self.is_key_of(block, col, t),
+            None => self.is_key(block, col),
+        }
+    }
+
+    /// Is `col` (in `block`) the key column of table `t` itself?
+    fn is_key_of(&self, block: usize, col: &parse::Column<'_>, t: TableId) -> bool {
+        self.parsed.column_table(block, col) == Some(t)
+            && self.key_of(t).is_some_and(|k| col.name.is(k.as_bytes()))
+    }
+
     /// The shards a WHERE tree of `block` allows.
     fn shards_of(
         &self,
@@ -510,7 +529,7 @@ impl<'a, 't> Planner<'a, 't> {
             Tree::Unknown(_) => Ok(all()),
             Tree::Leaf(leaf) => {
                 let pred = match leaf {
-                    Leaf::Cmp { col, op, value } if self.is_key(block, col) => {
+                    Leaf::Cmp { col, op, value } if self.key_here(block, col) => {
                         match self.key_value(value) {
                             None => KeyPredicate::Any,
                             Some(v) => match op {
@@ -535,7 +554,7 @@ impl<'a, 't> Planner<'a, 't> {
                             },
                         }
                     }
-                    Leaf::In { col, values } if self.is_key(block, col) => {
+                    Leaf::In { col, values } if self.key_here(block, col) => {
                         let vals: Option<Vec<KeyValue>> =
                             values.iter().map(|v| self.key_value(v)).collect();
                         match vals {
@@ -543,7 +562,7 @@ impl<'a, 't> Planner<'a, 't> {
                             None => KeyPredicate::Any,
                         }
                     }
-                    Leaf::Between { col, low, high } if self.is_key(block, col) => {
+                    Leaf::Between { col, low, high } if self.key_here(block, col) => {
                         match (self.key_value(low), self.key_value(high)) {
                             (Some(l), Some(h)) => KeyPredicate::between(l, h),
                             _ => KeyPredicate::Any,
@@ -602,6 +621,41 @@ impl<'a, 't> Planner<'a, 't> {
         }
         let root = find(&mut parent, sharded[0]);
         sharded.iter().all(|&t| find(&mut parent, t) == root)
+    }
+
+    /// Does each sharded table's own query block pin it to the same single
+    /// shard (e.g. `... WHERE user_id = 5 AND id IN (SELECT .. FROM comment
+    /// WHERE user_id = 5)`)? Then the statement meets its rows on that shard.
+    fn all_on_one_shard(&self, sharded: &[TableId], schema: &Schema, rule: &Rule) -> bool {
+        let env = self.env(schema, rule);
+        let mut the_shard = None;
+        for &t in sharded {
+            let block = self.parsed.tables[t].block;
+            let Some(w) = self
+                .parsed
+                .blocks
+                .get(block)
+                .and_then(|b| b.where_.as_ref())
+            else {
+                return false;
+            };
+            // Only predicates on this table's own key count here.
+            let saved = self.only.replace(Some(t));
+            let set = self.shards_of(block, w, rule, &env);
+            self.only.set(saved);
+            let Ok(set) = set else {
+                return false;
+            };
+            let Some(s) = set.only() else {
+                return false;
+            };
+            match the_shard {
+                None => the_shard = Some(s),
+                Some(x) if x == s => {}
+                Some(_) => return false,
+            }
+        }
+        the_shard.is_some()
     }
 
     /// The shards a DML statement must run on.
@@ -749,7 +803,7 @@ impl<'a, 't> Planner<'a, 't> {
                  cross-group data; make the other table broadcast or query them separately",
             );
         }
-        if !self.joined_on_keys(sharded) {
+        if !self.joined_on_keys(sharded) && !self.all_on_one_shard(sharded, schema, rule) {
             return refuse(
                 "shardgate: a JOIN of sharded tables must join them on their shard keys (e.g. a.user_id = b.user_id); \
                  otherwise it would need cross-shard data",
@@ -822,7 +876,12 @@ impl<'a, 't> Planner<'a, 't> {
             Gather::Relay
         } else if is_select {
             match super::scatter::merge_spec(self.parsed, self.sql, None, false) {
-                Ok((spec, sql_edits)) => {
+                Ok((mut spec, sql_edits)) => {
+                    // Strings compare by their columns' real collations.
+                    match self.column_collations(sharded, rule, targets.first().map(|t| t.addr)) {
+                        Ok(c) => spec.column_collations = c,
+                        Err(p) => return p,
+                    }
                     // The shards run the rewritten query (LIMIT o+c, AVG as
                     // SUM + COUNT, hidden ORDER BY / GROUP BY columns).
                     for (t, &s) in targets.iter_mut().zip(&shards) {
@@ -1021,7 +1080,54 @@ impl<'a, 't> Planner<'a, 't> {
         })
     }
 
+    /// The column collations of the sharded tables of the statement (read
+    /// once per table from its first shard; a worker does the read).
+    fn column_collations(
+        &self,
+        sharded: &[TableId],
+        rule: &Rule,
+        _addr: Option<SocketAddr>,
+    ) -> Result<Vec<(Vec<u8>, u16)>, ShardPlan> {
+        let mut all = Vec::new();
+        for &t in sharded {
+            let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) else {
+                continue;
+            };
+            let coll = match self.state.collations(&schema.name, name) {
+                Some(c) => c,
+                None if !self.may_block => return Err(ShardPlan::NeedsWorker),
+                None => {
+                    let group = Self::group_of(rule, 0)?;
+                    let Some(addr) = master_of(self.topo, group) else {
+                        return Err(refuse(format!(
+                            "shardgate: cannot resolve the master of group '{group}'"
+                        )));
+                    };
+                    let physical = crate::config::physical_table_name(name, 0);
+                    self.state
+                        .load_collations(self.topo, addr, &schema.name, name, &physical)
+                        .map_err(|e| {
+                            ShardPlan::Action(err(
+                                ec::ER_UNKNOWN_ERROR,
+                                &format!(
+                                    "shardgate: cannot read the column collations of '{name}': {e}"
+                                ),
+                            ))
+                        })?
+                }
+            };
+            all.extend(coll.iter().cloned());
+        }
+        Ok(all)
+    }
+
     fn plan_ddl(&self, sharded: &[TableId]) -> ShardPlan {
+        // Column collations may change: read them again when next needed.
+        for &t in sharded {
+            if let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) {
+                self.state.forget_collations(&schema.name, name);
+            }
+        }
         let named: Vec<TableId> = (0..self.placements.len())
             .filter(|&i| self.placements[i].is_some())
             .collect();

@@ -12,8 +12,14 @@ use crate::config::{RuleKind, Topology};
 use super::lookup::{BlockingDirectory, LookupRouter};
 use super::rules::BucketMap;
 
+/// Column collations of one sharded table: (lowercased column, id).
+pub type Collations = Arc<Vec<(Vec<u8>, u16)>>;
+
 #[derive(Default)]
 pub struct RouteState {
+    /// Column collations of sharded tables, read from information_schema
+    /// on first need (merging compares strings by them).
+    collations: parking_lot::Mutex<HashMap<(String, String), Collations>>,
     bucket_maps: HashMap<(String, String), Arc<BucketMap>>,
     lookups: HashMap<(String, String), Arc<LookupRouter>>,
     /// Schemas with at least one sharded or broadcast table.
@@ -52,6 +58,68 @@ impl RouteState {
             }
         }
         st
+    }
+
+    /// The cached column collations of `schema.table`.
+    pub fn collations(&self, schema: &str, table: &str) -> Option<Collations> {
+        self.collations
+            .lock()
+            .get(&(schema.to_ascii_lowercase(), table.to_ascii_lowercase()))
+            .cloned()
+    }
+
+    /// Reads the column collations of `schema.table` from its first
+    /// physical table on `addr` (blocking: workers only) and caches them.
+    pub fn load_collations(
+        &self,
+        topo: &Topology,
+        addr: std::net::SocketAddr,
+        schema: &str,
+        table: &str,
+        physical: &str,
+    ) -> Result<Collations, String> {
+        let mut conn = crate::backend::blocking::BlockingConn::connect(addr, &topo.backend)
+            .map_err(|e| e.to_string())?;
+        let esc = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+        let sql = format!(
+            "SELECT c.COLUMN_NAME, k.ID FROM information_schema.COLUMNS c JOIN information_schema.COLLATIONS k \
+             ON k.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = '{}' AND c.TABLE_NAME = '{}'",
+            esc(schema),
+            esc(physical)
+        );
+        let packets = conn.query(&sql).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        // column count, 2 definitions, EOF, rows, EOF
+        for p in packets.iter().skip(4) {
+            if p.first() == Some(&0xfe) && p.len() < 9 {
+                break;
+            }
+            let cells: Vec<Option<&[u8]>> = shardgate_proto::row::TextRow::new(p, 2)
+                .cells()
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            if let [Some(name), Some(id)] = cells[..] {
+                if let Some(id) = std::str::from_utf8(id)
+                    .ok()
+                    .and_then(|s| s.parse::<u16>().ok())
+                {
+                    out.push((name.to_ascii_lowercase(), id));
+                }
+            }
+        }
+        let coll: Collations = Arc::new(out);
+        self.collations.lock().insert(
+            (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
+            coll.clone(),
+        );
+        Ok(coll)
+    }
+
+    /// DDL changed a table: its collations are read again when needed.
+    pub fn forget_collations(&self, schema: &str, table: &str) {
+        self.collations
+            .lock()
+            .remove(&(schema.to_ascii_lowercase(), table.to_ascii_lowercase()));
     }
 
     pub fn bucket_map(&self, schema: &str, rule: &str) -> Option<&BucketMap> {

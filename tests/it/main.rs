@@ -12,10 +12,12 @@ mod support;
 mod common;
 mod proxy;
 
+mod differential;
 mod failures;
 mod kill;
 mod load;
 mod login;
 mod lookup_directory;
+mod sharding;
 mod shutdown;
 mod statements;
