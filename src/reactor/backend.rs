@@ -14,7 +14,7 @@ use mio::net::TcpStream;
 use shardgate_proto::auth as pauth;
 use shardgate_proto::capability::{Capabilities, StatusFlags};
 use shardgate_proto::codec::Reader;
-use shardgate_proto::frame::{write_packet, PacketDecoder};
+use shardgate_proto::frame::{write_packet, FrameHeader, PacketDecoder};
 use shardgate_proto::handshake::{AuthPhasePacket, HandshakeResponse41, HandshakeV10};
 
 use super::buffer::{Buf, BufferPool};
@@ -977,7 +977,33 @@ impl IoThread {
                     }
                     let frames = &buf.data()[..adv.consumed];
                     let seq = last_seq(frames);
-                    if !sock::append(&mut c.wbuf, &mut self.pool, frames) {
+                    let converted = match c.inflight.as_mut().and_then(|i| i.to_binary.as_mut()) {
+                        Some(conv) => {
+                            // Text rows to binary rows, packet by packet.
+                            let mut out = Vec::with_capacity(frames.len());
+                            let mut next_seq = FrameHeader::parse(frames).map_or(1, |h| h.seq);
+                            let mut bad = None;
+                            let mut p = Vec::new();
+                            for_each_packet(frames, |payload| {
+                                p.clear();
+                                if let Err(e) = conv.packet(payload, &mut p) {
+                                    bad.get_or_insert(e);
+                                }
+                                write_packet(&mut out, &mut next_seq, &p);
+                            });
+                            if let Some(e) = bad {
+                                self.close(
+                                    bk,
+                                    &format!("bad text result for a prepared statement: {e}"),
+                                );
+                                return false;
+                            }
+                            Some(out)
+                        }
+                        None => None,
+                    };
+                    let bytes = converted.as_deref().unwrap_or(frames);
+                    if !sock::append(&mut c.wbuf, &mut self.pool, bytes) {
                         self.close(ck, "buffer memory exhausted");
                         return false;
                     }

@@ -84,6 +84,8 @@ pub(super) struct InFlight {
     pub prepare_as: Option<u32>,
     /// Targets run as one-shot prepared statements (binary rows).
     pub binary_exec: bool,
+    /// A relayed text result is turned into a binary one on the way.
+    pub to_binary: Option<crate::merge::binary::TextToBinary>,
     /// SumOk: affected rows so far, and the smallest non-zero insert id.
     pub affected: u64,
     pub insert_id: u64,
@@ -118,6 +120,7 @@ impl InFlight {
             merge_seq: 1,
             prepare_as: None,
             binary_exec: false,
+            to_binary: None,
             buffer: Vec::new(),
             affected: 0,
             insert_id: 0,
@@ -1082,6 +1085,7 @@ impl IoThread {
                     merge_seq: 1,
                     prepare_as: None,
                     binary_exec: false,
+                    to_binary: None,
                     buffer: Vec::new(),
                     affected: 0,
                     insert_id: 0,
@@ -1095,7 +1099,7 @@ impl IoThread {
     /// the session then uses (`send_target` replays the statement there).
     /// Backends already in a transaction get the BEGIN now (an implicit
     /// commit on each, as MySQL does).
-    fn begin_txn(&mut self, key: usize, sql: Vec<u8>) {
+    pub(super) fn begin_txn(&mut self, key: usize, sql: Vec<u8>) {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
@@ -1118,7 +1122,7 @@ impl IoThread {
     }
 
     /// COMMIT / ROLLBACK with sharding: on every backend the session holds.
-    fn end_txn(&mut self, key: usize, payload: Vec<u8>) {
+    pub(super) fn end_txn(&mut self, key: usize, payload: Vec<u8>) {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };

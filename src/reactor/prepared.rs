@@ -85,6 +85,36 @@ impl IoThread {
         };
         let topo = self.shared.topology();
         let sql = payload.get(1..).unwrap_or_default();
+        // Transaction control must take shardgate's own path (lazy BEGIN
+        // on each shard, COMMIT on every one) when executed: answer the
+        // prepare here (no parameters, no columns).
+        let kind = crate::sql::classify(sql, LexOptions::default()).kind;
+        if matches!(
+            kind,
+            crate::sql::Kind::Begin { .. }
+                | crate::sql::Kind::Commit { .. }
+                | crate::sql::Kind::Rollback { .. }
+        ) {
+            let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+                return true;
+            };
+            let id = c.proxy_stmts.next_id();
+            c.proxy_stmts.map.insert(
+                id,
+                ProxyStmt {
+                    sql: sql.to_vec(),
+                    params_at: Vec::new(),
+                    num_params: 0,
+                    types: None,
+                    long_data: Vec::new(),
+                },
+            );
+            let mut ok = vec![0x00];
+            ok.extend_from_slice(&id.to_le_bytes());
+            ok.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0]);
+            self.reply_local(key, &ok);
+            return true;
+        }
         let opts = LexOptions {
             backslash_escapes: ctx.backslash_escapes,
             ..LexOptions::default()
@@ -249,6 +279,13 @@ impl IoThread {
                 self.run_binary(key, targets, gather, effects, &sql);
             }
             Action::Reply(p) => self.reply_local(key, &p),
+            Action::Begin(sql) => self.begin_txn(key, sql),
+            Action::EndTxn => {
+                let mut p = Vec::with_capacity(sql.len() + 1);
+                p.push(0x03);
+                p.extend_from_slice(&sql);
+                self.end_txn(key, p);
+            }
             _ => self.reply_err(
                 key,
                 ec::ER_NOT_SUPPORTED_YET,
@@ -268,12 +305,16 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
+        // One target: run it as a plain query and turn its text rows into
+        // binary rows here (one server statement instead of three).
+        let convert = targets.len() == 1 && matches!(gather, Gather::Relay);
+        let command = if convert { 0x03 } else { 0x16 };
         let targets: Vec<super::client::Target> = targets
             .into_iter()
             .map(|t| {
                 let text = t.sql.unwrap_or_else(|| sql.to_vec());
                 let mut p = Vec::with_capacity(text.len() + 1);
-                p.push(0x16);
+                p.push(command);
                 p.extend_from_slice(&text);
                 super::client::Target {
                     group: t.group,
@@ -302,7 +343,14 @@ impl IoThread {
         inflight.targets = targets;
         inflight.gather = gather;
         inflight.merger = merger;
-        inflight.binary_exec = true;
+        inflight.binary_exec = !convert;
+        if convert {
+            let deprecate_eof = c
+                .sess
+                .caps
+                .contains(shardgate_proto::capability::Capabilities::DEPRECATE_EOF);
+            inflight.to_binary = Some(crate::merge::binary::TextToBinary::new(deprecate_eof));
+        }
         c.phase = Phase::AwaitBackend;
         self.start_statement(key, inflight);
     }

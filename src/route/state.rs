@@ -115,6 +115,15 @@ impl RouteState {
         Ok(coll)
     }
 
+    /// Sets the column collations of `schema.table` (tests, and callers that
+    /// know them).
+    pub fn set_collations(&self, schema: &str, table: &str, cols: Vec<(Vec<u8>, u16)>) {
+        self.collations.lock().insert(
+            (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
+            Arc::new(cols),
+        );
+    }
+
     /// DDL changed a table: its collations are read again when needed.
     pub fn forget_collations(&self, schema: &str, table: &str) {
         self.collations
