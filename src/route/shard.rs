@@ -72,22 +72,7 @@ pub fn plan_sharded(
     let parsed = parse::parse(sql, opts);
     let current = ctx.schema.as_deref();
     // Which configured tables does the statement name?
-    let mut placements: Vec<Option<Placement<'_>>> = Vec::with_capacity(parsed.tables.len());
-    let mut any = false;
-    for t in &parsed.tables {
-        if t.cte.is_some() {
-            placements.push(None);
-            continue;
-        }
-        let schema_name = t
-            .schema
-            .as_ref()
-            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
-            .or_else(|| current.map(str::to_owned));
-        let p = placement_of(topo, schema_name.as_deref(), &t.name.name);
-        any |= !matches!(p, Placement::Plain);
-        placements.push(Some(p));
-    }
+    let (placements, any) = place_tables(topo, &parsed, current);
     if !parsed.analysed() {
         if let Some(name) = mentioned_sharded_table(topo, current, sql, opts) {
             let why = parsed
@@ -162,22 +147,7 @@ pub fn plan_prepare(
 ) -> ShardPlan {
     let parsed = parse::parse(sql, opts);
     let current = ctx.schema.as_deref();
-    let mut placements: Vec<Option<Placement<'_>>> = Vec::with_capacity(parsed.tables.len());
-    let mut any = false;
-    for t in &parsed.tables {
-        if t.cte.is_some() {
-            placements.push(None);
-            continue;
-        }
-        let schema_name = t
-            .schema
-            .as_ref()
-            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
-            .or_else(|| current.map(str::to_owned));
-        let p = placement_of(topo, schema_name.as_deref(), &t.name.name);
-        any |= !matches!(p, Placement::Plain);
-        placements.push(Some(p));
-    }
+    let (placements, any) = place_tables(topo, &parsed, current);
     if !parsed.analysed() {
         if let Some(name) = mentioned_sharded_table(topo, current, sql, opts) {
             return refuse(format!("shardgate: cannot prepare a statement on sharded table '{name}' that shardgate cannot analyse"));
@@ -230,6 +200,32 @@ fn logical_metadata(topo: &Topology, schema: Option<&str>, show_tables: bool) ->
         }),
         Err(p) => p,
     }
+}
+
+/// How each table reference of `parsed` is stored (`None` for CTE names),
+/// and whether any is sharded or broadcast.
+fn place_tables<'t>(
+    topo: &'t Topology,
+    parsed: &Parsed<'_>,
+    current: Option<&str>,
+) -> (Vec<Option<Placement<'t>>>, bool) {
+    let mut placements = Vec::with_capacity(parsed.tables.len());
+    let mut any = false;
+    for t in &parsed.tables {
+        if t.cte.is_some() {
+            placements.push(None);
+            continue;
+        }
+        let schema_name = t
+            .schema
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+            .or_else(|| current.map(str::to_owned));
+        let p = placement_of(topo, schema_name.as_deref(), &t.name.name);
+        any |= !matches!(p, Placement::Plain);
+        placements.push(Some(p));
+    }
+    (placements, any)
 }
 
 fn placement_of<'t>(topo: &'t Topology, schema: Option<&str>, table: &[u8]) -> Placement<'t> {
