@@ -202,6 +202,34 @@ pub fn packet_from_span(buf: &[u8], span: PacketSpan) -> Packet<'_> {
     }
 }
 
+/// Calls `f` with the payload of each packet in a run of whole frames,
+/// joining continuation frames (the borrowed frame when a packet is one
+/// frame). A trailing partial frame is ignored.
+pub fn for_each_packet(frames: &[u8], mut f: impl FnMut(&[u8])) {
+    let mut pos = 0;
+    let mut joined: Vec<u8> = Vec::new();
+    let mut continuing = false;
+    while let Some(h) = FrameHeader::parse(&frames[pos..]) {
+        let end = pos + HEADER_LEN + h.payload_len;
+        if end > frames.len() {
+            break;
+        }
+        let body = &frames[pos + HEADER_LEN..end];
+        let full = h.payload_len == MAX_FRAME_PAYLOAD;
+        if continuing || full {
+            joined.extend_from_slice(body);
+            if !full {
+                f(&joined);
+                joined.clear();
+            }
+        } else {
+            f(body);
+        }
+        continuing = full;
+        pos = end;
+    }
+}
+
 /// Appends `payload` as one packet (one or more frames) starting at
 /// sequence id `*seq`; `*seq` is left at the id the next packet should use.
 pub fn write_packet(out: &mut Vec<u8>, seq: &mut u8, payload: &[u8]) {
@@ -386,6 +414,18 @@ mod tests {
         );
         let mut d = PacketDecoder::new(1000);
         assert_eq!(d.decode(&header), Ok(None));
+    }
+
+    #[test]
+    fn for_each_packet_joins_continuations() {
+        let big = vec![7u8; MAX_FRAME_PAYLOAD + 2];
+        let mut wire = encode(b"one", 0);
+        wire.extend(encode(&big, 1));
+        wire.extend(encode(b"", 3));
+        wire.extend_from_slice(&[9, 0, 0]); // a partial header is ignored
+        let mut seen = Vec::new();
+        for_each_packet(&wire, |p| seen.push(p.len()));
+        assert_eq!(seen, vec![3, MAX_FRAME_PAYLOAD + 2, 0]);
     }
 
     #[test]

@@ -55,6 +55,27 @@ pub enum Value<'a> {
 pub const NOT_FIXED_DEC: u8 = 31;
 
 impl<'a> Value<'a> {
+    /// A TIME as signed microseconds (days folded into hours): the order
+    /// the server sorts TIME values in. `None` for other values.
+    pub fn time_micros(&self) -> Option<i128> {
+        let Value::Time {
+            negative,
+            days,
+            hours,
+            minutes,
+            seconds,
+            micros,
+        } = *self
+        else {
+            return None;
+        };
+        let secs = (i128::from(days) * 24 + i128::from(hours)) * 3600
+            + i128::from(minutes) * 60
+            + i128::from(seconds);
+        let us = secs * 1_000_000 + i128::from(micros);
+        Some(if negative { -us } else { us })
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -729,27 +750,7 @@ fn date_key(v: &Value<'_>) -> (u16, u8, u8, u8, u8, u8, u32) {
 }
 
 fn time_key(v: &Value<'_>) -> i128 {
-    match *v {
-        Value::Time {
-            negative,
-            days,
-            hours,
-            minutes,
-            seconds,
-            micros,
-        } => {
-            let secs = (i128::from(days) * 24 + i128::from(hours)) * 3600
-                + i128::from(minutes) * 60
-                + i128::from(seconds);
-            let us = secs * 1_000_000 + i128::from(micros);
-            if negative {
-                -us
-            } else {
-                us
-            }
-        }
-        _ => 0,
-    }
+    v.time_micros().unwrap_or(0)
 }
 
 /// A decimal number in text: sign, integer digits without leading zeros,

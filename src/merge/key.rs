@@ -190,20 +190,7 @@ pub fn cell_key(
             }
             Key::Temporal(n * 1_000_000 + i128::from(micros))
         }
-        Value::Time {
-            negative,
-            days,
-            hours,
-            minutes,
-            seconds,
-            micros,
-        } => {
-            let secs = (i128::from(days) * 24 + i128::from(hours)) * 3600
-                + i128::from(minutes) * 60
-                + i128::from(seconds);
-            let us = secs * 1_000_000 + i128::from(micros);
-            Key::Temporal(if negative { -us } else { us })
-        }
+        Value::Time { .. } => Key::Temporal(v.time_micros().unwrap_or(0)),
         Value::Bytes(b) if meta.ty.is_decimal() => {
             Key::Dec(Decimal::parse(b).ok_or_else(|| {
                 format!(

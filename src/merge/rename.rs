@@ -7,7 +7,7 @@
 //! sorted by their first column as SHOW TABLES sorts them.
 
 use shardgate_proto::codec::Reader;
-use shardgate_proto::frame::{write_packet, FrameHeader, HEADER_LEN, MAX_FRAME_PAYLOAD};
+use shardgate_proto::frame::{for_each_packet, write_packet};
 use shardgate_proto::row::encode_text_row;
 
 /// What to rewrite.
@@ -38,19 +38,7 @@ fn logical<'s>(cell: &[u8], sharded: &'s [String]) -> Option<&'s str> {
 /// Splits whole frames into packet payloads (continuations joined).
 fn packets(frames: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    let mut pos = 0;
-    let mut cur: Vec<u8> = Vec::new();
-    while let Some(h) = FrameHeader::parse(&frames[pos..]) {
-        let end = pos + HEADER_LEN + h.payload_len;
-        if end > frames.len() {
-            break;
-        }
-        cur.extend_from_slice(&frames[pos + HEADER_LEN..end]);
-        if h.payload_len < MAX_FRAME_PAYLOAD {
-            out.push(std::mem::take(&mut cur));
-        }
-        pos = end;
-    }
+    for_each_packet(frames, |p| out.push(p.to_vec()));
     out
 }
 

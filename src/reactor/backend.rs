@@ -14,14 +14,14 @@ use mio::net::TcpStream;
 use shardgate_proto::auth as pauth;
 use shardgate_proto::capability::{Capabilities, StatusFlags};
 use shardgate_proto::codec::Reader;
-use shardgate_proto::frame::{write_packet, FrameHeader, PacketDecoder};
+use shardgate_proto::frame::{for_each_packet, write_packet, FrameHeader, PacketDecoder};
 use shardgate_proto::handshake::{AuthPhasePacket, HandshakeResponse41, HandshakeV10};
 
 use super::buffer::{Buf, BufferPool};
 use super::client::{InFlight, Phase as ClientPhase};
 use super::io_thread::{Conn, IoThread, PoolKey};
 use super::relay::{Expect, ReplyTracker};
-use super::sock::{self, ReadOutcome};
+use super::sock;
 use crate::route::Gather;
 use crate::session::BackendState;
 
@@ -668,21 +668,17 @@ impl IoThread {
                 return;
             }
             if b.readable {
-                match sock::read_into(&mut b.sock, &mut b.rbuf, &mut self.pool) {
-                    Ok(ReadOutcome::Data { more }) => b.readable = more || b.read_closed,
-                    Ok(ReadOutcome::WouldBlock) => b.readable = false,
-                    Ok(ReadOutcome::Closed) => {
-                        self.close(bk, "backend closed the connection");
-                        return;
-                    }
-                    Ok(ReadOutcome::NoMemory) => {
-                        self.close(bk, "buffer memory exhausted");
-                        return;
-                    }
-                    Err(e) => {
-                        self.close(bk, &format!("read failed: {e}"));
-                        return;
-                    }
+                let read = sock::read_ready(
+                    &mut b.sock,
+                    &mut b.rbuf,
+                    &mut self.pool,
+                    &mut b.readable,
+                    b.read_closed,
+                    "backend",
+                );
+                if let Err(why) = read {
+                    self.close(bk, &why);
+                    return;
                 }
             }
             let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
@@ -1321,44 +1317,12 @@ fn err_message(payload: &[u8]) -> String {
 
 /// Payload of the last packet in a run of whole frames.
 fn last_packet_payload(frames: &[u8]) -> Vec<u8> {
-    let mut pos = 0;
     let mut last = Vec::new();
-    while let Some(h) = shardgate_proto::frame::FrameHeader::parse(&frames[pos..]) {
-        let end = pos + 4 + h.payload_len;
-        if end > frames.len() {
-            break;
-        }
-        last = frames[pos + 4..end].to_vec();
-        pos = end;
-    }
+    for_each_packet(frames, |p| {
+        last.clear();
+        last.extend_from_slice(p);
+    });
     last
-}
-
-/// Calls `f` with each packet payload in a run of whole frames (joining
-/// continuation frames).
-fn for_each_packet(frames: &[u8], mut f: impl FnMut(&[u8])) {
-    let mut pos = 0;
-    let mut joined: Vec<u8> = Vec::new();
-    let mut continuing = false;
-    while let Some(h) = shardgate_proto::frame::FrameHeader::parse(&frames[pos..]) {
-        let end = pos + 4 + h.payload_len;
-        if end > frames.len() {
-            break;
-        }
-        let body = &frames[pos + 4..end];
-        let full = h.payload_len == shardgate_proto::frame::MAX_FRAME_PAYLOAD;
-        if continuing || full {
-            joined.extend_from_slice(body);
-            if !full {
-                f(&joined);
-                joined.clear();
-            }
-        } else {
-            f(body);
-        }
-        continuing = full;
-        pos = end;
-    }
 }
 
 /// Sequence id of the last frame in a run of whole frames.

@@ -22,7 +22,7 @@ use shardgate_proto::handshake::{AuthSwitchRequest, HandshakeResponse41, Handsha
 use super::buffer::{Buf, BufferPool};
 use super::io_thread::{Conn, IoThread};
 use super::relay::Expect;
-use super::sock::{self, ReadOutcome};
+use super::sock;
 use super::{Inbound, KillRequester, SessionEntry};
 use crate::route::{self, Action, Effects, Gather, Job, Plan};
 use crate::session::auth::{self, AuthCheck};
@@ -382,21 +382,17 @@ impl IoThread {
                 Phase::Greeting | Phase::AuthSwitch | Phase::Idle | Phase::Infile
             );
             if wants_input && c.readable && pending < super::backend::HIGH_WATERMARK {
-                match sock::read_into(&mut c.sock, &mut c.rbuf, &mut self.pool) {
-                    Ok(ReadOutcome::Data { more }) => c.readable = more || c.read_closed,
-                    Ok(ReadOutcome::WouldBlock) => c.readable = false,
-                    Ok(ReadOutcome::Closed) => {
-                        self.close(key, "client closed the connection");
-                        return;
-                    }
-                    Ok(ReadOutcome::NoMemory) => {
-                        self.close(key, "buffer memory exhausted");
-                        return;
-                    }
-                    Err(e) => {
-                        self.close(key, &format!("read failed: {e}"));
-                        return;
-                    }
+                let read = sock::read_ready(
+                    &mut c.sock,
+                    &mut c.rbuf,
+                    &mut self.pool,
+                    &mut c.readable,
+                    c.read_closed,
+                    "client",
+                );
+                if let Err(why) = read {
+                    self.close(key, &why);
+                    return;
                 }
             }
             // 3. Act on one complete packet, if any.

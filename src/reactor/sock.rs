@@ -85,6 +85,27 @@ pub fn read_into(
     }
 }
 
+/// One readiness round of reading for a connection: drains the socket into
+/// `slot` and updates `readable` (kept set while the peer has closed, so the
+/// next round sees the end). `Err` carries the reason to close it.
+pub fn read_ready(
+    sock: &mut TcpStream,
+    slot: &mut Option<Buf>,
+    pool: &mut BufferPool,
+    readable: &mut bool,
+    read_closed: bool,
+    peer: &str,
+) -> Result<(), String> {
+    match read_into(sock, slot, pool) {
+        Ok(ReadOutcome::Data { more }) => *readable = more || read_closed,
+        Ok(ReadOutcome::WouldBlock) => *readable = false,
+        Ok(ReadOutcome::Closed) => return Err(format!("{peer} closed the connection")),
+        Ok(ReadOutcome::NoMemory) => return Err("buffer memory exhausted".into()),
+        Err(e) => return Err(format!("read failed: {e}")),
+    }
+    Ok(())
+}
+
 /// Writes the buffer in `slot` to `sock`; true when it is empty afterwards
 /// (the buffer is then returned to the pool).
 pub fn flush(
