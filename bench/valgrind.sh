@@ -27,6 +27,9 @@
 #   SHARDGATE_BIN      binary to profile [target/release/shardgate]
 #   BUILD              1 = `cargo build --release` first [1]
 #   KEEP=1             keep the work dir (configs, logs) under /tmp
+#   SHARDED=1          shard sbtest1..N by id (hash, 2 tables on the one group,
+#                      like sharding.sh's hash_g0); the tables are then
+#                      prepared through shardgate (before counters are zeroed)
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -44,6 +47,7 @@ SG_WORKER_THREADS=${SG_WORKER_THREADS:-0}
 SHARDGATE_BIN=${SHARDGATE_BIN:-$ROOT/target/release/shardgate}
 BUILD=${BUILD:-1}
 KEEP=${KEEP:-0}
+SHARDED=${SHARDED:-0}
 SB_USER=sbtest
 SB_PASSWORD=sbtest
 
@@ -121,10 +125,12 @@ sb() { # <port> <command> [extra args]
     shift 2
     sysbench "$WORKLOAD" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" \
         --mysql-user="$SB_USER" --mysql-password="$SB_PASSWORD" --mysql-db=sbtest \
-        --tables="$TABLES" --table-size="$TABLE_SIZE" --db-ps-mode="$PS_MODE" "$@" "$cmd"
+        --tables="$TABLES" --table-size="$TABLE_SIZE" --db-ps-mode="$PS_MODE" --auto_inc=off "$@" "$cmd"
 }
-note "sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
-sb "$DB_PORT" prepare >"$WORK/prepare.log" 2>&1 || { tail -n 20 "$WORK/prepare.log" >&2; die "prepare failed"; }
+if [ "$SHARDED" != 1 ]; then
+    note "sysbench prepare: $TABLES tables x $TABLE_SIZE rows"
+    sb "$DB_PORT" prepare >"$WORK/prepare.log" 2>&1 || { tail -n 20 "$WORK/prepare.log" >&2; die "prepare failed"; }
+fi
 
 cat >"$WORK/shardgate.toml" <<EOF
 [server]
@@ -149,6 +155,15 @@ password = "backend-secret"
 name = "g0"
 master = "127.0.0.1:$DB_PORT"
 EOF
+if [ "$SHARDED" = 1 ]; then
+    {
+        printf '\n[[schema]]\nname = "sbtest"\ndefault_group = "g0"\n\n'
+        printf '[[schema.rule]]\nname = "by_id"\nkind = "hash"\ngroups = ["g0"]\ntables_per_group = [2]\n\n'
+        for ((t = 1; t <= TABLES; t++)); do
+            printf '[[schema.table]]\nname = "sbtest%d"\nkey = "id"\nrule = "by_id"\n\n' "$t"
+        done
+    } >>"$WORK/shardgate.toml"
+fi
 
 note "starting shardgate under callgrind on 127.0.0.1:$SG_PORT"
 valgrind --tool=callgrind --callgrind-out-file="$CG_OUT" \
@@ -162,6 +177,11 @@ for ((i = 0; i < 1200; i++)); do
     sleep 0.1
 done
 [ "$ok" = 1 ] || die "shardgate under valgrind does not answer on $SG_PORT"
+
+if [ "$SHARDED" = 1 ]; then
+    note "sysbench prepare through shardgate (sharded): $TABLES tables x $TABLE_SIZE rows"
+    sb "$SG_PORT" prepare >"$WORK/prepare.log" 2>&1 || { tail -n 20 "$WORK/prepare.log" >&2; die "prepare failed"; }
+fi
 
 # Zero the counters after start-up and the first connection.
 ZEROED=0
@@ -194,7 +214,7 @@ fi
 
 IR=$(awk '$1=="summary:" || $1=="totals:" {print $2; exit}' "$DUMP")
 say "# shardgate callgrind profile $STAMP (UTC)"
-say "# command: EVENTS=$EVENTS PS_MODE=$PS_MODE bench/valgrind.sh"
+say "# command: EVENTS=$EVENTS PS_MODE=$PS_MODE WORKLOAD=$WORKLOAD SHARDED=$SHARDED bench/valgrind.sh"
 say "# shardgate $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), io_threads=$SG_IO_THREADS worker_threads=$SG_WORKER_THREADS; $WORKLOAD, 1 thread, ps-mode=$PS_MODE"
 say "# counted: $WHAT"
 say "# callgrind file: $DUMP"

@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod config;
 pub mod merge;
+pub mod meta;
 pub mod reactor;
 pub mod route;
 pub mod server;

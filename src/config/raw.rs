@@ -76,6 +76,7 @@ pub struct RawBackend {
     pub connect_timeout: Option<String>,
     pub max_connections_per_node: Option<i64>,
     pub min_idle_per_node: Option<i64>,
+    pub prepared_cache_per_connection: Option<i64>,
     pub idle_timeout: Option<String>,
     pub ping_interval: Option<String>,
     pub query_timeout: Option<String>,

@@ -228,6 +228,7 @@ fn minimal_config_gets_every_default() {
     assert_eq!(b.idle_timeout, Duration::from_secs(60));
     assert_eq!(b.ping_interval, Duration::from_secs(30));
     assert_eq!(b.query_timeout, None);
+    assert_eq!(b.prepared_cache_per_connection, 128);
 
     let h = &t.health;
     assert_eq!(h.interval, Duration::from_secs(1));

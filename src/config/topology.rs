@@ -43,6 +43,7 @@ pub mod defaults {
     pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
     pub const MAX_CONNECTIONS_PER_NODE: usize = 256;
     pub const MIN_IDLE_PER_NODE: usize = 0;
+    pub const PREPARED_CACHE_PER_CONNECTION: usize = 128;
     pub const BACKEND_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
     pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -227,6 +228,9 @@ pub struct Backend {
     pub ping_interval: Duration,
     /// `None`: statements may run as long as the server lets them.
     pub query_timeout: Option<Duration>,
+    /// Server-side prepared statements kept open per backend connection
+    /// for EXECUTEs on sharded tables; 0 = prepare, execute and close each time.
+    pub prepared_cache_per_connection: usize,
 }
 
 /// `[health]`: active probes of every node.

@@ -258,6 +258,12 @@ fn validate_backend(raw: Option<RawBackend>) -> Result<Backend> {
         defaults::MIN_IDLE_PER_NODE,
         0,
     )?;
+    let prepared_cache_per_connection = count(
+        "backend.prepared_cache_per_connection",
+        raw.prepared_cache_per_connection,
+        defaults::PREPARED_CACHE_PER_CONNECTION,
+        0,
+    )?;
     if min_idle_per_node > max_connections_per_node {
         return Err(ConfigError::invalid(
             "backend.min_idle_per_node",
@@ -291,6 +297,7 @@ fn validate_backend(raw: Option<RawBackend>) -> Result<Backend> {
             defaults::PING_INTERVAL,
         )?,
         query_timeout,
+        prepared_cache_per_connection,
     })
 }
 

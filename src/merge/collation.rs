@@ -168,6 +168,11 @@ impl Collation {
             Kind::Bytes => weights.extend(s.iter().map(|&b| u32::from(b))),
             Kind::Latin1(t) => weights.extend(s.iter().map(|&b| u32::from(t[usize::from(b)]))),
             Kind::AsciiCi => weights.extend(s.iter().map(|&b| u32::from(b.to_ascii_uppercase()))),
+            // ASCII (most keys) needs no table: its weights are the
+            // upper-case letters (checked against the table in the tests).
+            Kind::GeneralCi if s.is_ascii() => {
+                weights.extend(s.iter().map(|&b| u32::from(b.to_ascii_uppercase())))
+            }
             Kind::GeneralCi => for_each_char(s, |c| match c {
                 Ok(cp) => weights.push(general_ci_weight(cp)),
                 Err(b) => weights.push(INVALID_BASE + u32::from(b)),
@@ -269,6 +274,17 @@ mod tests {
         Collation::from_id(id)
             .unwrap()
             .compare(a.as_bytes(), b.as_bytes())
+    }
+
+    #[test]
+    fn general_ci_ascii_fast_path_equals_the_table() {
+        for b in 0u8..0x80 {
+            assert_eq!(
+                general_ci_weight(u32::from(b)),
+                u32::from(b.to_ascii_uppercase()),
+                "byte {b:#x}"
+            );
+        }
     }
 
     #[test]

@@ -120,6 +120,10 @@ pub struct Merger {
     group_list: Vec<Group>,
     current: Option<(Vec<Key>, Group)>,
     seen: HashSet<Vec<Key>>,
+    /// DISTINCT over rows sorted on every visible column: duplicates are
+    /// adjacent, so only the last distinct row's key is kept (no set).
+    distinct_adjacent: bool,
+    last_distinct: Option<Vec<Key>>,
     skipped: u64,
     emitted: u64,
     header_sent: bool,
@@ -182,6 +186,8 @@ impl Merger {
             group_list: Vec::new(),
             current: None,
             seen: HashSet::new(),
+            distinct_adjacent: false,
+            last_distinct: None,
             skipped: 0,
             emitted: 0,
             header_sent: false,
@@ -543,6 +549,10 @@ impl Merger {
             self.emit_meta = self.in_meta.clone();
         }
         self.emit_colls = self.emit_meta.iter().map(ColMeta::collation).collect();
+        let visible = n - self.spec.hidden;
+        self.distinct_adjacent = self.spec.distinct
+            && matches!(self.mode, Mode::Sorted)
+            && (0..visible).all(|c| self.spec.order_by.iter().any(|o| o.column == c));
         let unsupported = |what: &str, c: usize, problem: String| {
             (
                 ER_NOT_SUPPORTED_YET,
@@ -862,13 +872,19 @@ impl Merger {
                 })
                 .collect::<std::result::Result<Vec<Key>, String>>()
                 .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: DISTINCT: {e}")))?;
-            if self.seen.contains(&key) {
+            if self.distinct_adjacent {
+                if self.last_distinct.as_ref() == Some(&key) {
+                    return Ok(());
+                }
+                self.last_distinct = Some(key);
+            } else if self.seen.contains(&key) {
                 return Ok(());
+            } else {
+                if self.seen.len() >= self.spec.max_groups {
+                    return Err(too_many("distinct rows", self.spec.max_groups));
+                }
+                self.seen.insert(key);
             }
-            if self.seen.len() >= self.spec.max_groups {
-                return Err(too_many("distinct rows", self.spec.max_groups));
-            }
-            self.seen.insert(key);
         }
         if let Some(l) = self.spec.limit {
             if self.skipped < l.offset {

@@ -80,6 +80,8 @@ pub(super) struct Backend {
     pub reply_err: Option<Vec<u8>>,
     /// A one-shot prepared statement to close once its reply is complete.
     pub close_stmt: Option<u32>,
+    /// Statements kept prepared on this connection (sharded EXECUTEs).
+    pub stmts: super::stmt_cache::StmtCache,
     /// Collation the connection was opened with.
     pub collation: u8,
     decoder: PacketDecoder,
@@ -440,6 +442,7 @@ impl IoThread {
             status: StatusFlags::AUTOCOMMIT.0,
             reply_err: None,
             close_stmt: None,
+            stmts: Default::default(),
             collation: (key.1 >> 32) as u8,
             decoder: PacketDecoder::new(1 << 30),
             scramble: Vec::new(),
@@ -518,6 +521,13 @@ impl IoThread {
             });
         }
         if let Some(set) = set {
+            // Statements prepared under other session variables may parse
+            // or compare differently: close them before the change.
+            for id in b.stmts.clear() {
+                let mut p = vec![0x19];
+                p.extend_from_slice(&id.to_le_bytes());
+                out.extend_from_slice(&packet(0, &p));
+            }
             let mut p = vec![0x03];
             p.extend_from_slice(set.as_bytes());
             out.extend_from_slice(&packet(0, &p));
@@ -536,7 +546,28 @@ impl IoThread {
                 b.status |= StatusFlags::IN_TRANS.0;
             }
         }
-        if inf.binary_exec {
+        b.stmts.cancel();
+        if let Some(body) = &inf.exec_body {
+            // A cached server-side statement: EXECUTE it, preparing it first
+            // (EXECUTE of "the last prepared statement", id -1, pipelined)
+            // when this connection has not prepared it yet.
+            let sql = t.payload.get(1..).unwrap_or_default();
+            let id = match b.stmts.get(&b.state.schema, sql) {
+                Some(id) => id,
+                None => {
+                    out.extend_from_slice(&packet(0, &t.payload));
+                    b.sync
+                        .push(ReplyTracker::new(Expect::StmtPrepare, deprecate_eof));
+                    b.stmts.expect(b.state.schema.clone(), sql);
+                    u32::MAX
+                }
+            };
+            let mut p = Vec::with_capacity(body.len() + 5);
+            p.push(0x17);
+            p.extend_from_slice(&id.to_le_bytes());
+            p.extend_from_slice(body);
+            out.extend_from_slice(&packet(0, &p));
+        } else if inf.binary_exec {
             // One-shot server-side statement: PREPARE, then EXECUTE "the last
             // prepared statement" (MariaDB's id -1) pipelined; CLOSE after.
             out.extend_from_slice(&packet(0, &t.payload));
@@ -905,9 +936,24 @@ impl IoThread {
                 b.sync_failed = Some(err);
             }
             if adv.done {
-                if let Some((id, _, _)) = t.outcome().prepared {
+                match t.outcome().prepared {
+                    Some((id, _, _)) if b.stmts.is_pending() => {
+                        // Kept for the next executions; the least recently
+                        // used one goes when the cache is full.
+                        let cap = self.shared.topology().backend.prepared_cache_per_connection;
+                        if let Some(old) = b.stmts.prepared(id, cap) {
+                            let mut p = vec![0x19];
+                            p.extend_from_slice(&old.to_le_bytes());
+                            if !sock::append(&mut b.wbuf, &mut self.pool, &packet(0, &p)) {
+                                self.close(bk, "buffer memory exhausted");
+                                return false;
+                            }
+                            self.rerun.push(bk);
+                        }
+                    }
                     // A one-shot statement: close it after its execution.
-                    b.close_stmt = Some(id);
+                    Some((id, _, _)) => b.close_stmt = Some(id),
+                    None => b.stmts.cancel(),
                 }
             }
             buf.consume(adv.consumed);

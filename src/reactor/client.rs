@@ -84,6 +84,10 @@ pub(super) struct InFlight {
     pub prepare_as: Option<u32>,
     /// Targets run as one-shot prepared statements (binary rows).
     pub binary_exec: bool,
+    /// Targets run as server-side statements kept prepared on their
+    /// connection (`reactor::stmt_cache`): each target's payload is its
+    /// COM_STMT_PREPARE, this the COM_STMT_EXECUTE body after the id.
+    pub exec_body: Option<Vec<u8>>,
     /// A relayed text result is turned into a binary one on the way.
     pub to_binary: Option<crate::merge::binary::TextToBinary>,
     /// SumOk: affected rows so far, and the smallest non-zero insert id.
@@ -120,6 +124,7 @@ impl InFlight {
             merge_seq: 1,
             prepare_as: None,
             binary_exec: false,
+            exec_body: None,
             to_binary: None,
             buffer: Vec::new(),
             affected: 0,
@@ -1081,6 +1086,7 @@ impl IoThread {
                     merge_seq: 1,
                     prepare_as: None,
                     binary_exec: false,
+                    exec_body: None,
                     to_binary: None,
                     buffer: Vec::new(),
                     affected: 0,

@@ -13,6 +13,7 @@ mod io_thread;
 mod prepared;
 pub mod relay;
 mod sock;
+mod stmt_cache;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

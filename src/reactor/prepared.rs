@@ -6,13 +6,20 @@
 //!   reply with shardgate's own statement id (from `PROXY_STMT_BASE` up, so
 //!   it never collides with a backend's ids), and the backend statement is
 //!   closed right away. Nothing is pinned.
-//! - COM_STMT_EXECUTE substitutes the bound values into the SQL as literals
-//!   (`route::literal`), plans it like a COM_QUERY (so the key routes it),
-//!   and runs it on each target as a one-shot server-side statement:
-//!   COM_STMT_PREPARE + COM_STMT_EXECUTE of "the last prepared statement"
-//!   (MariaDB's statement id -1) pipelined, then COM_STMT_CLOSE — so the
-//!   rows come back in the binary protocol the client expects, relayed or
-//!   merged.
+//! - COM_STMT_EXECUTE is planned with the bound values as the key values
+//!   (`route::plan_prepared`) and the statement's own text, placeholders
+//!   kept; each target runs its physical text as a server-side statement
+//!   kept prepared on that backend connection (`reactor::stmt_cache`) with
+//!   the client's parameter block (types always sent). Rows come back in
+//!   the binary protocol, relayed or merged.
+//! - When the plan needs the values in the SQL (INSERT rows split over
+//!   shards, `LIMIT ?`, `HAVING ... ?`), when long data was sent, or with
+//!   `backend.prepared_cache_per_connection = 0`, the values are written
+//!   into the SQL as literals (`route::literal`) and it is planned like a
+//!   COM_QUERY: one target runs it as a plain query whose text rows become
+//!   binary rows here; several run it as one-shot statements (PREPARE +
+//!   EXECUTE of MariaDB's "last prepared statement", id -1, pipelined, then
+//!   CLOSE).
 //! - SEND_LONG_DATA, RESET and CLOSE are answered here.
 
 use std::collections::HashMap;
@@ -26,6 +33,17 @@ use super::io_thread::{Conn, IoThread};
 use super::relay::Expect;
 use crate::route::{self, shard, Action, Effects, Gather};
 use crate::sql::LexOptions;
+
+/// How an EXECUTE runs on its targets.
+enum ExecMode {
+    /// Statements kept prepared per connection; the COM_STMT_EXECUTE body
+    /// after the statement id.
+    Cached(Vec<u8>),
+    /// PREPARE + EXECUTE(-1) + CLOSE of the SQL with the values in it.
+    OneShot,
+    /// One plain query, its text rows turned into binary rows.
+    TextToBinary,
+}
 
 /// shardgate's own statement ids start here.
 pub(super) const PROXY_STMT_BASE: u32 = 0x4000_0000;
@@ -199,6 +217,7 @@ impl IoThread {
         let body = payload.get(1..).unwrap_or_default();
         let id = shardgate_proto::stmt::stmt_id_of_execute(payload).unwrap_or(0);
         let backslash = c.sess.backslash_escapes;
+        let route_ctx = c.route_ctx();
         let Some(stmt) = c.proxy_stmts.map.get_mut(&id) else {
             self.reply_err(
                 key,
@@ -227,6 +246,75 @@ impl IoThread {
             stmt.types = Some(ex.types.to_vec());
         }
         let long: Vec<bool> = stmt.long_data.iter().map(Option::is_some).collect();
+        // Kept prepared on the backends: route by the bound values, run the
+        // statement's own text (placeholders kept) with the client's
+        // parameters. Long data and statements whose plan needs the values
+        // written into the SQL (split INSERT rows, LIMIT ?, HAVING ... ?)
+        // take the literal path below.
+        let cache = self.shared.topology().backend.prepared_cache_per_connection > 0;
+        if cache && !long.iter().any(|&l| l) {
+            let mut values = Vec::with_capacity(usize::from(stmt.num_params));
+            let mut bad = None;
+            for p in ex.params(&[]) {
+                match p {
+                    Ok(p) => values.push(match p.value {
+                        ParamValue::Value(v) => route::keyvalue::KeyValue::from_value(&v),
+                        ParamValue::LongData => route::keyvalue::KeyValue::Null,
+                    }),
+                    Err(e) => bad = Some(e),
+                }
+            }
+            if let Some(e) = bad {
+                self.close(key, &format!("malformed COM_STMT_EXECUTE parameters: {e}"));
+                return;
+            }
+            let ctx = &route_ctx;
+            let topo = self.shared.topology();
+            let state = self.shared.route_state();
+            let opts = LexOptions {
+                backslash_escapes: backslash,
+                ..LexOptions::default()
+            };
+            let action = route::plan_prepared(&topo, &state, ctx, &stmt.sql, &values, true);
+            if let Action::Forward {
+                targets,
+                gather,
+                effects,
+            } = action
+            {
+                let keeps_params = !matches!(gather, Gather::Rename(_))
+                    && (targets.len() == 1
+                        || targets.iter().all(|t| {
+                            t.sql.as_deref().is_none_or(|s| {
+                                crate::sql::count_placeholders(s, opts) == stmt.params_at.len()
+                            })
+                        }));
+                if keeps_params {
+                    let mut body = Vec::with_capacity(ex.raw.len() + 2 * values.len() + 4);
+                    ex.encode_with_types(0, &mut body);
+                    body.drain(..4);
+                    let template = stmt.sql.clone();
+                    for d in &mut stmt.long_data {
+                        *d = None;
+                    }
+                    let gather = match gather {
+                        Gather::Merge(mut spec) => {
+                            spec.binary = true;
+                            Gather::Merge(spec)
+                        }
+                        g => g,
+                    };
+                    self.run_cached(key, targets, gather, effects, &template, body);
+                    return;
+                }
+            }
+        }
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(stmt) = c.proxy_stmts.map.get_mut(&id) else {
+            return;
+        };
         // The SQL with every `?` replaced by its value.
         let mut sql = Vec::with_capacity(stmt.sql.len() + 16 * stmt.params_at.len());
         let mut pos = 0;
@@ -262,7 +350,7 @@ impl IoThread {
         for d in &mut stmt.long_data {
             *d = None;
         }
-        let ctx = c.route_ctx();
+        let ctx = route_ctx;
         let topo = self.shared.topology();
         let state = self.shared.route_state();
         // Lookup-rule directory reads may block briefly here (bounded by
@@ -294,6 +382,21 @@ impl IoThread {
         }
     }
 
+    /// Runs an EXECUTE on statements kept prepared on the targets'
+    /// connections (`reactor::stmt_cache`); rows come back binary.
+    fn run_cached(
+        &mut self,
+        key: usize,
+        targets: Vec<route::RouteTarget>,
+        gather: Gather,
+        effects: Effects,
+        sql: &[u8],
+        body: Vec<u8>,
+    ) {
+        self.run_execution(key, targets, gather, effects, sql, ExecMode::Cached(body));
+    }
+
+    /// Runs an EXECUTE whose values were written into the SQL.
     fn run_binary(
         &mut self,
         key: usize,
@@ -302,20 +405,39 @@ impl IoThread {
         effects: Effects,
         sql: &[u8],
     ) {
+        // One target: run it as a plain query and turn its text rows into
+        // binary rows here (one server statement instead of three).
+        let mode = if targets.len() == 1 && matches!(gather, Gather::Relay) {
+            ExecMode::TextToBinary
+        } else {
+            ExecMode::OneShot
+        };
+        self.run_execution(key, targets, gather, effects, sql, mode);
+    }
+
+    fn run_execution(
+        &mut self,
+        key: usize,
+        targets: Vec<route::RouteTarget>,
+        gather: Gather,
+        effects: Effects,
+        sql: &[u8],
+        mode: ExecMode,
+    ) {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
-        // One target: run it as a plain query and turn its text rows into
-        // binary rows here (one server statement instead of three).
-        let convert = targets.len() == 1 && matches!(gather, Gather::Relay);
-        let command = if convert { 0x03 } else { 0x16 };
+        let command = match mode {
+            ExecMode::TextToBinary => 0x03,
+            ExecMode::OneShot | ExecMode::Cached(_) => 0x16,
+        };
         let targets: Vec<super::client::Target> = targets
             .into_iter()
             .map(|t| {
-                let text = t.sql.unwrap_or_else(|| sql.to_vec());
+                let text = t.sql.as_deref().unwrap_or(sql);
                 let mut p = Vec::with_capacity(text.len() + 1);
                 p.push(command);
-                p.extend_from_slice(&text);
+                p.extend_from_slice(text);
                 super::client::Target {
                     group: t.group,
                     addr: t.addr,
@@ -343,13 +465,16 @@ impl IoThread {
         inflight.targets = targets;
         inflight.gather = gather;
         inflight.merger = merger;
-        inflight.binary_exec = !convert;
-        if convert {
-            let deprecate_eof = c
-                .sess
-                .caps
-                .contains(shardgate_proto::capability::Capabilities::DEPRECATE_EOF);
-            inflight.to_binary = Some(crate::merge::binary::TextToBinary::new(deprecate_eof));
+        match mode {
+            ExecMode::Cached(body) => inflight.exec_body = Some(body),
+            ExecMode::OneShot => inflight.binary_exec = true,
+            ExecMode::TextToBinary => {
+                let deprecate_eof = c
+                    .sess
+                    .caps
+                    .contains(shardgate_proto::capability::Capabilities::DEPRECATE_EOF);
+                inflight.to_binary = Some(crate::merge::binary::TextToBinary::new(deprecate_eof));
+            }
         }
         c.phase = Phase::AwaitBackend;
         self.start_statement(key, inflight);

@@ -30,7 +30,7 @@ use crate::config::Topology;
 use crate::reactor::{Inbound, Shared};
 use crate::session::{Assignment, PinReasons};
 
-pub use planner::plan_query;
+pub use planner::{plan_prepared, plan_query};
 
 /// What a worker needs to know about the session.
 #[derive(Debug, Clone)]

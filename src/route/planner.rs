@@ -145,13 +145,28 @@ pub fn plan_query(
     may_block: bool,
 ) -> Action {
     if let Some(inner) = explain_target(sql) {
-        let action = plan_statement(topo, state, ctx, inner, may_block);
+        let action = plan_statement(topo, state, ctx, inner, None, may_block);
         if matches!(action, Action::Defer) {
             return action;
         }
         return explain(ctx.caps, &action);
     }
-    plan_statement(topo, state, ctx, sql, may_block)
+    plan_statement(topo, state, ctx, sql, None, may_block)
+}
+
+/// Plans a prepared statement's text (`?` placeholders kept) for one
+/// execution: the bound `params` route it, and the targets' SQL keeps the
+/// placeholders, so each target can run it as a server-side statement with
+/// the client's parameter block.
+pub fn plan_prepared(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    params: &[super::keyvalue::KeyValue],
+    may_block: bool,
+) -> Action {
+    plan_statement(topo, state, ctx, sql, Some(params), may_block)
 }
 
 fn plan_statement(
@@ -159,6 +174,7 @@ fn plan_statement(
     state: &RouteState,
     ctx: &RouteCtx,
     sql: &[u8],
+    params: Option<&[super::keyvalue::KeyValue]>,
     may_block: bool,
 ) -> Action {
     let opts = sql::LexOptions {
@@ -267,7 +283,7 @@ fn plan_statement(
         } else {
             ctx
         };
-        match super::shard::plan_sharded(topo, state, ctx_for_shard, sql, opts, None, may_block) {
+        match super::shard::plan_sharded(topo, state, ctx_for_shard, sql, opts, params, may_block) {
             super::shard::ShardPlan::NotSharded => {}
             super::shard::ShardPlan::NeedsWorker => return Action::Defer,
             super::shard::ShardPlan::Action(Action::Forward {

@@ -962,6 +962,14 @@ impl Iterator for Lexer<'_> {
 
 impl std::iter::FusedIterator for Lexer<'_> {}
 
+/// The number of `?` placeholders in `src` (those in strings, comments and
+/// quoted names do not count).
+pub fn count_placeholders(src: &[u8], opts: LexOptions) -> usize {
+    Lexer::new(src, opts)
+        .filter(|t| t.kind == TokenKind::Placeholder)
+        .count()
+}
+
 /// Tokenizes all of `src` into a new vector (off the hot path: allocates).
 pub fn tokenize(src: &[u8], opts: LexOptions) -> Vec<Token> {
     Lexer::new(src, opts).collect()

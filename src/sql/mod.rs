@@ -12,7 +12,7 @@ pub mod parse;
 
 pub use classify::{classify, Assignment, Kind, Scope, Statement};
 pub use lexer::{
-    string_value, tokenize, tokenize_into, unquote_ident, Kw, LexError, LexOptions, Lexer,
-    MbCharset, Op, Token, TokenKind,
+    count_placeholders, string_value, tokenize, tokenize_into, unquote_ident, Kw, LexError,
+    LexOptions, Lexer, MbCharset, Op, Token, TokenKind,
 };
 pub use parse::{mentions, parse, Parsed};

@@ -29,6 +29,7 @@ fn backend() -> Backend {
         idle_timeout: Duration::from_secs(60),
         ping_interval: Duration::from_secs(30),
         query_timeout: None,
+        prepared_cache_per_connection: 0,
     }
 }
 

@@ -18,6 +18,8 @@ mod kill;
 mod load;
 mod login;
 mod lookup_directory;
+mod meta_crash;
+mod prepared_cache;
 mod sharding;
 mod shutdown;
 mod statements;

@@ -229,7 +229,7 @@ fn setup_blog(c: &Cluster) {
 }
 
 /// Serialises the tests of this module.
-fn serial() -> MutexGuard<'static, ()> {
+pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
