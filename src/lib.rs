@@ -3,6 +3,7 @@
 //! threads, the data flow and where each concern lives.
 pub mod backend;
 pub mod config;
+pub mod health;
 pub mod merge;
 pub mod meta;
 pub mod reactor;

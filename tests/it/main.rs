@@ -14,6 +14,7 @@ mod proxy;
 
 mod differential;
 mod failures;
+mod health;
 mod kill;
 mod load;
 mod login;
