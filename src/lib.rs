@@ -11,3 +11,4 @@ pub mod route;
 pub mod server;
 pub mod session;
 pub mod sql;
+pub mod stats;

@@ -22,6 +22,11 @@ A MySQL sharding proxy.
 Options:
   -c, --config PATH   config file (default: conf/shardgate.toml)
       --check         validate the config, print a summary and exit (0 valid, 1 invalid)
+      --reset-metadata
+                      start the metadata file (server.metadata_file) afresh when it cannot be
+                      read (corrupt, foreign, newer format) or holds old state: operator node
+                      states, bucket maps, ID high-water marks and in-doubt transaction records
+                      are forgotten (the log says exactly what was discarded)
   -V, --version       print the version and exit
   -h, --help          print this help and exit
 
@@ -31,8 +36,13 @@ Environment:
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Run { config: PathBuf },
-    Check { config: PathBuf },
+    Run {
+        config: PathBuf,
+        reset_metadata: bool,
+    },
+    Check {
+        config: PathBuf,
+    },
     Version,
     Help,
 }
@@ -74,6 +84,7 @@ fn main() -> ExitCode {
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
     let mut config: Option<PathBuf> = None;
     let mut check = false;
+    let mut reset_metadata = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy();
@@ -81,6 +92,7 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliEr
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
             "--check" => check = true,
+            "--reset-metadata" => reset_metadata = true,
             "-c" | "--config" => {
                 let value = args
                     .next()
@@ -101,7 +113,10 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliEr
     Ok(if check {
         Command::Check { config }
     } else {
-        Command::Run { config }
+        Command::Run {
+            config,
+            reset_metadata,
+        }
     })
 }
 
@@ -120,7 +135,10 @@ fn run(cmd: Command) -> Result<(), CliError> {
             let topo = load(&config)?;
             println!("config OK: {}", topo.summary());
         }
-        Command::Run { config } => {
+        Command::Run {
+            config,
+            reset_metadata,
+        } => {
             let topo = load(&config)?;
             init_logging(&topo);
             info!(
@@ -128,7 +146,7 @@ fn run(cmd: Command) -> Result<(), CliError> {
                 config.display(),
                 topo.summary()
             );
-            shardgate::server::serve(topo, config).map_err(CliError::Io)?;
+            shardgate::server::serve(topo, config, reset_metadata).map_err(CliError::Io)?;
         }
     }
     Ok(())
@@ -149,7 +167,6 @@ fn init_logging(topo: &Topology) {
     builder.init();
 }
 
-/// Runs the proxy until shutdown. The reactor is not plugged in yet.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +180,15 @@ mod tests {
         assert_eq!(
             args(&[]).unwrap(),
             Command::Run {
-                config: PathBuf::from("conf/shardgate.toml")
+                config: PathBuf::from("conf/shardgate.toml"),
+                reset_metadata: false,
+            }
+        );
+        assert_eq!(
+            args(&["--reset-metadata"]).unwrap(),
+            Command::Run {
+                config: PathBuf::from("conf/shardgate.toml"),
+                reset_metadata: true,
             }
         );
     }

@@ -28,6 +28,9 @@ impl Running {
     /// Asks every thread to stop and waits for them.
     pub fn shutdown(self) {
         self.shared.shutdown.store(true, Ordering::Relaxed);
+        if let Some(p) = self.shared.prober.lock().take() {
+            p.stop();
+        }
         for h in self.shared.io.read().iter() {
             let _ = h.waker.wake();
         }
@@ -70,9 +73,24 @@ fn raise_fd_limit() {
     }
 }
 
+/// Opens (or creates) the metadata file; `reset` starts it afresh when it
+/// cannot be read. Refuses to go on when another shardgate holds it.
+fn open_metadata(topology: &Topology, reset: bool) -> io::Result<Box<dyn crate::meta::MetaStore>> {
+    let path = &topology.server.metadata_file;
+    match crate::meta::MetaFile::open(path, reset) {
+        Ok((file, report)) => {
+            report.log(path);
+            Ok(Box::new(file))
+        }
+        Err(e) => Err(io::Error::other(format!("metadata file: {e}"))),
+    }
+}
+
 /// Binds and starts every thread; returns once the proxy accepts clients.
-pub fn start(topology: Topology) -> io::Result<Running> {
+/// `reset_metadata`: `--reset-metadata` (start the metadata file afresh).
+pub fn start(topology: Topology, reset_metadata: bool) -> io::Result<Running> {
     raise_fd_limit();
+    let meta = open_metadata(&topology, reset_metadata)?;
     let listen = topology.server.listen;
     let io_threads = threads_or_cores(topology.server.io_threads);
     let workers = threads_or_cores(topology.server.worker_threads);
@@ -81,7 +99,11 @@ pub fn start(topology: Topology) -> io::Result<Running> {
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
     let listener = mio::net::TcpListener::from_std(std_listener);
-    let shared = Shared::new(topology);
+    let shared = Shared::with_meta(topology, meta);
+    *shared.prober.lock() = Some(crate::health::Prober::start(
+        shared.health.clone(),
+        shared.topology(),
+    ));
     let (job_tx, job_rx) = crossbeam_channel::bounded(queue);
     let mut threads = Vec::new();
     for i in 0..workers {
@@ -122,9 +144,9 @@ pub fn start(topology: Topology) -> io::Result<Running> {
 }
 
 /// Runs until SIGTERM/SIGINT; reloads on SIGHUP.
-pub fn serve(topology: Topology, config_path: PathBuf) -> io::Result<()> {
+pub fn serve(topology: Topology, config_path: PathBuf, reset_metadata: bool) -> io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let running = start(topology)?;
+    let running = start(topology, reset_metadata)?;
     for sig in signals.forever() {
         match sig {
             SIGHUP => reload(&running.shared, &config_path),
@@ -143,6 +165,14 @@ pub fn serve(topology: Topology, config_path: PathBuf) -> io::Result<()> {
 pub fn reload(shared: &Shared, path: &std::path::Path) {
     match config::load(path) {
         Ok(t) => {
+            let old = shared.topology();
+            if t.server.metadata_file != old.server.metadata_file {
+                log::warn!(
+                    "config reload: server.metadata_file changed to {}; still using {} until a restart",
+                    t.server.metadata_file.display(),
+                    old.server.metadata_file.display()
+                );
+            }
             shared.install(t);
             log::info!("config reloaded from {}", path.display());
         }

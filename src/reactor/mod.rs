@@ -30,6 +30,28 @@ use buffer::MemoryBudget;
 
 pub use io_thread::spawn_io_thread;
 
+/// The routing state of `topo`, with the bucket maps kept in `meta` (a map
+/// that no longer fits its rule is replaced by the initial layout, and a
+/// new map is written there).
+fn routing_with_meta(
+    topo: &Topology,
+    meta: &mut dyn crate::meta::MetaStore,
+) -> crate::route::state::RouteState {
+    let (routing, store) =
+        crate::route::state::RouteState::build_with(topo, &meta.state().bucket_maps);
+    if !store.is_empty() {
+        let result = meta.update(&mut |st| {
+            for (k, m) in &store {
+                st.bucket_maps.insert(k.clone(), m.clone());
+            }
+        });
+        if let Err(e) = result {
+            log::error!("META bucket maps not saved: {e}");
+        }
+    }
+    routing
+}
+
 /// What other threads send to an I/O thread.
 pub enum Inbound {
     /// A freshly accepted client socket and its connection id.
@@ -117,13 +139,53 @@ pub struct Shared {
     pub stats: Stats,
     /// Handshake/auth in progress plus logged-in sessions, per user.
     pub user_conns: Mutex<HashMap<String, usize>>,
+    /// Every node's health (probes, operator overrides, replica lag).
+    pub health: Arc<crate::health::HealthTable>,
+    /// What survives a restart (operator node states, bucket maps, ...).
+    pub meta: Mutex<Box<dyn crate::meta::MetaStore>>,
+    /// The probe threads, once started (`server::start`).
+    pub prober: Mutex<Option<crate::health::ProberHandle>>,
+    /// Statement and per-node counters (admin port, /metrics).
+    pub metrics: crate::stats::Metrics,
+    /// When the process started (uptime).
+    pub started: std::time::Instant,
 }
 
 impl Shared {
+    /// Shared state with an in-memory metadata store (nothing survives).
     pub fn new(topology: Topology) -> Arc<Shared> {
+        Shared::with_meta(topology, Box::new(crate::meta::MemoryMeta::new()))
+    }
+
+    /// Shared state over `meta`: bucket maps and operator node states are
+    /// taken from it (and new bucket maps written to it).
+    pub fn with_meta(topology: Topology, mut meta: Box<dyn crate::meta::MetaStore>) -> Arc<Shared> {
         let budget = MemoryBudget::new(topology.server.buffer_memory);
-        let routing = crate::route::state::RouteState::build(&topology);
+        let routing = routing_with_meta(&topology, meta.as_mut());
+        let health = Arc::new(crate::health::HealthTable::new(&topology));
+        let overrides: Vec<(String, crate::health::Override)> = meta
+            .state()
+            .node_states
+            .iter()
+            .map(|(addr, n)| {
+                let o = match n.state {
+                    crate::meta::NodeOverride::Up => crate::health::Override::Up,
+                    crate::meta::NodeOverride::Down => crate::health::Override::Down,
+                };
+                (addr.clone(), o)
+            })
+            .collect();
+        for unknown in health.restore_operator(overrides) {
+            log::warn!(
+                "META operator state of node {unknown} kept, but no configured node has that address"
+            );
+        }
         Arc::new(Shared {
+            health,
+            meta: Mutex::new(meta),
+            prober: Mutex::new(None),
+            metrics: crate::stats::Metrics::default(),
+            started: std::time::Instant::now(),
             routing: RwLock::new(Arc::new(routing)),
             topology: RwLock::new(Arc::new(topology)),
             budget,
@@ -145,11 +207,60 @@ impl Shared {
         self.routing.read().clone()
     }
 
-    /// Installs a new (validated) topology and its routing state.
+    /// Installs a new (validated) topology and its routing state. New
+    /// nodes are in the health table (and probed) before any statement can
+    /// be routed to them.
     pub fn install(&self, topology: Topology) {
-        let routing = crate::route::state::RouteState::build(&topology);
+        let routing = routing_with_meta(&topology, self.meta.lock().as_mut());
+        let topology = Arc::new(topology);
+        match self.prober.lock().as_ref() {
+            Some(p) => p.update(topology.clone()),
+            None => self.health.sync_nodes(&topology),
+        }
         *self.routing.write() = Arc::new(routing);
-        *self.topology.write() = Arc::new(topology);
+        *self.topology.write() = topology;
+    }
+
+    /// Sets (or clears, with `Auto`) an operator override of node `addr`
+    /// and records it in the metadata store. The override applies even if
+    /// the store cannot be written (the error says so).
+    pub fn set_node_override(
+        &self,
+        addr: &str,
+        o: crate::health::Override,
+        reason: &str,
+    ) -> Result<(), String> {
+        self.health
+            .set_operator(addr, o)
+            .map_err(|e| format!("unknown node '{}': not in any [[group]]", e.0))?;
+        let overrides = self.health.operator_overrides();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut meta = self.meta.lock();
+        let before = meta.state().node_states.clone();
+        let result = meta.update(&mut |st| {
+            let mut next = std::collections::BTreeMap::new();
+            for (a, o) in &overrides {
+                let state = match o {
+                    crate::health::Override::Down => crate::meta::NodeOverride::Down,
+                    _ => crate::meta::NodeOverride::Up,
+                };
+                let kept = before.get(a).filter(|n| n.state == state);
+                next.insert(
+                    a.clone(),
+                    kept.cloned().unwrap_or(crate::meta::OperatorNode {
+                        state,
+                        reason: reason.to_string(),
+                        since_unix_ms: now,
+                    }),
+                );
+            }
+            st.node_states = next;
+        });
+        result
+            .map(|_| ())
+            .map_err(|e| format!("node state changed but not saved: {e}"))
     }
 
     pub fn is_shutting_down(&self) -> bool {

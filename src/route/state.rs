@@ -28,6 +28,19 @@ pub struct RouteState {
 
 impl RouteState {
     pub fn build(topo: &Topology) -> RouteState {
+        RouteState::build_with(topo, &std::collections::BTreeMap::new()).0
+    }
+
+    /// Like [`RouteState::build`], with the bucket maps kept in the
+    /// metadata store (`stored`, keyed "schema.rule", group names per
+    /// bucket). A stored map is used when it still fits its rule (same
+    /// bucket count, only the rule's groups); otherwise the rule starts from
+    /// the initial layout. Returns the maps to write back to the store.
+    pub fn build_with(
+        topo: &Topology,
+        stored: &std::collections::BTreeMap<String, crate::meta::BucketMap>,
+    ) -> (RouteState, Vec<(String, crate::meta::BucketMap)>) {
+        let mut store = Vec::new();
         let mut st = RouteState::default();
         for schema in &topo.schemas {
             if !schema.tables.is_empty() {
@@ -37,7 +50,47 @@ impl RouteState {
                 let key = (schema.name.clone(), rule.name.clone());
                 match &rule.kind {
                     RuleKind::Bucket { .. } => {
-                        if let Some(map) = BucketMap::for_rule(rule) {
+                        let name = format!("{}.{}", schema.name, rule.name);
+                        let kept = stored.get(&name).and_then(|m| {
+                            let idx: Option<Vec<u16>> = m
+                                .groups
+                                .iter()
+                                .map(|g| {
+                                    rule.groups
+                                        .iter()
+                                        .position(|rg| rg == g)
+                                        .and_then(|i| u16::try_from(i).ok())
+                                })
+                                .collect();
+                            let map = BucketMap::from_parts(m.version, idx?);
+                            map.check(rule).ok().map(|_| map)
+                        });
+                        if kept.is_none() && stored.contains_key(&name) {
+                            log::warn!(
+                                "ROUTER bucket map of {name} in the metadata file no longer fits the rule \
+                                 (bucket count or groups changed); starting from the initial layout"
+                            );
+                        }
+                        let map = match kept {
+                            Some(m) => Some(m),
+                            None => BucketMap::for_rule(rule).inspect(|m| {
+                                let groups = m
+                                    .as_slice()
+                                    .iter()
+                                    .map(|&g| {
+                                        rule.groups.get(usize::from(g)).cloned().unwrap_or_default()
+                                    })
+                                    .collect();
+                                store.push((
+                                    name.clone(),
+                                    crate::meta::BucketMap {
+                                        version: m.version(),
+                                        groups,
+                                    },
+                                ));
+                            }),
+                        };
+                        if let Some(map) = map {
                             st.bucket_maps.insert(key, Arc::new(map));
                         }
                     }
@@ -57,7 +110,7 @@ impl RouteState {
                 }
             }
         }
-        st
+        (st, store)
     }
 
     /// The cached column collations of `schema.table`.
