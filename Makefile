@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DEMO_DIR ?= /tmp/shardgate-demo
 
-.PHONY: all build release test unit it lint fmt fuzz fuzz-long bench demo demo-stop install san dev
+.PHONY: all build release test unit it lint fmt fuzz fuzz-long bench demo demo-stop install uninstall san dev
 
 all: build
 
@@ -53,10 +53,51 @@ demo:
 demo-stop:
 	bash tests/support/sandbox.sh stop $(DEMO_DIR)
 
+## Install: `make install [PREFIX=/usr/local] [DESTDIR=]` (README.md,
+## "Running as a service"). Binary in $(PREFIX)/bin, config in
+## $(SYSCONFDIR)/shardgate (an existing one is kept; the new example goes
+## beside it as shardgate.toml.new), unit in $(UNITDIR) with its paths
+## rewritten to match. Without DESTDIR it also creates the `shardgate`
+## system account the unit runs as. `make uninstall` removes the binary
+## and the unit, and keeps the config and /var/lib/shardgate.
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /etc/systemd/system
+BINDIR = $(PREFIX)/bin
+CONFDIR = $(SYSCONFDIR)/shardgate
+STATEDIR = /var/lib/shardgate
+
 install: release
-	install -D -m 0755 target/release/shardgate $(DESTDIR)$(PREFIX)/bin/shardgate
-	install -D -m 0644 conf/shardgate.toml $(DESTDIR)/etc/shardgate/shardgate.toml
+	install -D -m 0755 target/release/shardgate $(DESTDIR)$(BINDIR)/shardgate
+	sed -e 's|/usr/local/bin/shardgate|$(BINDIR)/shardgate|g' \
+	    -e 's|/etc/shardgate/|$(CONFDIR)/|g' \
+	    conf/shardgate.service > target/shardgate.service
+	install -D -m 0644 target/shardgate.service $(DESTDIR)$(UNITDIR)/shardgate.service
+	sed -e 's|^metadata_file = .*|metadata_file = "$(STATEDIR)/shardgate.meta"|' \
+	    conf/shardgate.toml > target/shardgate.toml
+	install -d -m 0755 $(DESTDIR)$(CONFDIR)
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd shardgate >/dev/null; then \
+	    echo "creating the shardgate system account"; \
+	    useradd --system --user-group --home-dir $(STATEDIR) --no-create-home \
+	        --shell /usr/sbin/nologin shardgate; \
+	fi
+	@if [ -e $(DESTDIR)$(CONFDIR)/shardgate.toml ]; then \
+	    echo "keeping $(DESTDIR)$(CONFDIR)/shardgate.toml; new example: shardgate.toml.new"; \
+	    install -m 0640 target/shardgate.toml $(DESTDIR)$(CONFDIR)/shardgate.toml.new; \
+	else \
+	    install -m 0640 target/shardgate.toml $(DESTDIR)$(CONFDIR)/shardgate.toml; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+	    for f in $(CONFDIR)/shardgate.toml $(CONFDIR)/shardgate.toml.new; do \
+	        [ ! -e $$f ] || chgrp shardgate $$f || exit 1; \
+	    done; \
+	    echo "next: edit $(CONFDIR)/shardgate.toml, then"; \
+	    echo "  systemctl daemon-reload && systemctl enable --now shardgate"; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/shardgate $(DESTDIR)$(UNITDIR)/shardgate.service
+	@echo "kept $(DESTDIR)$(CONFDIR), $(DESTDIR)$(STATEDIR) and the shardgate account; remove them by hand if wanted"
 
 dev:
 	$(CARGO) build && $(CARGO) test --workspace --lib

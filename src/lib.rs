@@ -6,6 +6,7 @@ pub mod config;
 pub mod health;
 pub mod merge;
 pub mod meta;
+pub mod notify;
 pub mod reactor;
 pub mod route;
 pub mod server;

@@ -24,8 +24,8 @@ pub use error::ConfigError;
 pub use net::{Cidr, NodeAddr};
 pub use topology::{
     defaults, physical_table_name, Admin, Backend, Balance, Failover, Group, Health, Lookup,
-    Placement, RangeSpec, Replica, Rule, RuleKind, Schema, SchemaAccess, Secret, Server, Table,
-    TableKind, Topology, User,
+    Placement, RangeSpec, ReadFallback, Replica, Rule, RuleKind, Schema, SchemaAccess, Secret,
+    Server, Table, TableKind, Topology, User,
 };
 pub use units::{format_size, parse_duration, parse_size};
 

@@ -42,6 +42,7 @@ pub struct RawServer {
     pub buffer_memory: Option<RawSize>,
     pub log_level: Option<String>,
     pub slow_query: Option<String>,
+    pub read_your_writes: Option<String>,
     pub default_group: Option<String>,
     pub handshake_timeout: Option<String>,
     pub shutdown_timeout: Option<String>,
@@ -101,6 +102,14 @@ pub struct RawGroup {
     pub replicas: Vec<RawReplica>,
     pub balance: Option<RawBalance>,
     pub failover: Option<RawFailover>,
+    pub read_fallback: Option<RawReadFallback>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawReadFallback {
+    Master,
+    Error,
 }
 
 #[derive(Debug, Deserialize)]

@@ -31,6 +31,7 @@ pub mod defaults {
     pub const BUFFER_MEMORY: u64 = 256 << 20;
     pub const MIN_BUFFER_MEMORY: u64 = 1 << 20;
     pub const SLOW_QUERY: Duration = Duration::from_secs(1);
+    pub const READ_YOUR_WRITES: Duration = Duration::from_secs(2);
     pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
     pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
     /// Same as MySQL's `wait_timeout` default.
@@ -152,6 +153,10 @@ pub struct Server {
     /// `RUST_LOG`, when set, overrides it.
     pub log_level: LevelFilter,
     pub slow_query: Duration,
+    /// After a session writes (or commits), its reads go to the master for
+    /// this long, so it sees its own writes whatever the replicas' lag
+    /// below it. Zero: reads go to replicas right away.
+    pub read_your_writes: Duration,
     /// Names an existing group; unknown schemas pass through to it.
     pub default_group: Option<String>,
     pub handshake_timeout: Duration,
@@ -254,6 +259,19 @@ pub struct Group {
     pub replicas: Vec<Replica>,
     pub balance: Balance,
     pub failover: Failover,
+    /// Where reads go when no replica can take them.
+    pub read_fallback: ReadFallback,
+}
+
+/// `read_fallback` of a group: what a read does when no replica is
+/// readable (all down, stopped, or lagging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadFallback {
+    /// The master takes the read.
+    #[default]
+    Master,
+    /// The read fails with an error naming the group.
+    Error,
 }
 
 impl Group {

@@ -20,12 +20,13 @@ use super::error::ConfigError;
 use super::net::{Cidr, NodeAddr};
 use super::raw::{
     RawAdmin, RawBackend, RawBalance, RawConfig, RawFailover, RawGroup, RawHealth, RawLookup,
-    RawPlacement, RawRule, RawRuleKind, RawSchema, RawServer, RawSize, RawTable, RawUser,
+    RawPlacement, RawReadFallback, RawRule, RawRuleKind, RawSchema, RawServer, RawSize, RawTable,
+    RawUser,
 };
 use super::topology::{
     defaults, Admin, Backend, Balance, Failover, Group, Health, Lookup, Placement, RangeSpec,
-    Replica, Rule, RuleKind, Schema, SchemaAccess, Secret, Server, Table, TableKind, Topology,
-    User,
+    ReadFallback, Replica, Rule, RuleKind, Schema, SchemaAccess, Secret, Server, Table, TableKind,
+    Topology, User,
 };
 use super::units::{format_size, parse_duration, parse_size};
 
@@ -180,6 +181,11 @@ fn validate_server(raw: RawServer) -> Result<Server> {
         buffer_memory: to_usize("server.buffer_memory", buffer_memory)?,
         log_level,
         slow_query: duration("server.slow_query", raw.slow_query, defaults::SLOW_QUERY)?,
+        read_your_writes: duration(
+            "server.read_your_writes",
+            raw.read_your_writes,
+            defaults::READ_YOUR_WRITES,
+        )?,
         default_group: None, // checked once the groups are known
         handshake_timeout: positive_duration(
             "server.handshake_timeout",
@@ -381,12 +387,17 @@ fn validate_groups(raw: Vec<RawGroup>, server: &Server) -> Result<Vec<Group>> {
             RawBalance::RoundRobin => Balance::RoundRobin,
             RawBalance::LeastConnections => Balance::LeastConnections,
         };
+        let read_fallback = match g.read_fallback {
+            None | Some(RawReadFallback::Master) => ReadFallback::Master,
+            Some(RawReadFallback::Error) => ReadFallback::Error,
+        };
         groups.push(Group {
             name: g.name,
             master,
             replicas,
             balance,
             failover,
+            read_fallback,
         });
     }
     Ok(groups)

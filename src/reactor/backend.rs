@@ -82,6 +82,10 @@ pub(super) struct Backend {
     pub close_stmt: Option<u32>,
     /// Statements kept prepared on this connection (sharded EXECUTEs).
     pub stmts: super::stmt_cache::StmtCache,
+    /// The node's counters (admin port, /metrics).
+    pub node_stats: std::sync::Arc<crate::stats::NodeStats>,
+    /// Counted in `node_stats.busy` (a statement is running).
+    pub busy_counted: bool,
     /// Collation the connection was opened with.
     pub collation: u8,
     decoder: PacketDecoder,
@@ -163,6 +167,10 @@ impl IoThread {
         let n = inflight.targets.len();
         c.inflight = Some(inflight);
         c.phase = ClientPhase::AwaitBackend;
+        if let Err(msg) = self.choose_nodes(ck) {
+            self.statement_refused(ck, &msg);
+            return;
+        }
         for idx in 0..n {
             self.acquire(ck, idx);
             match self.conns.get(ck) {
@@ -170,6 +178,111 @@ impl IoThread {
                 _ => return, // the statement already failed
             }
         }
+    }
+
+    /// Read/write split: each target's node (a replica for a plain read,
+    /// else the master; `reactor::balance`).
+    fn choose_nodes(&mut self, ck: usize) -> Result<(), String> {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return Ok(());
+        };
+        let Some(inf) = c.inflight.as_mut() else {
+            return Ok(());
+        };
+        let topo = self.shared.topology();
+        let recent_write = c
+            .sess
+            .last_write
+            .is_some_and(|t| t.elapsed() < topo.server.read_your_writes);
+        let read = inf.effects.replica_ok
+            && !c.sess.is_pinned()
+            && c.open_statements == 0
+            && c.sess.txn_begin.is_none()
+            && !c.sess.use_master
+            && !recent_write;
+        for t in &mut inf.targets {
+            t.addr = self.balancer.choose(
+                &topo,
+                &self.shared.health,
+                &self.shared.metrics,
+                &t.group,
+                t.addr,
+                read,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Moves target `idx` of a plain read away from `failed` (a replica
+    /// that refused the connection) to another readable node. Returns false
+    /// when it cannot (not a replica read, retried enough, no other node).
+    pub(super) fn reroute_read(
+        &mut self,
+        ck: usize,
+        idx: usize,
+        failed: SocketAddr,
+        why: &str,
+    ) -> bool {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return false;
+        };
+        let pinned = c.sess.is_pinned() || c.open_statements > 0;
+        let Some(inf) = c.inflight.as_mut() else {
+            return false;
+        };
+        if !inf.effects.replica_ok || inf.forwarded || inf.retries >= 2 || pinned {
+            return false;
+        }
+        let Some(t) = inf.targets.get_mut(idx) else {
+            return false;
+        };
+        let topo = self.shared.topology();
+        let Some(g) = topo.group(&t.group) else {
+            return false;
+        };
+        if g.master.socket == Some(failed) {
+            return false;
+        }
+        let master = g.master.socket.unwrap_or(failed);
+        let next = self.balancer.choose_avoiding(
+            &topo,
+            &self.shared.health,
+            &self.shared.metrics,
+            &t.group,
+            master,
+            true,
+            Some(failed),
+        );
+        match next {
+            Ok(a) if a != failed => {
+                log::debug!("BACKEND [{failed}] refused a read ({why}); retrying it on {a}");
+                t.addr = a;
+                t.bk = None;
+                inf.retries += 1;
+                self.acquire(ck, idx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The statement cannot start (no node can take it): the client gets
+    /// ERR 2003 with `msg`, nothing is sent anywhere.
+    fn statement_refused(&mut self, ck: usize, msg: &str) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let Some(inf) = c.inflight.as_mut() else {
+            return;
+        };
+        let err = super::client::err_payload(shardgate_proto::error_codes::CR_CONN_HOST_ERROR, msg);
+        for t in &mut inf.targets {
+            t.done = true;
+        }
+        if inf.error.is_none() {
+            inf.error = Some(err);
+        }
+        self.maybe_complete(ck);
     }
 
     /// Finds a backend connection for target `idx` of the client's statement.
@@ -256,6 +369,19 @@ impl IoThread {
     /// 2003 naming the group (at once if nothing was sent yet, otherwise
     /// once the other targets have answered).
     fn target_unreachable(&mut self, ck: usize, idx: usize, why: &str) {
+        let failed = match self.conns.get(ck) {
+            Some(Conn::Client(c)) => c
+                .inflight
+                .as_ref()
+                .and_then(|i| i.targets.get(idx))
+                .map(|t| t.addr),
+            _ => None,
+        };
+        if let Some(failed) = failed {
+            if self.reroute_read(ck, idx, failed, why) {
+                return;
+            }
+        }
         let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
             return;
         };
@@ -266,7 +392,7 @@ impl IoThread {
             return;
         };
         let msg = format!(
-            "shardgate: cannot connect to group '{}' master {}: {why}",
+            "shardgate: cannot connect to group '{}' node {}: {why}",
             t.group, t.addr
         );
         let err =
@@ -443,11 +569,18 @@ impl IoThread {
             reply_err: None,
             close_stmt: None,
             stmts: Default::default(),
+            node_stats: self.shared.metrics.node(key.0),
+            busy_counted: false,
             collation: (key.1 >> 32) as u8,
             decoder: PacketDecoder::new(1 << 30),
             scramble: Vec::new(),
         })));
         *self.open_per_node.entry(key.0).or_insert(0) += 1;
+        if let Some(Conn::Backend(b)) = self.conns.get(bk) {
+            b.node_stats
+                .open
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.shared
             .stats
             .backend_connects
@@ -582,6 +715,14 @@ impl IoThread {
         }
         b.tracker = inf.expect.map(|e| ReplyTracker::new(e, deprecate_eof));
         b.target = b.tracker.as_ref().map(|_| idx);
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            b.node_stats.queries.fetch_add(1, Relaxed);
+            if b.tracker.is_some() && !b.busy_counted {
+                b.node_stats.busy.fetch_add(1, Relaxed);
+                b.busy_counted = true;
+            }
+        }
         b.phase = if b.tracker.is_some() {
             Phase::Busy
         } else {
@@ -1110,6 +1251,17 @@ impl IoThread {
         }
         let mut target = None;
         if adv.done {
+            if b.busy_counted {
+                b.node_stats
+                    .busy
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                b.busy_counted = false;
+            }
+            if outcome.error {
+                b.node_stats
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             b.phase = Phase::Ready;
             b.tracker = None;
             b.deadline = None;

@@ -93,6 +93,8 @@ pub(super) struct InFlight {
     /// SumOk: affected rows so far, and the smallest non-zero insert id.
     pub affected: u64,
     pub insert_id: u64,
+    /// Reads moved to another node after a replica refused the connection.
+    pub retries: u8,
 }
 
 impl InFlight {
@@ -129,6 +131,7 @@ impl InFlight {
             buffer: Vec::new(),
             affected: 0,
             insert_id: 0,
+            retries: 0,
         }
     }
 
@@ -1027,6 +1030,12 @@ impl IoThread {
                 }
                 self.reply_ok(key);
             }
+            Action::SetUseMaster(on) => {
+                if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
+                    c.sess.use_master = on;
+                }
+                self.reply_ok(key);
+            }
             Action::Begin(sql) => self.begin_txn(key, sql),
             Action::EndTxn => self.end_txn(key, plan.payload),
             Action::Forward {
@@ -1091,6 +1100,7 @@ impl IoThread {
                     buffer: Vec::new(),
                     affected: 0,
                     insert_id: 0,
+                    retries: 0,
                 };
                 self.start_statement(key, inflight);
             }
@@ -1222,6 +1232,11 @@ impl IoThread {
             return;
         };
         let elapsed = inflight.started.elapsed();
+        self.shared.metrics.statement(
+            crate::stats::QueryKind::of_sql(inflight.first_sql()),
+            elapsed,
+            error,
+        );
         if elapsed >= slow {
             self.shared
                 .stats
@@ -1270,6 +1285,9 @@ impl IoThread {
             }
             if fx.end_txn {
                 c.sess.txn_begin = None;
+            }
+            if fx.write || fx.end_txn {
+                c.sess.last_write = Some(Instant::now());
             }
             let _ = affected;
         } else if fx.pin.contains(PinReasons::PREPARED) && c.open_statements > 0 {
@@ -1344,6 +1362,23 @@ impl IoThread {
             return;
         };
         c.detach(b.key_in_slab);
+        // A read whose replica could not even be connected to (nothing was
+        // sent) moves to another node instead of failing.
+        if c.phase == Phase::AwaitBackend && b.is_logging_in() {
+            let idx = c.inflight.as_ref().and_then(|i| {
+                i.targets
+                    .iter()
+                    .position(|t| t.bk == Some(b.key_in_slab) && !t.done)
+            });
+            if let Some(idx) = idx {
+                if self.reroute_read(key, idx, b.addr, why) {
+                    return;
+                }
+            }
+        }
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
         let in_txn = c.sess.is_pinned();
         c.sess.pins = PinReasons::default();
         c.open_statements = 0;
@@ -1374,9 +1409,7 @@ impl IoThread {
                 let (code, msg) = if c.phase == Phase::AwaitBackend {
                     (
                         ec::CR_CONN_HOST_ERROR,
-                        format!(
-                            "shardgate: cannot connect to group '{group}' master {addr}: {why}"
-                        ),
+                        format!("shardgate: cannot connect to group '{group}' node {addr}: {why}"),
                     )
                 } else {
                     (

@@ -63,6 +63,8 @@ pub struct IoThread {
     /// Nodes that refused a connection recently: until when new connects
     /// fail fast, the current back-off, and the last error.
     pub(super) backoff: HashMap<SocketAddr, NodeBackoff>,
+    /// Read/write split and replica balancing state.
+    pub(super) balancer: super::balance::Balancer,
 }
 
 /// Reconnect back-off of one node (per I/O thread).
@@ -100,6 +102,7 @@ pub fn spawn_io_thread(
         rerun: Vec::new(),
         draining: false,
         backoff: HashMap::new(),
+        balancer: super::balance::Balancer::new(0x9E37_79B9_7F4A_7C15 ^ (idx as u64 + 1)),
         sleeping: Arc::new(AtomicBool::new(false)),
         parked_jobs: VecDeque::new(),
     };
@@ -284,8 +287,45 @@ impl IoThread {
         for key in ping {
             self.ping_idle_backend(key, now);
         }
+        self.drain_unusable_nodes(&topo);
         if min_idle > 0 && !self.shared.is_shutting_down() {
             self.fill_min_idle(min_idle, now);
+        }
+    }
+
+    /// Closes the idle pooled connections of nodes that are down (probes or
+    /// operator) or no longer in the config: they get no new statements, so
+    /// their connections drain as the statements running on them finish.
+    fn drain_unusable_nodes(&mut self, topo: &crate::config::Topology) {
+        let mut close = Vec::new();
+        for (key, list) in &self.idle {
+            if list.is_empty() {
+                continue;
+            }
+            let text = key.0.to_string();
+            // Host names resolve at connect time: a node given by name may be
+            // any address, so it keeps its connections.
+            let configured = topo.groups.iter().any(|g| {
+                std::iter::once(&g.master)
+                    .chain(g.replicas.iter().map(|r| &r.addr))
+                    .any(|n| n.socket.is_none_or(|s| s == key.0))
+            });
+            let down = self
+                .shared
+                .health
+                .find(&text)
+                .is_some_and(|e| e.effective() == crate::health::NodeState::Down);
+            if down || !configured {
+                close.extend(list.iter().map(|&bk| (bk, down)));
+            }
+        }
+        for (bk, down) in close {
+            let why = if down {
+                "node is down"
+            } else {
+                "node removed from the config"
+            };
+            self.close(bk, why);
         }
     }
 
@@ -378,6 +418,14 @@ impl IoThread {
                     );
                 }
                 let _ = self.poll.registry().deregister(&mut b.sock);
+                {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    b.node_stats.open.fetch_sub(1, Relaxed);
+                    if b.busy_counted {
+                        b.node_stats.busy.fetch_sub(1, Relaxed);
+                        b.node_stats.errors.fetch_add(1, Relaxed);
+                    }
+                }
                 if let Some(n) = self.open_per_node.get_mut(&b.addr) {
                     *n = n.saturating_sub(1);
                 }

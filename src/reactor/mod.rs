@@ -7,6 +7,7 @@
 
 pub mod acceptor;
 mod backend;
+mod balance;
 pub mod buffer;
 mod client;
 mod io_thread;

@@ -72,6 +72,13 @@ pub struct Effects {
     pub needs_last_insert_id: bool,
     /// The statement ends the session's transaction (COMMIT / ROLLBACK).
     pub end_txn: bool,
+    /// A plain read (SELECT without locking clause, user variables,
+    /// FOUND_ROWS()/LAST_INSERT_ID()/ROW_COUNT(), GET_LOCK, or a `master`
+    /// hint): it may run on a replica.
+    pub replica_ok: bool,
+    /// May change data: reads after it go to the master for the
+    /// read-your-writes window.
+    pub write: bool,
 }
 
 /// One backend a statement goes to.
@@ -127,6 +134,9 @@ pub enum Action {
     EndTxn,
     /// `SET @@shardgate_shard_key = v` (`None`: cleared).
     SetShardKey(Option<Vec<u8>>),
+    /// `SET @@shardgate_use_master = ON|OFF`: the session's reads go to the
+    /// master (no replica) while on.
+    SetUseMaster(bool),
 }
 
 pub struct Plan {

@@ -93,7 +93,8 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
         | Action::Defer
         | Action::Begin(_)
         | Action::EndTxn
-        | Action::SetShardKey(_) => {
+        | Action::SetShardKey(_)
+        | Action::SetUseMaster(_) => {
             vec![vec![None, None, None, Some("answered by shardgate".into())]]
         }
         Action::Kill { id, .. } => vec![vec![
@@ -132,6 +133,23 @@ fn shardable(kind: &Kind<'_>) -> bool {
             | Kind::Grant
             | Kind::Revoke
     )
+}
+
+/// `SET @@shardgate_use_master = ON|OFF`.
+pub const USE_MASTER_VAR: &[u8] = b"shardgate_use_master";
+
+/// A `/*+ shardgate: ... master ... */` hint.
+fn hint_forces_master(sql: &[u8], hint: Option<std::ops::Range<usize>>) -> bool {
+    let Some(text) = hint.and_then(|r| sql.get(r)) else {
+        return false;
+    };
+    let lower = text.to_ascii_lowercase();
+    let Some(at) = lower.windows(10).position(|w| w == b"shardgate:") else {
+        return false;
+    };
+    lower[at + 10..]
+        .split(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+        .any(|w| w == b"master")
 }
 
 /// Plans one statement (`sql` is the COM_QUERY text). `may_block`: the
@@ -237,6 +255,27 @@ fn plan_statement(
                     value.eq_ignore_ascii_case(b"DEFAULT") || value.eq_ignore_ascii_case(b"NULL");
                 return Action::SetShardKey((!clear).then(|| value.to_vec()));
             }
+            if let Some(a) = st.set_assignments.iter().find(|a| a.name == USE_MASTER_VAR) {
+                if st.set_assignments.len() > 1 {
+                    return err(
+                        ec::ER_NOT_SUPPORTED_YET,
+                        "shardgate: set @@shardgate_use_master in a SET statement of its own",
+                    );
+                }
+                let value = sql.get(a.value.clone()).unwrap_or_default().trim_ascii();
+                let value = value
+                    .strip_prefix(b"'")
+                    .and_then(|v| v.strip_suffix(b"'"))
+                    .unwrap_or(value);
+                return match value.to_ascii_lowercase().as_slice() {
+                    b"1" | b"on" | b"true" => Action::SetUseMaster(true),
+                    b"0" | b"off" | b"false" | b"default" => Action::SetUseMaster(false),
+                    _ => err(
+                        ec::ER_WRONG_VALUE_FOR_VAR,
+                        "Variable 'shardgate_use_master' can't be set to the value given: use ON or OFF",
+                    ),
+                };
+            }
             set_effects(sql, &st, &mut effects)
         }
         Kind::Begin { .. } if state.any_sharding() => return Action::Begin(sql.to_vec()),
@@ -253,6 +292,18 @@ fn plan_statement(
         _ => {}
     }
     effects.needs_last_insert_id = st.last_insert_id;
+    effects.write = st.is_write;
+    effects.replica_ok = matches!(st.kind, Kind::Select)
+        && !st.is_write
+        && !st.locking_read
+        && !st.multi_statement
+        && !st.uses_user_variables
+        && !st.found_rows
+        && !st.last_insert_id
+        && !st.row_count_fn
+        && !st.get_lock
+        && !st.sql_calc_found_rows
+        && !hint_forces_master(sql, st.hint.clone());
     if st.uses_user_variables {
         effects.pin.insert(PinReasons::USER_VARIABLES);
     }

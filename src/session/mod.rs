@@ -183,6 +183,11 @@ pub struct Session {
     /// `SET @@shardgate_shard_key = v`: the literal routing statements that
     /// name no shard key.
     pub shard_key: Option<Vec<u8>>,
+    /// `SET @@shardgate_use_master = ON`: reads go to the master.
+    pub use_master: bool,
+    /// When the session's last write finished (read-your-writes: its reads
+    /// go to the master for `server.read_your_writes` after it).
+    pub last_write: Option<std::time::Instant>,
 }
 
 impl Session {
@@ -198,6 +203,8 @@ impl Session {
             last_insert_id: 0,
             txn_begin: None,
             shard_key: None,
+            use_master: false,
+            last_write: None,
         }
     }
 

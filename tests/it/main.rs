@@ -21,6 +21,8 @@ mod login;
 mod lookup_directory;
 mod meta_crash;
 mod prepared_cache;
+mod reload;
+mod replication;
 mod sharding;
 mod shutdown;
 mod statements;

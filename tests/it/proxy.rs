@@ -34,6 +34,10 @@ pub struct ProxyConfig {
     pub backend: Vec<String>,
     /// The `[[user]]` blocks (TOML); `None` = app + other with `["*"]`.
     pub users: Option<String>,
+    /// Extra `key = value` lines of group `g0` (`replicas = [...]`, ...).
+    pub group: Vec<String>,
+    /// TOML appended after group `g0` (`[health]`, more groups, schemas).
+    pub tail: String,
 }
 
 impl ProxyConfig {
@@ -48,7 +52,22 @@ impl ProxyConfig {
             server: Vec::new(),
             backend: Vec::new(),
             users: None,
+            group: Vec::new(),
+            tail: String::new(),
         }
+    }
+
+    /// Adds a line to group `g0`, e.g. `balance = "weighted"`.
+    pub fn group(mut self, line: &str) -> ProxyConfig {
+        self.group.push(line.to_string());
+        self
+    }
+
+    /// Appends TOML after group `g0`.
+    pub fn tail(mut self, toml: &str) -> ProxyConfig {
+        self.tail.push_str(toml);
+        self.tail.push('\n');
+        self
     }
 
     /// Adds a `[server]` line, e.g. `max_connections = 5`.
@@ -81,11 +100,13 @@ impl ProxyConfig {
              metadata_file = \"{meta}\"\nio_threads = 2\nworker_threads = 2\n{server}\n\n\
              {users}\n\
              [backend]\nuser = \"{BACKEND_USER}\"\npassword = \"{BACKEND_PASSWORD}\"\n{backend}\n\n\
-             [[group]]\nname = \"g0\"\nmaster = \"{master}\"\n",
+             [[group]]\nname = \"g0\"\nmaster = \"{master}\"\n{group}\n\n{tail}",
             meta = dir.join("shardgate.meta").display(),
             server = self.server.join("\n"),
             backend = self.backend.join("\n"),
             master = self.master,
+            group = self.group.join("\n"),
+            tail = self.tail,
         )
     }
 }
