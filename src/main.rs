@@ -134,6 +134,9 @@ fn run(cmd: Command) -> Result<(), CliError> {
         Command::Check { config } => {
             let topo = load(&config)?;
             println!("config OK: {}", topo.summary());
+            for w in topo.warnings() {
+                println!("warning: {w}");
+            }
         }
         Command::Run {
             config,
@@ -146,6 +149,9 @@ fn run(cmd: Command) -> Result<(), CliError> {
                 config.display(),
                 topo.summary()
             );
+            for w in topo.warnings() {
+                log::warn!("config: {w}");
+            }
             shardgate::server::serve(topo, config, reset_metadata).map_err(CliError::Io)?;
         }
     }

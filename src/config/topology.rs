@@ -131,6 +131,22 @@ impl Topology {
             self.schemas.len()
         )
     }
+
+    /// Valid settings that do not do what they say yet, for the log (at
+    /// start-up, on reload and by `--check`).
+    pub fn warnings(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|g| g.failover == Failover::Promote)
+            .map(|g| {
+                format!(
+                    "group '{}': failover = \"promote\" is not implemented yet; while its master is down \
+                     its writes fail and reads go on on the replicas (as with \"none\")",
+                    g.name
+                )
+            })
+            .collect()
+    }
 }
 
 /// `[server]`: the proxy process itself.
