@@ -1,6 +1,7 @@
 //! shardgate: a MySQL sharding proxy. The binary (`main.rs`) is a thin
 //! command line over this library; see `src/ARCHITECTURE.md` for the
 //! threads, the data flow and where each concern lives.
+pub mod admin;
 pub mod backend;
 pub mod config;
 pub mod health;

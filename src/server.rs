@@ -88,7 +88,12 @@ fn open_metadata(topology: &Topology, reset: bool) -> io::Result<Box<dyn crate::
 
 /// Binds and starts every thread; returns once the proxy accepts clients.
 /// `reset_metadata`: `--reset-metadata` (start the metadata file afresh).
-pub fn start(topology: Topology, reset_metadata: bool) -> io::Result<Running> {
+/// `config_path`: the file the admin port's `RELOAD` re-reads.
+pub fn start(
+    topology: Topology,
+    reset_metadata: bool,
+    config_path: Option<PathBuf>,
+) -> io::Result<Running> {
     raise_fd_limit();
     let meta = open_metadata(&topology, reset_metadata)?;
     let listen = topology.server.listen;
@@ -99,6 +104,7 @@ pub fn start(topology: Topology, reset_metadata: bool) -> io::Result<Running> {
     std_listener.set_nonblocking(true)?;
     let local_addr = std_listener.local_addr()?;
     let listener = mio::net::TcpListener::from_std(std_listener);
+    let admin = crate::admin::Listeners::bind(&topology)?;
     let shared = Shared::with_meta(topology, meta);
     *shared.prober.lock() = Some(crate::health::Prober::start(
         shared.health.clone(),
@@ -135,6 +141,7 @@ pub fn start(topology: Topology, reset_metadata: bool) -> io::Result<Running> {
                 }
             })?,
     );
+    threads.extend(admin.spawn(shared.clone(), config_path)?);
     log::info!("shardgate listening on {local_addr} ({io_threads} I/O threads, {workers} workers)");
     Ok(Running {
         shared,
@@ -146,12 +153,18 @@ pub fn start(topology: Topology, reset_metadata: bool) -> io::Result<Running> {
 /// Runs until SIGTERM/SIGINT; reloads on SIGHUP.
 pub fn serve(topology: Topology, config_path: PathBuf, reset_metadata: bool) -> io::Result<()> {
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-    let running = start(topology, reset_metadata)?;
+    let running = start(topology, reset_metadata, Some(config_path.clone()))?;
+    // systemd (Type=notify): bound and serving.
+    crate::notify::ready();
+    crate::notify::status(&format!("listening on {}", running.local_addr));
     for sig in signals.forever() {
         match sig {
-            SIGHUP => reload(&running.shared, &config_path),
+            SIGHUP => {
+                let _ = reload(&running.shared, &config_path);
+            }
             _ => {
                 log::info!("shardgate stopping (signal {sig}): finishing in-flight statements");
+                crate::notify::stopping();
                 break;
             }
         }
@@ -161,11 +174,34 @@ pub fn serve(topology: Topology, config_path: PathBuf, reset_metadata: bool) -> 
     Ok(())
 }
 
-/// Re-reads the config; an invalid file changes nothing.
-pub fn reload(shared: &Shared, path: &std::path::Path) {
+/// Re-reads the config; an invalid file changes nothing. Logs either way;
+/// the error is the validation message (for the admin port's `RELOAD`).
+pub fn reload(shared: &Shared, path: &std::path::Path) -> Result<(), String> {
+    crate::notify::reloading();
+    let result = reload_config(shared, path);
+    match &result {
+        Ok(()) => crate::notify::status("config reloaded"),
+        Err(e) => crate::notify::status(&format!("config reload refused: {e}")),
+    };
+    crate::notify::ready();
+    result
+}
+
+fn reload_config(shared: &Shared, path: &std::path::Path) -> Result<(), String> {
     match config::load(path) {
         Ok(t) => {
             let old = shared.topology();
+            for w in t.warnings() {
+                log::warn!("config: {w}");
+            }
+            if t.server.admin_listen != old.server.admin_listen
+                || t.server.metrics_listen != old.server.metrics_listen
+                || t.server.listen != old.server.listen
+            {
+                log::warn!(
+                    "config reload: listen, admin_listen and metrics_listen changes take effect at the next restart"
+                );
+            }
             if t.server.metadata_file != old.server.metadata_file {
                 log::warn!(
                     "config reload: server.metadata_file changed to {}; still using {} until a restart",
@@ -175,7 +211,11 @@ pub fn reload(shared: &Shared, path: &std::path::Path) {
             }
             shared.install(t);
             log::info!("config reloaded from {}", path.display());
+            Ok(())
         }
-        Err(e) => log::error!("config reload refused, keeping the running config: {e}"),
+        Err(e) => {
+            log::error!("config reload refused, keeping the running config: {e}");
+            Err(e.to_string())
+        }
     }
 }

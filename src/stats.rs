@@ -90,6 +90,12 @@ pub const LATENCY_BOUNDS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// [`LATENCY_BOUNDS`] in microseconds (integer compares on the hot path).
+const LATENCY_BOUNDS_MICROS: [u64; 14] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 5_000_000,
+];
+
 /// Counters of one backend node.
 #[derive(Debug, Default)]
 pub struct NodeStats {
@@ -120,14 +126,10 @@ impl Metrics {
         if error {
             self.errors_by_kind[kind.index()].fetch_add(1, Ordering::Relaxed);
         }
-        let secs = elapsed.as_secs_f64();
-        let bucket = LATENCY_BOUNDS
-            .iter()
-            .position(|&b| secs <= b)
-            .unwrap_or(LATENCY_BOUNDS.len());
+        let micros = elapsed.as_micros() as u64;
+        let bucket = LATENCY_BOUNDS_MICROS.partition_point(|&b| b < micros);
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
     /// The counters of `node` (created on first use).
@@ -195,6 +197,13 @@ mod tests {
         assert_eq!(QueryKind::of_sql(b"SET NAMES utf8"), QueryKind::Other);
         assert_eq!(QueryKind::of_sql(b"/* unterminated"), QueryKind::Other);
         assert_eq!(QueryKind::of_sql(b""), QueryKind::Other);
+    }
+
+    #[test]
+    fn integer_bounds_match_the_published_ones() {
+        for (s, m) in LATENCY_BOUNDS.iter().zip(LATENCY_BOUNDS_MICROS) {
+            assert_eq!((s * 1e6).round() as u64, m);
+        }
     }
 
     #[test]

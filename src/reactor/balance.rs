@@ -26,14 +26,26 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::config::{Balance, Group, ReadFallback, Topology};
-use crate::health::HealthTable;
+use crate::health::{HealthTable, NodeEntry, NodeState};
 use crate::stats::Metrics;
+
+/// The health entries of one group's nodes (`None`: not in the table).
+#[derive(Debug)]
+struct GroupNodes {
+    master: Option<Arc<NodeEntry>>,
+    replicas: Vec<Option<Arc<NodeEntry>>>,
+}
 
 /// Per-I/O-thread balancing state.
 #[derive(Debug)]
 pub(super) struct Balancer {
+    /// The topology the entries below were looked up for (kept alive, so a
+    /// new topology never reuses its address) and, per group in config
+    /// order, its nodes' health entries: no string lookups per statement.
+    nodes: Option<(Arc<Topology>, Vec<GroupNodes>)>,
     /// Round robin position per group.
     next: HashMap<String, usize>,
     /// Smooth weighted round robin: current weight per replica, per group.
@@ -44,6 +56,7 @@ pub(super) struct Balancer {
 impl Balancer {
     pub fn new(seed: u64) -> Balancer {
         Balancer {
+            nodes: None,
             next: HashMap::new(),
             current: HashMap::new(),
             rng: seed | 1,
@@ -65,7 +78,7 @@ impl Balancer {
     /// the client.
     pub fn choose(
         &mut self,
-        topo: &Topology,
+        topo: &Arc<Topology>,
         health: &HealthTable,
         metrics: &Metrics,
         group: &str,
@@ -80,7 +93,7 @@ impl Balancer {
     #[allow(clippy::too_many_arguments)]
     pub fn choose_avoiding(
         &mut self,
-        topo: &Topology,
+        topo: &Arc<Topology>,
         health: &HealthTable,
         metrics: &Metrics,
         group: &str,
@@ -88,25 +101,55 @@ impl Balancer {
         read: bool,
         avoid: Option<SocketAddr>,
     ) -> Result<SocketAddr, String> {
-        let Some(g) = topo.group(group) else {
+        if !self
+            .nodes
+            .as_ref()
+            .is_some_and(|(t, _)| Arc::ptr_eq(t, topo))
+        {
+            let groups = topo
+                .groups
+                .iter()
+                .map(|g| GroupNodes {
+                    master: health.entry(&g.master.text),
+                    replicas: g
+                        .replicas
+                        .iter()
+                        .map(|r| health.entry(&r.addr.text))
+                        .collect(),
+                })
+                .collect();
+            self.nodes = Some((topo.clone(), groups));
+        }
+        let Some(gi) = topo.groups.iter().position(|g| g.name == group) else {
             return Ok(master);
         };
+        let g = &topo.groups[gi];
+        let Some(nodes) = self.nodes.as_ref().and_then(|(_, n)| n.get(gi)) else {
+            return Ok(master);
+        };
+        // Unknown nodes (not in the table) may take writes, not reads.
+        let master_up = nodes
+            .master
+            .as_ref()
+            .is_none_or(|e| e.effective() == NodeState::Up);
         let max_lag = topo.health.max_replica_lag;
         if read && !g.replicas.is_empty() {
             // With the master down, replicas cannot replicate (their I/O
             // thread reconnects, lag unknown) but hold everything it sent
             // them: reads continue on every replica that is up.
-            let master_down = !health.writable(&g.master.text);
             let ready: Vec<(usize, SocketAddr)> = g
                 .replicas
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| {
-                    health.readable(&r.addr.text, max_lag)
-                        || (master_down
-                            && health.entry(&r.addr.text).is_some_and(|e| {
-                                e.effective() == crate::health::NodeState::Up && e.is_replica()
-                            }))
+                .filter(|(i, _)| {
+                    nodes
+                        .replicas
+                        .get(*i)
+                        .and_then(|e| e.as_ref())
+                        .is_some_and(|e| {
+                            e.readable(max_lag)
+                                || (!master_up && e.effective() == NodeState::Up && e.is_replica())
+                        })
                 })
                 .filter_map(|(i, r)| r.addr.socket.map(|a| (i, a)))
                 .filter(|&(_, a)| Some(a) != avoid)
@@ -132,9 +175,10 @@ impl Balancer {
                 ));
             }
         }
-        if !health.writable(&g.master.text) {
-            let why = health
-                .entry(&g.master.text)
+        if !master_up {
+            let why = nodes
+                .master
+                .as_ref()
                 .map_or_else(|| "down".to_string(), |e| e.why(max_lag));
             return Err(format!(
                 "shardgate: group '{}' master {} is down ({why}); its writes fail until it is back",
@@ -252,7 +296,7 @@ read_fallback = "{fallback}"
     }
 
     fn shares(balance: &str, n: usize) -> HashMap<SocketAddr, usize> {
-        let t = topo(balance, "master");
+        let t = Arc::new(topo(balance, "master"));
         let h = HealthTable::new(&t);
         healthy(&h, "127.0.0.1:4001");
         healthy(&h, "127.0.0.1:4002");
@@ -284,7 +328,7 @@ read_fallback = "{fallback}"
 
     #[test]
     fn writes_go_to_the_master_and_a_down_master_fails_fast() {
-        let t = topo("weighted", "master");
+        let t = Arc::new(topo("weighted", "master"));
         let h = HealthTable::new(&t);
         healthy(&h, "127.0.0.1:4001");
         let m = Metrics::default();
@@ -306,13 +350,13 @@ read_fallback = "{fallback}"
 
     #[test]
     fn no_readable_replica_falls_back_or_fails() {
-        let t = topo("round_robin", "master");
+        let t = Arc::new(topo("round_robin", "master"));
         let h = HealthTable::new(&t);
         let m = Metrics::default();
         let mut b = Balancer::new(1);
         // Not probed yet: replicas take no reads, the master does.
         assert_eq!(b.choose(&t, &h, &m, "g0", addr(4000), true), Ok(addr(4000)));
-        let t = topo("round_robin", "error");
+        let t = Arc::new(topo("round_robin", "error"));
         let h = HealthTable::new(&t);
         let e = b.choose(&t, &h, &m, "g0", addr(4000), true).unwrap_err();
         assert!(e.contains("no replica that can take reads"), "{e}");

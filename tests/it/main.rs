@@ -12,6 +12,7 @@ mod support;
 mod common;
 mod proxy;
 
+mod admin;
 mod differential;
 mod failures;
 mod health;
