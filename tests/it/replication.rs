@@ -24,6 +24,10 @@ struct Setup {
 }
 
 fn setup(balance: &str, server_lines: &[&str]) -> Setup {
+    setup_with(balance, server_lines, "")
+}
+
+fn setup_with(balance: &str, server_lines: &[&str], tail: &str) -> Setup {
     let master = MariaDb::start();
     let (r1, r2) = thread::scope(|s| {
         let a = s.spawn(|| MariaDb::start_replica_of(&master));
@@ -39,7 +43,8 @@ fn setup(balance: &str, server_lines: &[&str]) -> Setup {
         .tail(
             "[health]\ninterval = \"200ms\"\ntimeout = \"200ms\"\ndown_after = 3\nup_after = 2\n\
              max_replica_lag = \"1h\"",
-        );
+        )
+        .tail(tail);
     for l in server_lines {
         cfg = cfg.server(l);
     }
@@ -244,4 +249,66 @@ fn replicas_leave_and_rejoin_the_read_pool_and_a_dead_master_fails_writes_fast()
             .expect("row");
         assert_eq!(p, s.r1.port);
     }
+}
+
+/// Connections of the backend account on `db` (the proxy's pool plus at
+/// most one probe).
+fn backend_conns(db: &MariaDb) -> usize {
+    db.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'shardgate'")
+        .trim()
+        .parse()
+        .unwrap_or(usize::MAX)
+}
+
+#[test]
+fn an_operator_down_node_gets_no_statements_and_its_pool_drains() {
+    let admin_port = crate::support::free_port();
+    let s = setup_with(
+        "round_robin",
+        &[&format!("admin_listen = \"127.0.0.1:{admin_port}\"")],
+        "[admin]\nuser = \"admin\"\npassword = \"admin-secret\"",
+    );
+    let mut conn = s.proxy.conn_db("rw");
+    wait_for_ports(&mut conn, &[s.r1.port, s.r2.port], Duration::from_secs(20));
+    // Several sessions so r1 holds pooled connections.
+    let mut others: Vec<Conn> = (0..4).map(|_| s.proxy.conn_db("rw")).collect();
+    for c in &mut others {
+        count_ports(c, 10);
+    }
+    assert!(
+        backend_conns(&s.r1) >= 1,
+        "r1 has no pooled connection to drain"
+    );
+
+    let opts = mysql::OptsBuilder::new()
+        .ip_or_hostname(Some("127.0.0.1"))
+        .tcp_port(admin_port)
+        .user(Some("admin"))
+        .pass(Some("admin-secret"))
+        .prefer_socket(false);
+    let mut admin = Conn::new(mysql::Opts::from(opts)).expect("admin login");
+    admin
+        .query_drop(format!("SET NODE '127.0.0.1:{}' DOWN", s.r1.port))
+        .expect("SET NODE DOWN");
+    let shares = count_ports(&mut conn, 300);
+    assert_eq!(
+        shares.get(&s.r1.port),
+        None,
+        "a node set DOWN took reads: {shares:?}"
+    );
+    // Its idle pooled connections are closed within a few ticks (the
+    // probe's own short connection may be there for an instant).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend_conns(&s.r1) > 1 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        backend_conns(&s.r1) <= 1,
+        "r1 still has {} connections",
+        backend_conns(&s.r1)
+    );
+    admin
+        .query_drop(format!("SET NODE '127.0.0.1:{}' AUTO", s.r1.port))
+        .expect("SET NODE AUTO");
+    wait_for_ports(&mut conn, &[s.r1.port, s.r2.port], Duration::from_secs(20));
 }
