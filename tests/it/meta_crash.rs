@@ -346,3 +346,87 @@ fn crash_loop_finds_the_last_acknowledged_state() {
         );
     }
 }
+
+/// A metadata file that is not shardgate's is refused at start-up with a
+/// message naming `--reset-metadata`; with that flag shardgate starts and
+/// logs what it discarded. The foreign file is never overwritten without it.
+#[test]
+fn a_foreign_metadata_file_is_refused_unless_reset() {
+    let db = crate::common::shared_db();
+    let dir = std::env::temp_dir().join(format!("shardgate-meta-foreign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let meta = dir.join("shardgate.meta");
+    let foreign = b"this is somebody else's file, not shardgate metadata\n".repeat(100);
+    std::fs::write(&meta, &foreign).expect("write foreign file");
+    let port = crate::support::free_port();
+    let conf = dir.join("shardgate.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ndefault_group = \"g0\"\nmetadata_file = \"{}\"\n\
+             io_threads = 1\nworker_threads = 1\n\n[[user]]\nname = \"app\"\npassword = \"p\"\nschemas = [\"*\"]\n\n\
+             [backend]\nuser = \"{}\"\npassword = \"{}\"\n\n[[group]]\nname = \"g0\"\nmaster = \"127.0.0.1:{}\"\n",
+            meta.display(),
+            crate::support::BACKEND_USER,
+            crate::support::BACKEND_PASSWORD,
+            db.port
+        ),
+    )
+    .expect("write config");
+    let bin = env!("CARGO_BIN_EXE_shardgate");
+    let out = crate::common::run_bounded(
+        Command::new(bin)
+            .arg("--config")
+            .arg(&conf)
+            .env_remove("RUST_LOG"),
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started on a foreign metadata file: {stderr}"
+    );
+    assert!(
+        stderr.contains("--reset-metadata"),
+        "no hint at --reset-metadata: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&meta).expect("read"),
+        foreign,
+        "the foreign file was changed"
+    );
+
+    // With --reset-metadata it starts, says what it discarded, and serves.
+    let log = dir.join("stderr.log");
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&conf)
+        .arg("--reset-metadata")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("shardgate listening on") {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        text.contains("shardgate listening on"),
+        "did not start with --reset-metadata: {text}"
+    );
+    assert!(
+        text.contains("discarded"),
+        "the log does not say what was discarded: {text}"
+    );
+}
