@@ -59,6 +59,80 @@ pub(super) struct ProxyStmt {
     pub types: Option<Vec<(ColumnType, bool)>>,
     /// COM_STMT_SEND_LONG_DATA pieces per parameter.
     pub long_data: Vec<Option<Vec<u8>>>,
+    /// Point statements: the plan per shard (`route::point`), for the
+    /// topology, routing state and schema it was made under.
+    pub point: Option<Box<PointCache>>,
+}
+
+/// The plans of a point statement, per shard of its key.
+#[derive(Clone)]
+pub(super) struct PointCache {
+    /// `None`: not a point statement (planned at every execution).
+    route: Option<route::point::PointRoute>,
+    topo: std::sync::Arc<crate::config::Topology>,
+    state: std::sync::Arc<crate::route::state::RouteState>,
+    schema: Option<String>,
+    /// What the planner made for each shard seen so far.
+    plans: HashMap<u32, (route::RouteTarget, Effects)>,
+}
+
+impl std::fmt::Debug for PointCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PointCache")
+            .field("route", &self.route)
+            .field("schema", &self.schema)
+            .field("shards_planned", &self.plans.len())
+            .finish()
+    }
+}
+
+impl PointCache {
+    /// The cache of `sql` under (`topo`, `state`, `ctx`'s schema).
+    fn build(
+        topo: &std::sync::Arc<crate::config::Topology>,
+        state: &std::sync::Arc<crate::route::state::RouteState>,
+        ctx: &route::RouteCtx,
+        sql: &[u8],
+        opts: LexOptions,
+    ) -> PointCache {
+        PointCache {
+            route: route::point::point_route(topo, ctx.schema.as_deref(), sql, opts),
+            topo: topo.clone(),
+            state: state.clone(),
+            schema: ctx.schema.clone(),
+            plans: HashMap::new(),
+        }
+    }
+
+    fn valid_for(
+        &self,
+        topo: &std::sync::Arc<crate::config::Topology>,
+        state: &std::sync::Arc<crate::route::state::RouteState>,
+        ctx: &route::RouteCtx,
+    ) -> bool {
+        std::sync::Arc::ptr_eq(&self.topo, topo)
+            && std::sync::Arc::ptr_eq(&self.state, state)
+            && self.schema == ctx.schema
+            && ctx.shard_key.is_none()
+    }
+
+    /// The shard of the bound key, if this is a point statement and the
+    /// key has one (errors are left to the full planner).
+    fn shard(&self, values: &[route::keyvalue::KeyValue]) -> Option<u32> {
+        let r = self.route.as_ref()?;
+        let kv = values.get(r.param)?;
+        let rule = self
+            .topo
+            .schema(&r.schema)?
+            .rules
+            .iter()
+            .find(|x| x.name == r.rule)?;
+        let env = route::rules::RuleEnv {
+            bucket_map: self.state.bucket_map(&r.schema, &r.rule),
+            lookup: None,
+        };
+        route::rules::shard_for_key(rule, &env, kv).ok()
+    }
 }
 
 /// The statements of one session and the next id to hand out.
@@ -125,6 +199,7 @@ impl IoThread {
                     num_params: 0,
                     types: None,
                     long_data: Vec::new(),
+                    point: None,
                 },
             );
             let mut ok = vec![0x00];
@@ -173,6 +248,7 @@ impl IoThread {
             num_params: 0,
             types: None,
             long_data: Vec::new(),
+            point: None,
         };
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return true;
@@ -275,7 +351,44 @@ impl IoThread {
                 backslash_escapes: backslash,
                 ..LexOptions::default()
             };
-            let action = route::plan_prepared(&topo, &state, ctx, &stmt.sql, &values, true);
+            // Point statements: the plan for the key's shard, made once.
+            if !stmt
+                .point
+                .as_ref()
+                .is_some_and(|p| p.valid_for(&topo, &state, ctx))
+            {
+                stmt.point = Some(Box::new(PointCache::build(
+                    &topo, &state, ctx, &stmt.sql, opts,
+                )));
+            }
+            let shard = stmt.point.as_ref().and_then(|p| p.shard(&values));
+            let known =
+                shard.and_then(|s| stmt.point.as_ref().and_then(|p| p.plans.get(&s)).cloned());
+            let action = match known {
+                Some((t, fx)) => Action::Forward {
+                    targets: vec![t],
+                    gather: Gather::Relay,
+                    effects: fx,
+                },
+                None => {
+                    let action = route::plan_prepared(&topo, &state, ctx, &stmt.sql, &values, true);
+                    if let (
+                        Some(s),
+                        Some(p),
+                        Action::Forward {
+                            targets,
+                            gather: Gather::Relay,
+                            effects,
+                        },
+                    ) = (shard, stmt.point.as_mut(), &action)
+                    {
+                        if let [t] = targets.as_slice() {
+                            p.plans.insert(s, (t.clone(), effects.clone()));
+                        }
+                    }
+                    action
+                }
+            };
             if let Action::Forward {
                 targets,
                 gather,

@@ -15,6 +15,7 @@ pub mod literal;
 pub mod local;
 pub mod lookup;
 mod planner;
+pub mod point;
 pub mod rules;
 mod scatter;
 pub mod shard;

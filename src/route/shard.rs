@@ -37,7 +37,7 @@ static BROADCAST_RR: AtomicUsize = AtomicUsize::new(0);
 
 /// How one table reference of the statement is stored.
 #[derive(Clone, Copy)]
-enum Placement<'t> {
+pub(super) enum Placement<'t> {
     Sharded {
         schema: &'t Schema,
         name: &'t str,
@@ -204,7 +204,7 @@ fn logical_metadata(topo: &Topology, schema: Option<&str>, show_tables: bool) ->
 
 /// How each table reference of `parsed` is stored (`None` for CTE names),
 /// and whether any is sharded or broadcast.
-fn place_tables<'t>(
+pub(super) fn place_tables<'t>(
     topo: &'t Topology,
     parsed: &Parsed<'_>,
     current: Option<&str>,
