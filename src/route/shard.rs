@@ -16,7 +16,7 @@ use super::keyvalue::KeyValue;
 use super::rules::{self, KeyPredicate, RouteError, RuleEnv, ShardSet};
 use super::state::RouteState;
 use super::{err, Action, Effects, Gather, RouteCtx, RouteTarget};
-use crate::config::{Rule, Schema, TableKind, Topology};
+use crate::config::{Rule, RuleKind, Schema, TableKind, Topology};
 use crate::sql::parse::{
     self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Pred, Stmt, TableId, Tree, Value,
 };
@@ -341,6 +341,45 @@ fn splice(sql: &[u8], mut edits: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
     out
 }
 
+/// `physical_table_name(name, shard)` as SQL (see [`quoted`]), built
+/// without formatting machinery: it is on every sharded statement's path.
+fn physical_sql_name(name: &str, shard: usize) -> Vec<u8> {
+    // The physical name is never empty (it ends in `_NNNN`).
+    let simple = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let mut out = Vec::with_capacity(name.len() + 8);
+    if simple {
+        out.extend_from_slice(name.as_bytes());
+    } else {
+        out.push(b'`');
+        for b in name.bytes() {
+            if b == b'`' {
+                out.push(b'`');
+            }
+            out.push(b);
+        }
+    }
+    out.push(b'_');
+    let mut digits = [0u8; 20];
+    let mut n = shard;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - i)..4 {
+        out.push(b'0');
+    }
+    out.extend_from_slice(&digits[i..]);
+    if !simple {
+        out.push(b'`');
+    }
+    out
+}
+
 /// A physical table name as SQL: plain when it is a simple identifier.
 fn quoted(name: &str) -> Vec<u8> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -431,8 +470,14 @@ impl<'a, 't> Planner<'a, 't> {
 
     fn env(&self, schema: &Schema, rule: &Rule) -> RuleEnv<'_> {
         RuleEnv {
-            bucket_map: self.state.bucket_map(&schema.name, &rule.name),
-            lookup: self.state.lookup(&schema.name, &rule.name),
+            bucket_map: match rule.kind {
+                RuleKind::Bucket { .. } => self.state.bucket_map(&schema.name, &rule.name),
+                _ => None,
+            },
+            lookup: match rule.kind {
+                RuleKind::Lookup(_) => self.state.lookup(&schema.name, &rule.name),
+                _ => None,
+            },
         }
     }
 
@@ -737,12 +782,8 @@ impl<'a, 't> Planner<'a, 't> {
     fn rewrite_for(&self, shard: usize, extra: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
         let mut edits = extra;
         for site in self.parsed.name_sites() {
-            if let Some(Some(Placement::Sharded { name, rule, .. })) =
-                self.placements.get(site.table)
-            {
-                let physical = crate::config::physical_table_name(name, shard);
-                let _ = rule;
-                edits.push((site.name.clone(), quoted(&physical)));
+            if let Some(Some(Placement::Sharded { name, .. })) = self.placements.get(site.table) {
+                edits.push((site.name.clone(), physical_sql_name(name, shard)));
             }
         }
         splice(self.sql, edits)
@@ -1196,3 +1237,22 @@ fn collect_and_leaves<'p, 'a>(pred: &'p Pred<'a>, out: &mut Vec<&'p Leaf<'a>>) {
 
 #[allow(dead_code)]
 fn _assert_block(_: &Block<'_>) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn physical_sql_names_match_the_formatted_ones() {
+        for name in ["t", "article", "my table", "we`ird", "ünï", ""] {
+            for shard in [0, 7, 42, 999, 1000, 9999, 10000, 123_456] {
+                let want = quoted(&crate::config::physical_table_name(name, shard));
+                assert_eq!(
+                    physical_sql_name(name, shard),
+                    want,
+                    "{name:?} shard {shard}"
+                );
+            }
+        }
+    }
+}
