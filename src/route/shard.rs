@@ -370,9 +370,8 @@ fn physical_sql_name(name: &str, shard: usize) -> Vec<u8> {
             break;
         }
     }
-    for _ in (digits.len() - i)..4 {
-        out.push(b'0');
-    }
+    let width = digits.len() - i;
+    out.resize(out.len() + 4usize.saturating_sub(width), b'0');
     out.extend_from_slice(&digits[i..]);
     if !simple {
         out.push(b'`');
@@ -380,7 +379,9 @@ fn physical_sql_name(name: &str, shard: usize) -> Vec<u8> {
     out
 }
 
-/// A physical table name as SQL: plain when it is a simple identifier.
+/// A physical table name as SQL: plain when it is a simple identifier (the
+/// reference [`physical_sql_name`] is tested against).
+#[cfg(test)]
 fn quoted(name: &str) -> Vec<u8> {
     if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         name.as_bytes().to_vec()
