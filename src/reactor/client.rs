@@ -1363,8 +1363,21 @@ impl IoThread {
         };
         c.detach(b.key_in_slab);
         // A read whose replica could not even be connected to (nothing was
-        // sent) moves to another node instead of failing.
-        if c.phase == Phase::AwaitBackend && b.is_logging_in() {
+        // sent) moves to another node instead of failing; so does a plain
+        // read on one replica that died before any of its reply reached the
+        // client (a pooled connection to a server just killed).
+        let unanswered_read = c.phase == Phase::Relaying
+            && c.inflight.as_ref().is_some_and(|i| {
+                i.targets.len() == 1
+                    && !i.forwarded
+                    && matches!(i.gather, crate::route::Gather::Relay)
+                    && i.to_binary.is_none()
+                    && i.effects.replica_ok
+            });
+        if unanswered_read {
+            c.phase = Phase::AwaitBackend;
+        }
+        if c.phase == Phase::AwaitBackend && (b.is_logging_in() || unanswered_read) {
             let idx = c.inflight.as_ref().and_then(|i| {
                 i.targets
                     .iter()
@@ -1379,6 +1392,9 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
+        if unanswered_read {
+            c.phase = Phase::Relaying;
+        }
         let in_txn = c.sess.is_pinned();
         c.sess.pins = PinReasons::default();
         c.open_statements = 0;

@@ -206,6 +206,7 @@ fn replicas_leave_and_rejoin_the_read_pool_and_a_dead_master_fails_writes_fast()
     let killed = Instant::now();
     let grace = Duration::from_millis(600 + 1400);
     let mut late_errors = Vec::new();
+    let mut early_errors = Vec::new();
     while killed.elapsed() < Duration::from_secs(4) {
         match conn.query_first::<u16, _>("SELECT @@port") {
             Ok(Some(p)) if p == s.r2.port => {
@@ -215,6 +216,8 @@ fn replicas_leave_and_rejoin_the_read_pool_and_a_dead_master_fails_writes_fast()
             Err(e) => {
                 if killed.elapsed() > grace {
                     late_errors.push(format!("{:?}: {e}", killed.elapsed()));
+                } else {
+                    early_errors.push(format!("{:?}: {e}", killed.elapsed()));
                 }
                 conn = s.proxy.conn_db("rw");
             }
@@ -223,6 +226,12 @@ fn replicas_leave_and_rejoin_the_read_pool_and_a_dead_master_fails_writes_fast()
     assert!(
         late_errors.is_empty(),
         "reads failed after the replica was marked down: {late_errors:?}"
+    );
+    // Reads that found the dead replica (refused connects, pooled
+    // connections to it) were retried on the other one.
+    assert!(
+        early_errors.is_empty(),
+        "reads failed while the replica was dying: {early_errors:?}"
     );
 
     // Master killed: writes fail fast with an error naming the group,
