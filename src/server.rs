@@ -28,6 +28,9 @@ impl Running {
     /// Asks every thread to stop and waits for them.
     pub fn shutdown(self) {
         self.shared.shutdown.store(true, Ordering::Relaxed);
+        if let Some(f) = self.shared.failover.lock().take() {
+            f.stop();
+        }
         if let Some(p) = self.shared.prober.lock().take() {
             p.stop();
         }
@@ -110,6 +113,7 @@ pub fn start(
         shared.health.clone(),
         shared.topology(),
     ));
+    *shared.failover.lock() = Some(crate::health::Failover::start(&shared)?);
     let (job_tx, job_rx) = crossbeam_channel::bounded(queue);
     let mut threads = Vec::new();
     for i in 0..workers {

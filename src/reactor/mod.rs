@@ -146,6 +146,14 @@ pub struct Shared {
     pub meta: Mutex<Box<dyn crate::meta::MetaStore>>,
     /// The probe threads, once started (`server::start`).
     pub prober: Mutex<Option<crate::health::ProberHandle>>,
+    /// The failover thread, once started (`server::start`).
+    pub failover: Mutex<Option<crate::health::FailoverHandle>>,
+    /// The topology as the config says (`topology` is it with the
+    /// promotions applied).
+    pub config_topology: RwLock<Arc<Topology>>,
+    /// Groups whose master was replaced by `failover = "promote"`, by group
+    /// name (in memory only). Its lock also serialises installs.
+    pub promotions: Mutex<HashMap<String, crate::health::Promotion>>,
     /// Statement and per-node counters (admin port, /metrics).
     pub metrics: crate::stats::Metrics,
     /// When the process started (uptime).
@@ -185,6 +193,9 @@ impl Shared {
             health,
             meta: Mutex::new(meta),
             prober: Mutex::new(None),
+            failover: Mutex::new(None),
+            config_topology: RwLock::new(Arc::new(topology.clone())),
+            promotions: Mutex::new(HashMap::new()),
             metrics: crate::stats::Metrics::default(),
             started: std::time::Instant::now(),
             routing: RwLock::new(Arc::new(routing)),
@@ -208,10 +219,61 @@ impl Shared {
         self.routing.read().clone()
     }
 
-    /// Installs a new (validated) topology and its routing state. New
-    /// nodes are in the health table (and probed) before any statement can
-    /// be routed to them.
+    /// Installs a new (validated) topology from the config and its routing
+    /// state, with the failover promotions applied
+    /// (`health::apply_promotions`). New nodes are in the health table (and
+    /// probed) before any statement can be routed to them.
     pub fn install(&self, topology: Topology) {
+        let mut promotions = self.promotions.lock();
+        self.install_locked(topology, &mut promotions);
+    }
+
+    /// Records that `new_master` replaced `old_master` as master of `group`
+    /// (`failover = "promote"`) and re-installs the config's topology with
+    /// it. False (nothing changed) when `old_master` is no longer the
+    /// group's master (a reload changed it meanwhile) or the group is gone.
+    pub fn promote(
+        &self,
+        group: &str,
+        old_master: &crate::config::NodeAddr,
+        new_master: &crate::config::NodeAddr,
+    ) -> bool {
+        let mut promotions = self.promotions.lock();
+        let config = (**self.config_topology.read()).clone();
+        let Some(config_master) = config
+            .groups
+            .iter()
+            .find(|g| g.name == group)
+            .map(|g| g.master.clone())
+        else {
+            return false;
+        };
+        let current = promotions
+            .get(group)
+            .filter(|p| p.config_master.identity() == config_master.identity())
+            .map_or(&config_master, |p| &p.new_master);
+        if current.identity() != old_master.identity() {
+            return false;
+        }
+        crate::health::failover::record_promotion(
+            &mut promotions,
+            group,
+            &config_master,
+            old_master,
+            new_master,
+        );
+        self.install_locked(config, &mut promotions);
+        true
+    }
+
+    fn install_locked(
+        &self,
+        config: Topology,
+        promotions: &mut HashMap<String, crate::health::Promotion>,
+    ) {
+        let mut topology = config.clone();
+        *self.config_topology.write() = Arc::new(config);
+        crate::health::apply_promotions(&mut topology, promotions);
         let routing = routing_with_meta(&topology, self.meta.lock().as_mut());
         let topology = Arc::new(topology);
         match self.prober.lock().as_ref() {

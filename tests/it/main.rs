@@ -14,6 +14,7 @@ mod proxy;
 
 mod admin;
 mod differential;
+mod failover;
 mod failures;
 mod health;
 mod kill;
