@@ -72,6 +72,8 @@ pub(super) struct PointCache {
     topo: std::sync::Arc<crate::config::Topology>,
     state: std::sync::Arc<crate::route::state::RouteState>,
     schema: Option<String>,
+    /// The session's NO_BACKSLASH_ESCAPES state it was lexed under.
+    backslash_escapes: bool,
     /// What the planner made for each shard seen so far.
     plans: HashMap<u32, (route::RouteTarget, Effects)>,
 }
@@ -100,6 +102,7 @@ impl PointCache {
             topo: topo.clone(),
             state: state.clone(),
             schema: ctx.schema.clone(),
+            backslash_escapes: opts.backslash_escapes,
             plans: HashMap::new(),
         }
     }
@@ -113,6 +116,7 @@ impl PointCache {
         std::sync::Arc::ptr_eq(&self.topo, topo)
             && std::sync::Arc::ptr_eq(&self.state, state)
             && self.schema == ctx.schema
+            && self.backslash_escapes == ctx.backslash_escapes
             && ctx.shard_key.is_none()
     }
 
