@@ -441,7 +441,12 @@ impl Merger {
                     return Ok(ShardReply::Pending);
                 }
                 let s = &self.shards[shard];
-                let row = if self.spec.binary {
+                let row = if matches!(self.mode, Mode::Union)
+                    && !self.spec.distinct
+                    && self.spec.hidden == 0
+                {
+                    Row::opaque(payload)
+                } else if self.spec.binary {
                     Row::parse_binary(payload, &s.types)?
                 } else {
                     Row::parse_text(payload, s.types.len())?

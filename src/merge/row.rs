@@ -26,15 +26,31 @@ pub struct Row {
     cells: Vec<(u32, u32)>,
     /// `buf` is the row packet payload as received.
     whole: bool,
+    /// Cells not split out (see [`Row::opaque`]).
+    opaque: bool,
 }
 
 impl Row {
+    /// A row passed through unread: a plain union of the shards' rows
+    /// (no ORDER BY, DISTINCT, grouping or hidden columns) only counts and
+    /// forwards rows, so their cells are never split out. [`Row::cell`] of
+    /// such a row is `None`.
+    pub fn opaque(payload: &[u8]) -> Row {
+        Row {
+            buf: payload.to_vec(),
+            cells: Vec::new(),
+            whole: true,
+            opaque: true,
+        }
+    }
+
     /// An empty row to fill with [`Row::push`].
     pub fn with_capacity(ncols: usize) -> Row {
         Row {
             buf: Vec::new(),
             cells: Vec::with_capacity(ncols),
             whole: false,
+            opaque: false,
         }
     }
 
@@ -60,6 +76,7 @@ impl Row {
             buf: payload.to_vec(),
             cells,
             whole: true,
+            opaque: false,
         })
     }
 
@@ -103,6 +120,7 @@ impl Row {
             buf: payload.to_vec(),
             cells,
             whole: true,
+            opaque: false,
         })
     }
 
@@ -131,7 +149,7 @@ impl Row {
     /// Appends the row packet payload of the first `ncols` cells to `out`,
     /// as a text or a binary row.
     pub fn write(&self, ncols: usize, binary: bool, out: &mut Vec<u8>) {
-        if self.whole && ncols == self.cells.len() {
+        if self.opaque || (self.whole && ncols == self.cells.len()) {
             out.extend_from_slice(&self.buf);
             return;
         }
