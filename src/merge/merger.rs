@@ -764,7 +764,19 @@ impl Merger {
             }
             Mode::Sorted => {
                 while let Some(e) = self.pop_sorted() {
-                    self.emit(e.row, out, seq)?;
+                    if self.distinct_adjacent {
+                        // The sort keys cover every selected column: equal
+                        // keys are equal rows, and they come out adjacent.
+                        if self.last_distinct.as_ref().is_some_and(|k| {
+                            compare_keys(k, &e.keys, &self.desc) == Ordering::Equal
+                        }) {
+                            continue;
+                        }
+                        self.last_distinct = Some(e.keys);
+                        self.emit_row(e.row, out, seq)?;
+                    } else {
+                        self.emit(e.row, out, seq)?;
+                    }
                     if self.limit_reached() {
                         self.finished = true;
                         return Ok(());
@@ -877,20 +889,25 @@ impl Merger {
                 })
                 .collect::<std::result::Result<Vec<Key>, String>>()
                 .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: DISTINCT: {e}")))?;
-            if self.distinct_adjacent {
-                if self.last_distinct.as_ref() == Some(&key) {
-                    return Ok(());
-                }
-                self.last_distinct = Some(key);
-            } else if self.seen.contains(&key) {
+            if self.seen.contains(&key) {
                 return Ok(());
-            } else {
-                if self.seen.len() >= self.spec.max_groups {
-                    return Err(too_many("distinct rows", self.spec.max_groups));
-                }
-                self.seen.insert(key);
             }
+            if self.seen.len() >= self.spec.max_groups {
+                return Err(too_many("distinct rows", self.spec.max_groups));
+            }
+            self.seen.insert(key);
         }
+        self.emit_row(row, out, seq)
+    }
+
+    /// OFFSET, LIMIT, then the row goes out (DISTINCT already checked).
+    fn emit_row(
+        &mut self,
+        row: Row,
+        out: &mut Vec<u8>,
+        seq: &mut u8,
+    ) -> std::result::Result<(), Fail> {
+        let visible = self.types.len() - self.spec.hidden;
         if let Some(l) = self.spec.limit {
             if self.skipped < l.offset {
                 self.skipped += 1;
