@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use log::info;
+
+/// mimalloc instead of glibc malloc: statement planning and result merging
+/// allocate small short-lived buffers per statement and per row; measured
+/// in `src/ARCHITECTURE.md` ("Memory allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use shardgate::config::{self, ConfigError, Topology};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
