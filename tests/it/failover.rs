@@ -104,7 +104,7 @@ fn promote_loses_no_acknowledged_write_and_fences_the_old_master() {
         ))
         .group("failover = \"promote\"")
         .tail(
-            "[health]\ninterval = \"200ms\"\ntimeout = \"200ms\"\ndown_after = 3\nup_after = 2\n\
+            "[health]\ninterval = \"300ms\"\ntimeout = \"300ms\"\ndown_after = 4\nup_after = 2\n\
              max_replica_lag = \"1h\"",
         );
     let proxy = Proxy::start(&cfg);
@@ -228,7 +228,7 @@ fn an_operator_down_master_is_not_promoted_away() {
         ))
         .group("failover = \"promote\"")
         .tail(
-            "[health]\ninterval = \"200ms\"\ntimeout = \"200ms\"\ndown_after = 3\nup_after = 2\n\
+            "[health]\ninterval = \"300ms\"\ntimeout = \"300ms\"\ndown_after = 4\nup_after = 2\n\
              max_replica_lag = \"1h\"\n\n[admin]\nuser = \"admin\"\npassword = \"admin-secret\"",
         );
     let proxy = Proxy::start(&cfg);
