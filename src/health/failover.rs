@@ -229,6 +229,9 @@ pub enum FailoverError {
     /// A reload changed the group's master while the candidate was being
     /// promoted: the candidate is a writable master nobody routes to.
     ConfigChanged { node: String },
+    /// The master answered a last connect (with `backend.connect_timeout`)
+    /// just before promotion: slow probes, not a dead master.
+    MasterAnswers { node: String },
 }
 
 impl fmt::Display for FailoverError {
@@ -241,6 +244,11 @@ impl fmt::Display for FailoverError {
             FailoverError::NotApplied { node, position } => write!(
                 f,
                 "node {node} did not apply its received position {position} within {APPLY_WAIT:?}"
+            ),
+            FailoverError::MasterAnswers { node } => write!(
+                f,
+                "master {node} answered a confirmation connect: its probes failed but it is alive; \
+                 not promoting (raise health.timeout if probes time out under load)"
             ),
             FailoverError::ConfigChanged { node } => write!(
                 f,
@@ -391,6 +399,16 @@ struct Survey {
 fn promote(shared: &Shared, topo: &Topology, g: &Group) -> Result<NodeAddr, FailoverError> {
     let step = step_timeout(topo);
     let backend = &topo.backend;
+    // Probes time out after health.timeout; before making a second master,
+    // give the old one the longer backend.connect_timeout to answer: a
+    // loaded master that is slow to probe must not be replaced.
+    let confirm = backend.connect_timeout.max(step);
+    if let Ok(conn) = open(&g.master, backend, confirm) {
+        conn.quit();
+        return Err(FailoverError::MasterAnswers {
+            node: g.master.text.clone(),
+        });
+    }
     let mut found: Vec<Survey> = Vec::new();
     for r in &g.replicas {
         let up = shared

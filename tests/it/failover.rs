@@ -275,3 +275,37 @@ fn an_operator_down_master_is_not_promoted_away() {
         "1"
     );
 }
+
+/// Probes that fail while the master is alive (here: a 1 ms probe
+/// timeout) take it down, but the last confirmation connect finds it
+/// answering: no replica is promoted, nothing is reset.
+#[test]
+fn a_master_that_only_fails_its_probes_is_not_replaced() {
+    let master = MariaDb::start();
+    let replica = MariaDb::start_replica_of(&master);
+    let cfg = ProxyConfig::new(master.port)
+        .group(&format!(
+            "replicas = [ {{ addr = \"127.0.0.1:{}\" }} ]",
+            replica.port
+        ))
+        .group("failover = \"promote\"")
+        .tail("[health]\ninterval = \"100ms\"\ntimeout = \"1ms\"\ndown_after = 2\nup_after = 2");
+    let proxy = Proxy::start(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.log().contains("answered a confirmation connect") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let log = proxy.log();
+    assert!(
+        log.contains("answered a confirmation connect"),
+        "no promotion was attempted and refused:\n{log}"
+    );
+    assert!(
+        !log.contains("is the master now"),
+        "a live master was replaced:\n{log}"
+    );
+    assert!(
+        !replica.slave_status().is_empty(),
+        "the replica's replication was reset"
+    );
+}
