@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-/// Statement kinds counted separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Statement kinds counted separately (the planner sets them from
+/// `sql::classify`; statements it does not plan count as `Other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueryKind {
     Select,
     Insert,
     Update,
     Delete,
+    #[default]
     Other,
 }
 
@@ -39,43 +41,6 @@ impl QueryKind {
             QueryKind::Update => "update",
             QueryKind::Delete => "delete",
             QueryKind::Other => "other",
-        }
-    }
-
-    /// The kind of a statement from its first keyword (comments skipped).
-    pub fn of_sql(sql: &[u8]) -> QueryKind {
-        let mut s = sql;
-        loop {
-            s = s.trim_ascii_start();
-            if let Some(rest) = s.strip_prefix(b"/*") {
-                match rest.windows(2).position(|w| w == b"*/") {
-                    Some(i) => s = &rest[i + 2..],
-                    None => return QueryKind::Other,
-                }
-            } else if s.starts_with(b"--") || s.starts_with(b"#") {
-                match s.iter().position(|&b| b == b'\n') {
-                    Some(i) => s = &s[i + 1..],
-                    None => return QueryKind::Other,
-                }
-            } else {
-                break;
-            }
-        }
-        let word_end = s
-            .iter()
-            .position(|b| !b.is_ascii_alphabetic())
-            .unwrap_or(s.len());
-        let w = &s[..word_end];
-        if w.eq_ignore_ascii_case(b"select") || w.eq_ignore_ascii_case(b"with") {
-            QueryKind::Select
-        } else if w.eq_ignore_ascii_case(b"insert") || w.eq_ignore_ascii_case(b"replace") {
-            QueryKind::Insert
-        } else if w.eq_ignore_ascii_case(b"update") {
-            QueryKind::Update
-        } else if w.eq_ignore_ascii_case(b"delete") {
-            QueryKind::Delete
-        } else {
-            QueryKind::Other
         }
     }
 
@@ -176,28 +141,6 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kinds_from_the_first_keyword() {
-        assert_eq!(QueryKind::of_sql(b"  select 1"), QueryKind::Select);
-        assert_eq!(
-            QueryKind::of_sql(b"/* x */ /*+ shardgate: master */ SELECT 1"),
-            QueryKind::Select
-        );
-        assert_eq!(
-            QueryKind::of_sql(b"-- c\nINSERT INTO t VALUES (1)"),
-            QueryKind::Insert
-        );
-        assert_eq!(
-            QueryKind::of_sql(b"replace into t values (1)"),
-            QueryKind::Insert
-        );
-        assert_eq!(QueryKind::of_sql(b"UPDATE t SET a=1"), QueryKind::Update);
-        assert_eq!(QueryKind::of_sql(b"delete from t"), QueryKind::Delete);
-        assert_eq!(QueryKind::of_sql(b"SET NAMES utf8"), QueryKind::Other);
-        assert_eq!(QueryKind::of_sql(b"/* unterminated"), QueryKind::Other);
-        assert_eq!(QueryKind::of_sql(b""), QueryKind::Other);
-    }
 
     #[test]
     fn integer_bounds_match_the_published_ones() {

@@ -208,6 +208,7 @@ impl IoThread {
                 &t.group,
                 t.addr,
                 read,
+                None,
             )?;
         }
         Ok(())
@@ -244,7 +245,7 @@ impl IoThread {
             return false;
         }
         let master = g.master.socket.unwrap_or(failed);
-        let next = self.balancer.choose_avoiding(
+        let next = self.balancer.choose(
             &topo,
             &self.shared.health,
             &self.shared.metrics,

@@ -74,24 +74,10 @@ impl Balancer {
     }
 
     /// The node for a statement on `group` (whose master is `master`).
-    /// `read`: the statement may run on a replica. Errors are messages for
-    /// the client.
-    pub fn choose(
-        &mut self,
-        topo: &Arc<Topology>,
-        health: &HealthTable,
-        metrics: &Metrics,
-        group: &str,
-        master: SocketAddr,
-        read: bool,
-    ) -> Result<SocketAddr, String> {
-        self.choose_avoiding(topo, health, metrics, group, master, read, None)
-    }
-
-    /// [`Balancer::choose`], never picking replica `avoid` (it just
-    /// refused a connection).
+    /// `read`: the statement may run on a replica, never on `avoid` (a
+    /// replica that just failed it). Errors are messages for the client.
     #[allow(clippy::too_many_arguments)]
-    pub fn choose_avoiding(
+    pub fn choose(
         &mut self,
         topo: &Arc<Topology>,
         health: &HealthTable,
@@ -304,7 +290,7 @@ read_fallback = "{fallback}"
         let mut b = Balancer::new(42);
         let mut out = HashMap::new();
         for _ in 0..n {
-            let a = b.choose(&t, &h, &m, "g0", addr(4000), true).unwrap();
+            let a = b.choose(&t, &h, &m, "g0", addr(4000), true, None).unwrap();
             *out.entry(a).or_insert(0) += 1;
         }
         out
@@ -334,18 +320,23 @@ read_fallback = "{fallback}"
         let m = Metrics::default();
         let mut b = Balancer::new(1);
         assert_eq!(
-            b.choose(&t, &h, &m, "g0", addr(4000), false),
+            b.choose(&t, &h, &m, "g0", addr(4000), false, None),
             Ok(addr(4000))
         );
         h.set_operator("127.0.0.1:4000", crate::health::Override::Down)
             .unwrap();
-        let e = b.choose(&t, &h, &m, "g0", addr(4000), false).unwrap_err();
+        let e = b
+            .choose(&t, &h, &m, "g0", addr(4000), false, None)
+            .unwrap_err();
         assert!(
             e.contains("group 'g0' master 127.0.0.1:4000 is down"),
             "{e}"
         );
         // Reads still go to the readable replica.
-        assert_eq!(b.choose(&t, &h, &m, "g0", addr(4000), true), Ok(addr(4001)));
+        assert_eq!(
+            b.choose(&t, &h, &m, "g0", addr(4000), true, None),
+            Ok(addr(4001))
+        );
     }
 
     #[test]
@@ -355,10 +346,15 @@ read_fallback = "{fallback}"
         let m = Metrics::default();
         let mut b = Balancer::new(1);
         // Not probed yet: replicas take no reads, the master does.
-        assert_eq!(b.choose(&t, &h, &m, "g0", addr(4000), true), Ok(addr(4000)));
+        assert_eq!(
+            b.choose(&t, &h, &m, "g0", addr(4000), true, None),
+            Ok(addr(4000))
+        );
         let t = Arc::new(topo("round_robin", "error"));
         let h = HealthTable::new(&t);
-        let e = b.choose(&t, &h, &m, "g0", addr(4000), true).unwrap_err();
+        let e = b
+            .choose(&t, &h, &m, "g0", addr(4000), true, None)
+            .unwrap_err();
         assert!(e.contains("no replica that can take reads"), "{e}");
     }
 }

@@ -1232,11 +1232,9 @@ impl IoThread {
             return;
         };
         let elapsed = inflight.started.elapsed();
-        self.shared.metrics.statement(
-            crate::stats::QueryKind::of_sql(inflight.first_sql()),
-            elapsed,
-            error,
-        );
+        self.shared
+            .metrics
+            .statement(inflight.effects.kind, elapsed, error);
         if elapsed >= slow {
             self.shared
                 .stats

@@ -421,7 +421,14 @@ impl IoThread {
                         }
                         g => g,
                     };
-                    self.run_cached(key, targets, gather, effects, &template, body);
+                    self.run_execution(
+                        key,
+                        targets,
+                        gather,
+                        effects,
+                        &template,
+                        ExecMode::Cached(body),
+                    );
                     return;
                 }
             }
@@ -497,20 +504,6 @@ impl IoThread {
                 "shardgate: this statement cannot be executed as a prepared statement on sharded tables",
             ),
         }
-    }
-
-    /// Runs an EXECUTE on statements kept prepared on the targets'
-    /// connections (`reactor::stmt_cache`); rows come back binary.
-    fn run_cached(
-        &mut self,
-        key: usize,
-        targets: Vec<route::RouteTarget>,
-        gather: Gather,
-        effects: Effects,
-        sql: &[u8],
-        body: Vec<u8>,
-    ) {
-        self.run_execution(key, targets, gather, effects, sql, ExecMode::Cached(body));
     }
 
     /// Runs an EXECUTE whose values were written into the SQL.

@@ -33,8 +33,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use shardgate_proto::codec::Reader;
-use shardgate_proto::row::TextRow;
 
 use super::crc32::crc32;
 use super::keyvalue::KeyValue;
@@ -678,31 +676,14 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
 ///
 /// <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query_response_text_resultset.html>
 fn text_rows(packets: &[Vec<u8>], ncols: usize) -> Result<Vec<Vec<Option<Vec<u8>>>>, String> {
-    let first = packets.first().ok_or("empty reply")?;
-    let n = Reader::new(first)
-        .lenenc_int("column count")
-        .map_err(|e| e.to_string())?;
-    if n as usize != ncols {
-        return Err(format!("expected {ncols} columns, got {n}"));
+    let set = crate::backend::blocking::ResultSet::decode(packets)?;
+    if set.columns.len() != ncols {
+        return Err(format!(
+            "expected {ncols} columns, got {}",
+            set.columns.len()
+        ));
     }
-    let is_eof = |p: &[u8]| p.first() == Some(&0xfe) && p.len() < 9;
-    let mut i = 1 + ncols;
-    if packets.get(i).is_some_and(|p| is_eof(p)) {
-        i += 1;
-    }
-    let mut rows = Vec::new();
-    for p in packets.iter().skip(i) {
-        if is_eof(p) || p.first() == Some(&0xff) {
-            break;
-        }
-        let row = TextRow::new(p, ncols)
-            .cells()
-            .map(|c| c.map(|c| c.map(<[u8]>::to_vec)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        rows.push(row);
-    }
-    Ok(rows)
+    Ok(set.rows)
 }
 
 fn parse_shard(cell: &[u8]) -> Option<u32> {
@@ -1043,7 +1024,14 @@ mod tests {
         let mut null = Vec::new();
         encode_text_row([None], &mut null);
         let eof = vec![0xfe, 0, 0, 2, 0];
-        let packets = vec![vec![1], b"coldef".to_vec(), eof.clone(), row, null, eof];
+        let mut coldef = Vec::new();
+        shardgate_proto::column::ColumnDefinition41::new(
+            b"shard",
+            shardgate_proto::column::ColumnType::VarString,
+            33,
+        )
+        .encode(&mut coldef);
+        let packets = vec![vec![1], coldef, eof.clone(), row, null, eof];
         let rows = text_rows(&packets, 1).unwrap();
         assert_eq!(rows, vec![vec![Some(b"3".to_vec())], vec![None]]);
         assert!(text_rows(&packets, 2).is_err());

@@ -80,6 +80,8 @@ pub struct Effects {
     /// May change data: reads after it go to the master for the
     /// read-your-writes window.
     pub write: bool,
+    /// What the statement is, for the statement counters.
+    pub kind: crate::stats::QueryKind,
 }
 
 /// One backend a statement goes to.

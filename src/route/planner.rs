@@ -135,6 +135,18 @@ fn shardable(kind: &Kind<'_>) -> bool {
     )
 }
 
+/// The statement counters' kind of a classified statement.
+fn query_kind(kind: &Kind<'_>) -> crate::stats::QueryKind {
+    use crate::stats::QueryKind as Q;
+    match kind {
+        Kind::Select => Q::Select,
+        Kind::Insert | Kind::Replace => Q::Insert,
+        Kind::Update => Q::Update,
+        Kind::Delete => Q::Delete,
+        _ => Q::Other,
+    }
+}
+
 /// `SET @@shardgate_use_master = ON|OFF`.
 pub const USE_MASTER_VAR: &[u8] = b"shardgate_use_master";
 
@@ -293,6 +305,7 @@ fn plan_statement(
     }
     effects.needs_last_insert_id = st.last_insert_id;
     effects.write = st.is_write;
+    effects.kind = query_kind(&st.kind);
     effects.replica_ok = matches!(st.kind, Kind::Select)
         && !st.is_write
         && !st.locking_read
@@ -433,5 +446,21 @@ mod tests {
         );
         assert_eq!(explain_target(b"EXPLAIN SELECT 1"), None);
         assert_eq!(explain_target(b"EXPLAIN"), None);
+    }
+
+    #[test]
+    fn statement_kinds_for_the_counters() {
+        use crate::stats::QueryKind as Q;
+        let kind =
+            |sql: &str| query_kind(&sql::classify(sql.as_bytes(), sql::LexOptions::default()).kind);
+        assert_eq!(kind("  select 1"), Q::Select);
+        assert_eq!(kind("/* x */ /*+ shardgate: master */ SELECT 1"), Q::Select);
+        assert_eq!(kind("-- c\nINSERT INTO t VALUES (1)"), Q::Insert);
+        assert_eq!(kind("replace into t values (1)"), Q::Insert);
+        assert_eq!(kind("UPDATE t SET a=1"), Q::Update);
+        assert_eq!(kind("delete from t"), Q::Delete);
+        assert_eq!(kind("SET NAMES utf8"), Q::Other);
+        assert_eq!(kind("/* unterminated"), Q::Other);
+        assert_eq!(kind(""), Q::Other);
     }
 }
