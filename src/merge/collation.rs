@@ -191,13 +191,101 @@ impl Collation {
         StrKey { weights, space }
     }
 
-    /// Compares two strings.
+    /// Compares two strings as their keys compare, without building the
+    /// keys where the collation has one weight per character (everything
+    /// but `unicode_ci`, whose expansions go through [`Collation::key`]):
+    /// the weights are read in step and the first difference decides, so
+    /// the merge's comparisons cost what the common prefix costs.
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
-        if self.kind == Kind::Bytes && !self.pad {
-            return a.cmp(b);
+        let space = self.pad.then(|| self.space_weight());
+        match self.kind {
+            Kind::Bytes if !self.pad => a.cmp(b),
+            Kind::Bytes => padded_cmp(bytes(a), bytes(b), space),
+            Kind::Latin1(t) => padded_cmp(latin1(a, t), latin1(b, t), space),
+            Kind::AsciiCi => padded_cmp(upper(a), upper(b), space),
+            Kind::GeneralCi => {
+                // ASCII bytes are whole characters weighing their upper
+                // case: step over the common ASCII prefix, then compare
+                // the rest by characters from that boundary.
+                let same = a
+                    .iter()
+                    .zip(b)
+                    .take_while(|(x, y)| x.is_ascii() && y.is_ascii() && x.eq_ignore_ascii_case(y))
+                    .count();
+                let (a, b) = (&a[same..], &b[same..]);
+                match (a.first(), b.first()) {
+                    (Some(x), Some(y)) if x.is_ascii() && y.is_ascii() => {
+                        x.to_ascii_uppercase().cmp(&y.to_ascii_uppercase())
+                    }
+                    _ => padded_cmp(general_ci(a), general_ci(b), space),
+                }
+            }
+            Kind::UnicodeCi => self.key(a).cmp(&self.key(b)),
         }
-        self.key(a).cmp(&self.key(b))
     }
+}
+
+fn bytes(s: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    s.iter().map(|&b| u32::from(b))
+}
+
+fn latin1<'a>(s: &'a [u8], table: &'static [u8; 256]) -> impl Iterator<Item = u32> + 'a {
+    s.iter().map(move |&c| u32::from(table[usize::from(c)]))
+}
+
+fn upper(s: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    s.iter().map(|&b| u32::from(b.to_ascii_uppercase()))
+}
+
+/// The `general_ci` weights of a string, as [`Collation::key`] makes them.
+fn general_ci(s: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    s.utf8_chunks().flat_map(|chunk| {
+        let valid = chunk
+            .valid()
+            .chars()
+            .map(|c| general_ci_weight(u32::from(c)));
+        let invalid = chunk.invalid().iter().map(|&b| INVALID_BASE + u32::from(b));
+        valid.chain(invalid)
+    })
+}
+
+/// Compares two weight sequences as [`StrKey`] does: the shorter one is
+/// extended with spaces for PAD SPACE collations (`space` is the space's
+/// weight), and is smaller when the collation is NO PAD.
+fn padded_cmp(
+    mut a: impl Iterator<Item = u32>,
+    mut b: impl Iterator<Item = u32>,
+    space: Option<u32>,
+) -> Ordering {
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => return x.cmp(&y),
+            (None, None) => return Ordering::Equal,
+            (Some(x), None) => {
+                return match space {
+                    None => Ordering::Greater,
+                    Some(sp) => against_spaces(x, a, sp),
+                }
+            }
+            (None, Some(y)) => {
+                return match space {
+                    None => Ordering::Less,
+                    Some(sp) => against_spaces(y, b, sp).reverse(),
+                }
+            }
+        }
+    }
+}
+
+/// The rest of the longer string against spaces: its first non-space
+/// weight decides.
+fn against_spaces(first: u32, rest: impl Iterator<Item = u32>, space: u32) -> Ordering {
+    std::iter::once(first)
+        .chain(rest)
+        .map(|w| w.cmp(&space))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(Ordering::Equal)
 }
 
 /// Calls `f` with each character's code point, or `Err(byte)` for each
@@ -384,6 +472,51 @@ mod tests {
             sections += 1;
         }
         assert_eq!(sections, 6);
+    }
+
+    /// The lazy comparison and the keys agree on every collation, for
+    /// strings with trailing spaces, tabs, invalid UTF-8 and multi-byte
+    /// characters.
+    #[test]
+    fn compare_agrees_with_keys() {
+        let words: &[&[u8]] = &[
+            b"",
+            b" ",
+            b"a",
+            b"a ",
+            b"a  ",
+            b"A",
+            b"a\t",
+            b"ab",
+            b"a b",
+            b"b",
+            b"_",
+            b"\xff",
+            b"a\xc3",
+            "é".as_bytes(),
+            "E".as_bytes(),
+            "ß".as_bytes(),
+            "ss".as_bytes(),
+            "Straße ".as_bytes(),
+            "strasse".as_bytes(),
+            "東京".as_bytes(),
+            "😀".as_bytes(),
+            &[0xC5],
+            &[0xE5, b' '],
+            b"Z",
+        ];
+        for id in [63, 46, 45, 1069, 224, 1248, 8, 1032, 48, 11, 1035] {
+            let c = Collation::from_id(id).unwrap();
+            for a in words {
+                for b in words {
+                    assert_eq!(
+                        c.compare(a, b),
+                        c.key(a).cmp(&c.key(b)),
+                        "collation {id}: {a:?} vs {b:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

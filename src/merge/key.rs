@@ -51,7 +51,8 @@ impl ColMeta {
         }
     }
 
-    fn is_string(&self) -> bool {
+    /// Strings (compared by collation), not numbers, temporals or bits.
+    pub fn is_string(&self) -> bool {
         !(self.ty.is_integer()
             || self.ty.is_decimal()
             || self.ty.is_float()
@@ -206,6 +207,31 @@ pub fn cell_key(
     })
 }
 
+/// Compares two cells of one column as their keys would compare
+/// ([`cell_key`]), without building a string's weights (see
+/// [`Collation::compare`]).
+pub fn compare_cells(
+    meta: &ColMeta,
+    coll: Option<&Collation>,
+    binary: bool,
+    a: Option<&[u8]>,
+    b: Option<&[u8]>,
+) -> Result<Ordering, String> {
+    let (Some(x), Some(y)) = (a, b) else {
+        return Ok(a.is_some().cmp(&b.is_some()));
+    };
+    if meta.is_string() {
+        if let (Value::Bytes(p), Value::Bytes(q)) =
+            (cell_value(meta, binary, x)?, cell_value(meta, binary, y)?)
+        {
+            let c =
+                coll.ok_or_else(|| format!("collation id {} is not supported", meta.charset))?;
+            return Ok(c.compare(p, q));
+        }
+    }
+    Ok(cell_key(meta, coll, binary, a)?.cmp(&cell_key(meta, coll, binary, b)?))
+}
+
 /// Compares two key lists, column by column, reversing the columns whose
 /// `desc` is true (NULLs last in descending order, as in the server).
 pub fn compare_keys(a: &[Key], b: &[Key], desc: &[bool]) -> Ordering {
@@ -264,6 +290,51 @@ mod tests {
         assert!(Key::Null < k(LongLong, 63, "-999"));
         assert!(cell_key(&meta(LongLong, 63), None, false, Some(b"x")).is_err());
         assert!(cell_key(&meta(VarString, 2304), None, false, Some(b"x")).is_err());
+    }
+
+    #[test]
+    fn cell_comparison_agrees_with_keys() {
+        use ColumnType::*;
+        let cases: &[(ColumnType, u16, &[&str])] = &[
+            (LongLong, 63, &["-10", "9", "0", "9"]),
+            (NewDecimal, 63, &["10.50", "10.5", "-2.5", "-10"]),
+            (Double, 63, &["1e15", "999", "-0", "0"]),
+            (
+                DateTime,
+                63,
+                &["2024-01-01 00:00:00", "2023-12-31 23:59:59"],
+            ),
+            (
+                VarString,
+                45,
+                &["abc ", "ABC", "abd", "Straße", "strasse", ""],
+            ),
+            (VarString, 224, &["ß", "ss", "Æ", "ae"]),
+            (VarString, 63, &["a", "a ", "B"]),
+        ];
+        for &(ty, cs, values) in cases {
+            let m = meta(ty, cs);
+            let coll = m.collation();
+            let cells: Vec<Option<&[u8]>> = values
+                .iter()
+                .map(|v| Some(v.as_bytes()))
+                .chain([None])
+                .collect();
+            for &a in &cells {
+                for &b in &cells {
+                    let keys = cell_key(&m, coll.as_ref(), false, a)
+                        .unwrap()
+                        .cmp(&cell_key(&m, coll.as_ref(), false, b).unwrap());
+                    assert_eq!(
+                        compare_cells(&m, coll.as_ref(), false, a, b).unwrap(),
+                        keys,
+                        "{ty:?}/{cs}: {a:?} vs {b:?}"
+                    );
+                }
+            }
+        }
+        let bad = compare_cells(&meta(LongLong, 63), None, false, Some(b"1"), Some(b"x"));
+        assert!(bad.is_err());
     }
 
     #[test]

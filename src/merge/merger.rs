@@ -41,7 +41,7 @@ use super::collation::Collation;
 use super::key::{cell_key, compare_keys, ColMeta, Key};
 use super::ok::StatusMerge;
 use super::row::Row;
-use super::sort::ShardHeap;
+use super::sort::{RowOrder, ShardHeap};
 use super::spec::{Aggregate, MergeSpec};
 
 /// Most columns a shard result may have (MariaDB's limit is 4096).
@@ -75,24 +75,18 @@ enum Mode {
 }
 
 #[derive(Debug)]
-struct Entry {
-    keys: Vec<Key>,
-    row: Row,
-}
-
-#[derive(Debug)]
 struct Shard {
     phase: Phase,
     types: Vec<(ColumnType, bool)>,
     /// Definitions, kept until the first shard completes its own.
     defs: Vec<Vec<u8>>,
     /// Sorted modes: rows waiting for the k-way merge.
-    queue: VecDeque<Entry>,
+    queue: VecDeque<Row>,
     /// Union: rows of this shard in the union queue.
     queued: usize,
-    /// Keys of the last row taken when the queue became empty, to check
-    /// that the next row keeps the order.
-    last: Option<Vec<Key>>,
+    /// The last row taken when the queue became empty, to check that the
+    /// next row keeps the order.
+    last: Option<Row>,
 }
 
 /// The scatter-gather merger of one statement. See the module docs of
@@ -112,18 +106,21 @@ pub struct Merger {
     emit_colls: Vec<Option<Collation>>,
     plan: Option<GroupPlan>,
     desc: Vec<bool>,
+    /// The ORDER BY over the shards' rows (sorted and streamed-group modes).
+    order: RowOrder,
     heap: ShardHeap,
     /// Unfinished shards with nothing buffered (the k-way merge waits).
     waiting: usize,
     union: VecDeque<(usize, Row)>,
     groups: HashMap<Vec<Key>, usize>,
     group_list: Vec<Group>,
-    current: Option<(Vec<Key>, Group)>,
+    /// Streamed groups: the current group's first row and its state.
+    current: Option<(Row, Group)>,
     seen: HashSet<Vec<Key>>,
     /// DISTINCT over rows sorted on every visible column: duplicates are
-    /// adjacent, so only the last distinct row's key is kept (no set).
+    /// adjacent, so only the last distinct row is kept (no set).
     distinct_adjacent: bool,
-    last_distinct: Option<Vec<Key>>,
+    last_distinct: Option<Row>,
     skipped: u64,
     emitted: u64,
     header_sent: bool,
@@ -179,6 +176,7 @@ impl Merger {
             emit_colls: Vec::new(),
             plan: None,
             desc,
+            order: RowOrder::default(),
             heap: ShardHeap::default(),
             waiting: shards,
             union: VecDeque::new(),
@@ -546,6 +544,12 @@ impl Merger {
             )
         })?;
         self.in_colls = self.in_meta.iter().map(ColMeta::collation).collect();
+        self.order = RowOrder::new(
+            self.spec.order_by.iter().map(|o| (o.column, o.desc)),
+            &self.in_meta,
+            &self.in_colls,
+            self.spec.binary,
+        );
         if self.spec.grouped() {
             let plan = GroupPlan::new(&self.spec, &self.in_meta);
             self.emit_meta = plan.out_meta().to_vec();
@@ -655,10 +659,16 @@ impl Merger {
                 self.shards[shard].queued += 1;
             }
             Mode::Sorted | Mode::GroupStream => {
-                let keys = self.order_keys(&row, &self.in_meta, &self.in_colls)?;
+                let bad_cell = |(c, e): (usize, String)| {
+                    (
+                        ER_UNKNOWN_ERROR,
+                        format!("shardgate: column `{}`: {e}", self.column_name(c)),
+                    )
+                };
+                self.order.check(&row).map_err(bad_cell)?;
                 let s = &self.shards[shard];
-                let prev = s.queue.back().map(|e| &e.keys).or(s.last.as_ref());
-                if prev.is_some_and(|p| compare_keys(p, &keys, &self.desc) == Ordering::Greater) {
+                let prev = s.queue.back().or(s.last.as_ref());
+                if prev.is_some_and(|p| self.order.cmp(p, &row) == Ordering::Greater) {
                     return Err((
                         ER_UNKNOWN_ERROR,
                         format!(
@@ -668,11 +678,11 @@ impl Merger {
                     ));
                 }
                 let was_empty = s.queue.is_empty();
-                self.shards[shard].queue.push_back(Entry { keys, row });
+                self.shards[shard].queue.push_back(row);
                 if was_empty {
                     self.waiting -= 1;
-                    let (shards, desc) = (&self.shards, &self.desc);
-                    self.heap.push(shard, |a, b| head_cmp(shards, desc, a, b));
+                    let (shards, order) = (&self.shards, &self.order);
+                    self.heap.push(shard, |a, b| head_cmp(shards, order, a, b));
                 }
             }
             Mode::GroupHash => {
@@ -713,24 +723,24 @@ impl Merger {
 
     /// The next row of the k-way merge, when every unfinished shard has a
     /// row buffered.
-    fn pop_sorted(&mut self) -> Option<Entry> {
+    fn pop_sorted(&mut self) -> Option<Row> {
         if self.waiting > 0 {
             return None;
         }
         let s = self.heap.peek()?;
-        let entry = self.shards[s].queue.pop_front()?;
+        let row = self.shards[s].queue.pop_front()?;
         let empty = self.shards[s].queue.is_empty();
-        let (shards, desc) = (&self.shards, &self.desc);
+        let (shards, order) = (&self.shards, &self.order);
         if empty {
-            self.heap.pop(|a, b| head_cmp(shards, desc, a, b));
+            self.heap.pop(|a, b| head_cmp(shards, order, a, b));
             if self.shards[s].phase != Phase::Done {
                 self.waiting += 1;
-                self.shards[s].last = Some(entry.keys.clone());
+                self.shards[s].last = Some(row.clone());
             }
         } else {
-            self.heap.top_changed(|a, b| head_cmp(shards, desc, a, b));
+            self.heap.top_changed(|a, b| head_cmp(shards, order, a, b));
         }
-        Some(entry)
+        Some(row)
     }
 
     fn limit_reached(&self) -> bool {
@@ -755,7 +765,7 @@ impl Merger {
             Mode::Union => {
                 while let Some((s, row)) = self.union.pop_front() {
                     self.shards[s].queued -= 1;
-                    self.emit(row, out, seq)?;
+                    self.emit(&row, out, seq)?;
                     if self.limit_reached() {
                         self.finished = true;
                         return Ok(());
@@ -763,19 +773,21 @@ impl Merger {
                 }
             }
             Mode::Sorted => {
-                while let Some(e) = self.pop_sorted() {
+                while let Some(row) = self.pop_sorted() {
                     if self.distinct_adjacent {
-                        // The sort keys cover every selected column: equal
-                        // keys are equal rows, and they come out adjacent.
-                        if self.last_distinct.as_ref().is_some_and(|k| {
-                            compare_keys(k, &e.keys, &self.desc) == Ordering::Equal
-                        }) {
+                        // The ORDER BY covers every selected column: rows
+                        // that sort equal are equal, and come out adjacent.
+                        if self
+                            .last_distinct
+                            .as_ref()
+                            .is_some_and(|last| self.order.cmp(last, &row) == Ordering::Equal)
+                        {
                             continue;
                         }
-                        self.last_distinct = Some(e.keys);
-                        self.emit_row(e.row, out, seq)?;
+                        self.emit_row(&row, out, seq)?;
+                        self.last_distinct = Some(row);
                     } else {
-                        self.emit(e.row, out, seq)?;
+                        self.emit(&row, out, seq)?;
                     }
                     if self.limit_reached() {
                         self.finished = true;
@@ -784,18 +796,18 @@ impl Merger {
                 }
             }
             Mode::GroupStream => {
-                while let Some(e) = self.pop_sorted() {
+                while let Some(row) = self.pop_sorted() {
                     let plan = self
                         .plan
                         .as_ref()
                         .ok_or((ER_UNKNOWN_ERROR, String::new()))?;
                     match &mut self.current {
-                        Some((k, g)) if compare_keys(k, &e.keys, &self.desc) == Ordering::Equal => {
-                            plan.fold(g, &e.row).map_err(internal)?;
+                        Some((first, g)) if self.order.cmp(first, &row) == Ordering::Equal => {
+                            plan.fold(g, &row).map_err(internal)?;
                         }
                         _ => {
-                            let g = plan.start(e.row).map_err(internal)?;
-                            if let Some((_, prev)) = self.current.replace((e.keys, g)) {
+                            let g = plan.start(row.clone()).map_err(internal)?;
+                            if let Some((_, prev)) = self.current.replace((row, g)) {
                                 self.emit_group(&prev, out, seq)?;
                                 if self.limit_reached() {
                                     self.finished = true;
@@ -848,7 +860,7 @@ impl Merger {
         seq: &mut u8,
     ) -> std::result::Result<(), Fail> {
         match self.finish_group(g)? {
-            Some(row) => self.emit(row, out, seq),
+            Some(row) => self.emit(&row, out, seq),
             None => Ok(()),
         }
     }
@@ -860,13 +872,13 @@ impl Merger {
         for g in &groups {
             if let Some(row) = self.finish_group(g)? {
                 let keys = self.order_keys(&row, &self.emit_meta, &self.emit_colls)?;
-                rows.push(Entry { keys, row });
+                rows.push((keys, row));
             }
         }
         drop(groups);
-        rows.sort_by(|a, b| compare_keys(&a.keys, &b.keys, &self.desc));
-        for e in rows {
-            self.emit(e.row, out, seq)?;
+        rows.sort_by(|a, b| compare_keys(&a.0, &b.0, &self.desc));
+        for (_, row) in rows {
+            self.emit(&row, out, seq)?;
             if self.limit_reached() {
                 break;
             }
@@ -875,7 +887,12 @@ impl Merger {
     }
 
     /// DISTINCT, OFFSET, LIMIT, then the row goes out.
-    fn emit(&mut self, row: Row, out: &mut Vec<u8>, seq: &mut u8) -> std::result::Result<(), Fail> {
+    fn emit(
+        &mut self,
+        row: &Row,
+        out: &mut Vec<u8>,
+        seq: &mut u8,
+    ) -> std::result::Result<(), Fail> {
         let visible = self.types.len() - self.spec.hidden;
         if self.spec.distinct {
             let key = (0..visible)
@@ -903,7 +920,7 @@ impl Merger {
     /// OFFSET, LIMIT, then the row goes out (DISTINCT already checked).
     fn emit_row(
         &mut self,
-        row: Row,
+        row: &Row,
         out: &mut Vec<u8>,
         seq: &mut u8,
     ) -> std::result::Result<(), Fail> {
@@ -991,11 +1008,11 @@ fn too_many(what: &str, max: usize) -> Fail {
     )
 }
 
-/// Orders two shards by the keys of their first buffered rows (ties by
-/// shard index, so the merge is deterministic).
-fn head_cmp(shards: &[Shard], desc: &[bool], a: usize, b: usize) -> Ordering {
+/// Orders two shards by their first buffered rows (ties by shard index, so
+/// the merge is deterministic).
+fn head_cmp(shards: &[Shard], order: &RowOrder, a: usize, b: usize) -> Ordering {
     match (shards[a].queue.front(), shards[b].queue.front()) {
-        (Some(x), Some(y)) => compare_keys(&x.keys, &y.keys, desc).then(a.cmp(&b)),
+        (Some(x), Some(y)) => order.cmp(x, y).then(a.cmp(&b)),
         _ => a.cmp(&b),
     }
 }

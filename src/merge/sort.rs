@@ -5,9 +5,96 @@
 //! is known to be the smallest, and memory stays at most one bounded buffer
 //! per shard.
 //!
+//! Rows compare through [`RowOrder`], cell against cell, so a row costs
+//! no sort key unless it has to be kept for hashing.
+//!
 //! <https://en.wikipedia.org/wiki/K-way_merge_algorithm>
 
 use std::cmp::Ordering;
+
+use super::collation::Collation;
+use super::key::{cell_key, compare_cells, ColMeta};
+use super::row::Row;
+
+/// One ORDER BY column as the merge compares it.
+#[derive(Debug, Clone)]
+struct SortColumn {
+    column: usize,
+    desc: bool,
+    meta: ColMeta,
+    coll: Option<Collation>,
+}
+
+/// How rows compare under an ORDER BY: column by column, cell against cell
+/// ([`compare_cells`]), with no key built per row. Descending columns are
+/// reversed (NULLs last, as in the server).
+#[derive(Debug, Clone, Default)]
+pub struct RowOrder {
+    columns: Vec<SortColumn>,
+    binary: bool,
+}
+
+impl RowOrder {
+    /// The order of `(column, descending)` over rows whose columns are
+    /// described by `meta` and `colls` (indices already checked).
+    pub fn new(
+        order_by: impl IntoIterator<Item = (usize, bool)>,
+        meta: &[ColMeta],
+        colls: &[Option<Collation>],
+        binary: bool,
+    ) -> RowOrder {
+        let columns = order_by
+            .into_iter()
+            .filter_map(|(column, desc)| {
+                Some(SortColumn {
+                    column,
+                    desc,
+                    meta: *meta.get(column)?,
+                    coll: colls.get(column).copied().flatten(),
+                })
+            })
+            .collect();
+        RowOrder { columns, binary }
+    }
+
+    /// Compares two rows; `Err((column, problem))` when a cell is not a
+    /// valid value of its column.
+    pub fn try_cmp(&self, a: &Row, b: &Row) -> Result<Ordering, (usize, String)> {
+        for c in &self.columns {
+            let o = compare_cells(
+                &c.meta,
+                c.coll.as_ref(),
+                self.binary,
+                a.cell(c.column),
+                b.cell(c.column),
+            )
+            .map_err(|e| (c.column, e))?;
+            if o != Ordering::Equal {
+                return Ok(if c.desc { o.reverse() } else { o });
+            }
+        }
+        Ok(Ordering::Equal)
+    }
+
+    /// Compares two rows already checked with [`RowOrder::check`].
+    pub fn cmp(&self, a: &Row, b: &Row) -> Ordering {
+        self.try_cmp(a, b).unwrap_or(Ordering::Equal)
+    }
+
+    /// Checks that every ORDER BY cell of a row reads as a value of its
+    /// column, so that later comparisons cannot fail. Binary rows were
+    /// decoded when they were split into cells, and any bytes are a string.
+    pub fn check(&self, row: &Row) -> Result<(), (usize, String)> {
+        if self.binary {
+            return Ok(());
+        }
+        for c in self.columns.iter().filter(|c| !c.meta.is_string()) {
+            cell_key(&c.meta, c.coll.as_ref(), false, row.cell(c.column))
+                .map_err(|e| (c.column, e))?;
+        }
+        Ok(())
+    }
+}
 
 /// A binary heap of shard indices; the order is given by the caller at each
 /// operation (the keys live in the shards' queues, not in the heap).

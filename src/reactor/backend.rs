@@ -743,6 +743,18 @@ impl IoThread {
         self.backend_ready(bk);
     }
 
+    /// True when every unfinished target of `inf` has its command on its
+    /// own backend connection (none queued behind another reply, none
+    /// waiting for a connection).
+    fn all_targets_running(&self, inf: &super::client::InFlight) -> bool {
+        inf.targets.iter().enumerate().all(|(i, t)| {
+            t.done
+                || t.bk.is_some_and(
+                    |k| matches!(self.conns.get(k), Some(Conn::Backend(b)) if b.target == Some(i)),
+                )
+        })
+    }
+
     /// Writes a command with no reply (COM_STMT_CLOSE, SEND_LONG_DATA).
     pub(super) fn write_to_backend_no_reply(&mut self, bk: usize, payload: &[u8]) {
         let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
@@ -818,10 +830,18 @@ impl IoThread {
                 Some(Conn::Client(c)) => {
                     // A merge waits for the other shards before taking more
                     // rows from this one (the others re-run it when fed).
-                    let full = match (c.inflight.as_ref().and_then(|i| i.merger.as_ref()), shard) {
-                        // Once the reply is decided (LIMIT reached, an error) the other
-                        // shards are drained, never paused: their replies must end.
-                        (Some(m), Some(s)) => !m.wants_more(s) && !m.satisfied() && !m.is_done(),
+                    // Once the reply is decided (LIMIT reached, an error) the
+                    // other shards are drained, never paused: their replies
+                    // must end. Nor while a shard has not started (queued
+                    // behind a reply on the pinned connection of its node,
+                    // or waiting for a connection): it could wait for ever.
+                    let full = match (c.inflight.as_ref(), shard) {
+                        (Some(inf), Some(s)) => {
+                            inf.merger
+                                .as_ref()
+                                .is_some_and(|m| !m.wants_more(s) && !m.satisfied() && !m.is_done())
+                                && self.all_targets_running(inf)
+                        }
                         _ => false,
                     };
                     (sock::pending(&c.wbuf), full)
@@ -1227,6 +1247,7 @@ impl IoThread {
                 });
                 let mut out = Vec::new();
                 merger.poll_output(&mut out, &mut inf.merge_seq);
+
                 if !out.is_empty() {
                     inf.forwarded = true;
                     if !sock::append(&mut c.wbuf, &mut self.pool, &out) {

@@ -59,46 +59,64 @@ pub(super) struct ProxyStmt {
     pub types: Option<Vec<(ColumnType, bool)>>,
     /// COM_STMT_SEND_LONG_DATA pieces per parameter.
     pub long_data: Vec<Option<Vec<u8>>>,
-    /// Point statements: the plan per shard (`route::point`), for the
-    /// topology, routing state and schema it was made under.
-    pub point: Option<Box<PointCache>>,
+    /// Statements routed by their key: the plan per shard set
+    /// (`route::point`), for the topology, routing state and schema it was
+    /// made under.
+    pub plans: Option<Box<PlanCache>>,
 }
 
-/// The plans of a point statement, per shard of its key.
+/// Most shard sets whose plans one statement keeps.
+const MAX_CACHED_PLANS: usize = 64;
+
+/// A plan made by the full planner, kept for the next executions that
+/// reach the same shards.
 #[derive(Clone)]
-pub(super) struct PointCache {
-    /// `None`: not a point statement (planned at every execution).
-    route: Option<route::point::PointRoute>,
+struct CachedPlan {
+    targets: Vec<route::RouteTarget>,
+    gather: Gather,
+    effects: Effects,
+    /// Every target runs the statement's text with its placeholders, so
+    /// the client's parameter block goes out as it came.
+    keeps_params: bool,
+}
+
+/// The plans of a statement routed by its key, per shard set.
+#[derive(Clone)]
+pub(super) struct PlanCache {
+    /// `None`: routing needs the full planner at every execution.
+    route: Option<route::point::KeyRoute>,
     topo: std::sync::Arc<crate::config::Topology>,
     state: std::sync::Arc<crate::route::state::RouteState>,
     schema: Option<String>,
     /// The session's NO_BACKSLASH_ESCAPES state it was lexed under.
     backslash_escapes: bool,
-    /// What the planner made for each shard seen so far.
-    plans: HashMap<u32, (route::RouteTarget, Effects)>,
+    /// What the planner made for each shard set seen so far.
+    plans: HashMap<route::rules::ShardSet, CachedPlan>,
 }
 
-impl std::fmt::Debug for PointCache {
+impl std::fmt::Debug for PlanCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PointCache")
+        f.debug_struct("PlanCache")
             .field("route", &self.route)
             .field("schema", &self.schema)
-            .field("shards_planned", &self.plans.len())
+            .field("shard_sets_planned", &self.plans.len())
             .finish()
     }
 }
 
-impl PointCache {
-    /// The cache of `sql` under (`topo`, `state`, `ctx`'s schema).
+impl PlanCache {
+    /// The cache of `sql` (with `num_params` placeholders) under (`topo`,
+    /// `state`, `ctx`'s schema).
     fn build(
         topo: &std::sync::Arc<crate::config::Topology>,
         state: &std::sync::Arc<crate::route::state::RouteState>,
         ctx: &route::RouteCtx,
         sql: &[u8],
         opts: LexOptions,
-    ) -> PointCache {
-        PointCache {
-            route: route::point::point_route(topo, ctx.schema.as_deref(), sql, opts),
+        num_params: usize,
+    ) -> PlanCache {
+        PlanCache {
+            route: route::point::key_route(topo, ctx.schema.as_deref(), sql, opts, num_params),
             topo: topo.clone(),
             state: state.clone(),
             schema: ctx.schema.clone(),
@@ -120,22 +138,38 @@ impl PointCache {
             && ctx.shard_key.is_none()
     }
 
-    /// The shard of the bound key, if this is a point statement and the
-    /// key has one (errors are left to the full planner).
-    fn shard(&self, values: &[route::keyvalue::KeyValue]) -> Option<u32> {
-        let r = self.route.as_ref()?;
-        let kv = values.get(r.param)?;
-        let rule = self
-            .topo
-            .schema(&r.schema)?
-            .rules
-            .iter()
-            .find(|x| x.name == r.rule)?;
-        let env = route::rules::RuleEnv {
-            bucket_map: self.state.bucket_map(&r.schema, &r.rule),
-            lookup: None,
+    /// The shards the bound values route to, if the statement is routed
+    /// by its key (errors are left to the full planner).
+    fn shards(&self, values: &[route::keyvalue::KeyValue]) -> Option<route::rules::ShardSet> {
+        self.route.as_ref()?.shards(&self.topo, &self.state, values)
+    }
+
+    /// Keeps the plan `action` made for `set`, if it can serve every
+    /// execution reaching those shards: one target relayed, or several
+    /// when the statement's only `?`s are the key's (see `route::point`).
+    fn remember(&mut self, set: route::rules::ShardSet, action: &Action, keeps_params: bool) {
+        let Action::Forward {
+            targets,
+            gather,
+            effects,
+        } = action
+        else {
+            return;
         };
-        route::rules::shard_for_key(rule, &env, kv).ok()
+        let single = targets.len() == 1 && matches!(gather, Gather::Relay);
+        let only_key = self.route.as_ref().is_some_and(|r| r.params_only_in_key);
+        if !(single || only_key) || self.plans.len() >= MAX_CACHED_PLANS {
+            return;
+        }
+        self.plans.insert(
+            set,
+            CachedPlan {
+                targets: targets.clone(),
+                gather: gather.clone(),
+                effects: effects.clone(),
+                keeps_params,
+            },
+        );
     }
 }
 
@@ -203,7 +237,7 @@ impl IoThread {
                     num_params: 0,
                     types: None,
                     long_data: Vec::new(),
-                    point: None,
+                    plans: None,
                 },
             );
             let mut ok = vec![0x00];
@@ -252,7 +286,7 @@ impl IoThread {
             num_params: 0,
             types: None,
             long_data: Vec::new(),
-            point: None,
+            plans: None,
         };
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return true;
@@ -355,42 +389,57 @@ impl IoThread {
                 backslash_escapes: backslash,
                 ..LexOptions::default()
             };
-            // Point statements: the plan for the key's shard, made once.
+            // Statements routed by their key: the plan for a shard set,
+            // made once.
             if !stmt
-                .point
+                .plans
                 .as_ref()
                 .is_some_and(|p| p.valid_for(&topo, &state, ctx))
             {
-                stmt.point = Some(Box::new(PointCache::build(
-                    &topo, &state, ctx, &stmt.sql, opts,
+                stmt.plans = Some(Box::new(PlanCache::build(
+                    &topo,
+                    &state,
+                    ctx,
+                    &stmt.sql,
+                    opts,
+                    stmt.params_at.len(),
                 )));
             }
-            let shard = stmt.point.as_ref().and_then(|p| p.shard(&values));
-            let known =
-                shard.and_then(|s| stmt.point.as_ref().and_then(|p| p.plans.get(&s)).cloned());
-            let action = match known {
-                Some((t, fx)) => Action::Forward {
-                    targets: vec![t],
-                    gather: Gather::Relay,
-                    effects: fx,
-                },
+            let set = stmt.plans.as_ref().and_then(|p| p.shards(&values));
+            let known = set
+                .as_ref()
+                .and_then(|s| stmt.plans.as_ref().and_then(|p| p.plans.get(s)))
+                .cloned();
+            let (action, keeps_params) = match known {
+                Some(plan) => (
+                    Action::Forward {
+                        targets: plan.targets,
+                        gather: plan.gather,
+                        effects: plan.effects,
+                    },
+                    plan.keeps_params,
+                ),
                 None => {
                     let action = route::plan_prepared(&topo, &state, ctx, &stmt.sql, &values, true);
-                    if let (
-                        Some(s),
-                        Some(p),
+                    let keeps_params = match &action {
                         Action::Forward {
-                            targets,
-                            gather: Gather::Relay,
-                            effects,
-                        },
-                    ) = (shard, stmt.point.as_mut(), &action)
-                    {
-                        if let [t] = targets.as_slice() {
-                            p.plans.insert(s, (t.clone(), effects.clone()));
+                            targets, gather, ..
+                        } => {
+                            !matches!(gather, Gather::Rename(_))
+                                && (targets.len() == 1
+                                    || targets.iter().all(|t| {
+                                        t.sql.as_deref().is_none_or(|s| {
+                                            crate::sql::count_placeholders(s, opts)
+                                                == stmt.params_at.len()
+                                        })
+                                    }))
                         }
+                        _ => false,
+                    };
+                    if let (Some(s), Some(p)) = (set, stmt.plans.as_mut()) {
+                        p.remember(s, &action, keeps_params);
                     }
-                    action
+                    (action, keeps_params)
                 }
             };
             if let Action::Forward {
@@ -399,13 +448,6 @@ impl IoThread {
                 effects,
             } = action
             {
-                let keeps_params = !matches!(gather, Gather::Rename(_))
-                    && (targets.len() == 1
-                        || targets.iter().all(|t| {
-                            t.sql.as_deref().is_none_or(|s| {
-                                crate::sql::count_placeholders(s, opts) == stmt.params_at.len()
-                            })
-                        }));
                 if keeps_params {
                     let mut body = Vec::with_capacity(ex.raw.len() + 2 * values.len() + 4);
                     ex.encode_with_types(0, &mut body);

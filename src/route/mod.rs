@@ -94,7 +94,7 @@ pub struct RouteTarget {
 }
 
 /// How the replies of several targets become one reply.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Gather {
     /// One target: its reply is relayed byte for byte.
     #[default]

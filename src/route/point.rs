@@ -1,45 +1,73 @@
-//! Prepared statements whose shard follows from one bound parameter.
+//! Prepared statements whose shards follow from their bound parameters.
 //!
-//! Most prepared statements on sharded tables are point statements:
-//! `SELECT ... FROM t WHERE key = ? [AND ...]`, `UPDATE t SET ... WHERE
-//! key = ?`, `DELETE FROM t WHERE key = ?`. For those, every execution
-//! plans to the same thing for the same shard: one target, the statement
-//! with the table renamed for that shard. [`point_route`] recognises them
-//! once per prepared statement; the executor then computes only the shard
-//! of the bound key (`rules::shard_for_key`) and reuses the plan the full
-//! planner made for that shard the first time (`reactor::prepared`), so the
-//! SQL is not lexed and parsed at every execution.
+//! Most prepared statements on sharded tables name one table and route by
+//! a shard-key condition on `?`s: `SELECT ... FROM t WHERE key = ?`,
+//! `... WHERE key BETWEEN ? AND ?`, `UPDATE t SET ... WHERE key IN (?, ?)`.
+//! For those, every execution that reaches the same set of shards plans to
+//! the same thing. [`key_route`] extracts, once per prepared statement, the
+//! shard-key part of its WHERE as an owned tree ([`KeyRoute`]); the executor
+//! then evaluates only that tree against the bound values
+//! ([`KeyRoute::shards`], the same rules the planner applies) and reuses
+//! the plan the full planner made for that shard set the first time
+//! (`reactor::prepared`), so the SQL is not lexed and parsed again.
 //!
-//! A statement qualifies only when the answer cannot depend on anything but
-//! the key's shard: one table (no joins, subqueries, unions), sharded by a
-//! rule that needs no directory (not `lookup`), no route hint, and the key
-//! column appears in WHERE exactly once, as `key = ?` reachable from the
-//! top through ANDs only.
+//! A statement qualifies only when its routing cannot depend on anything
+//! but the key's shards: one table (no joins, subqueries, unions), sharded
+//! by a rule that needs no directory (not `lookup`), no route hint. A plan
+//! over several shards is reused only when every `?` of the statement is a
+//! shard-key operand ([`KeyRoute::params_only_in_key`]): a `LIMIT ?` or
+//! `HAVING ... ?` puts its value into the merge, which a cached plan would
+//! not see change.
 
 use crate::config::{RuleKind, Topology};
-use crate::sql::parse::{self, Leaf, Literal, Pred, Stmt, Tree};
+use crate::sql::parse::{self, CmpOp, Leaf, Literal, Pred, Stmt, Tree, Value};
 use crate::sql::LexOptions;
 
-use super::shard::{place_tables, Placement};
+use super::keyvalue::KeyValue;
+use super::rules::{self, KeyPredicate, RuleEnv, ShardSet};
+use super::shard::{cmp_predicate, literal_key_value, place_tables, Placement};
+use super::state::RouteState;
 
-/// Where the shard of a point statement comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PointRoute {
+/// Where the shards of a prepared statement come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRoute {
     /// The logical schema and rule of the statement's table.
     pub schema: String,
     pub rule: String,
-    /// The ordinal of the `?` bound to the key.
-    pub param: usize,
+    /// The shard-key conditions of WHERE, in its AND/OR shape.
+    expr: KeyExpr,
+    /// Every `?` of the statement is an operand of a shard-key condition.
+    pub params_only_in_key: bool,
 }
 
-/// The point route of prepared statement `sql` (with `?` placeholders) in
-/// schema `current`, if it is a point statement.
-pub fn point_route(
+/// The WHERE tree as routing sees it.
+#[derive(Debug, Clone, PartialEq)]
+enum KeyExpr {
+    /// Says nothing about the key: every shard.
+    All,
+    And(Vec<KeyExpr>),
+    Or(Vec<KeyExpr>),
+    Cmp(CmpOp, KeyOperand),
+    In(Vec<KeyOperand>),
+    Between(KeyOperand, KeyOperand),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum KeyOperand {
+    /// The `?` with this ordinal.
+    Param(usize),
+    Value(KeyValue),
+}
+
+/// The key route of prepared statement `sql` (with `num_params` `?`
+/// placeholders) in schema `current`, if the statement qualifies.
+pub fn key_route(
     topo: &Topology,
     current: Option<&str>,
     sql: &[u8],
     opts: LexOptions,
-) -> Option<PointRoute> {
+    num_params: usize,
+) -> Option<KeyRoute> {
     let parsed = parse::parse(sql, opts);
     if !parsed.analysed() || parsed.hint.is_some() || parsed.multi_statement {
         return None;
@@ -61,53 +89,119 @@ pub fn point_route(
     if matches!(rule.kind, RuleKind::Lookup(_)) {
         return None;
     }
-    let where_ = parsed.blocks.first()?.where_.as_ref()?;
-    let mut found = None;
-    if !key_leaves(where_, key.as_bytes(), true, &mut found) {
-        return None;
-    }
-    Some(PointRoute {
+    let mut params = vec![false; num_params];
+    let is_key = |col: &parse::Column<'_>| {
+        col.name.is(key.as_bytes()) && parsed.column_table(0, col).is_some()
+    };
+    let expr = match parsed.blocks.first()?.where_.as_ref() {
+        Some(w) => key_expr(w, &is_key, &mut params),
+        None => KeyExpr::All,
+    };
+    Some(KeyRoute {
         schema: schema.name.clone(),
         rule: rule.name.clone(),
-        param: found?,
+        expr,
+        params_only_in_key: params.iter().all(|&p| p),
     })
 }
 
-/// Walks `pred`; `and_path`: reached from the top through ANDs only.
-/// Records the one `key = ?` leaf in `found`; false when the key column
-/// appears any other way (or twice).
-fn key_leaves(pred: &Pred<'_>, key: &[u8], and_path: bool, found: &mut Option<usize>) -> bool {
-    match pred {
-        Tree::And(v) => v.iter().all(|p| key_leaves(p, key, and_path, found)),
-        Tree::Or(v) => v.iter().all(|p| key_leaves(p, key, false, found)),
-        Tree::Unknown(_) => true,
-        Tree::Leaf(leaf) => {
-            let mentions = match leaf {
-                Leaf::Cmp { col, .. }
-                | Leaf::In { col, .. }
-                | Leaf::Between { col, .. }
-                | Leaf::IsNull { col } => col.name.is(key),
-                Leaf::ColumnEq { left, right } => left.name.is(key) || right.name.is(key),
-            };
-            if !mentions {
-                return true;
+/// The routing tree of `pred`; marks the `?`s it uses in `params`.
+fn key_expr(
+    pred: &Pred<'_>,
+    is_key: &dyn Fn(&parse::Column<'_>) -> bool,
+    params: &mut [bool],
+) -> KeyExpr {
+    let mut operand = |v: &Value<'_>| -> Option<KeyOperand> {
+        match v.lit {
+            Literal::Param(i) => {
+                *params.get_mut(i as usize)? = true;
+                Some(KeyOperand::Param(i as usize))
             }
-            match leaf {
-                Leaf::Cmp {
-                    op: parse::CmpOp::Eq,
-                    value,
-                    ..
-                } if and_path && found.is_none() => match value.lit {
-                    Literal::Param(i) => {
-                        *found = Some(i as usize);
-                        true
-                    }
-                    _ => false,
-                },
-                _ => false,
-            }
+            _ => literal_key_value(&v.lit, None).map(KeyOperand::Value),
         }
+    };
+    match pred {
+        Tree::And(v) => KeyExpr::And(v.iter().map(|p| key_expr(p, is_key, params)).collect()),
+        Tree::Or(v) => KeyExpr::Or(v.iter().map(|p| key_expr(p, is_key, params)).collect()),
+        Tree::Unknown(_) => KeyExpr::All,
+        Tree::Leaf(leaf) => match leaf {
+            Leaf::Cmp { col, op, value } if is_key(col) => match operand(value) {
+                Some(o) => KeyExpr::Cmp(*op, o),
+                None => KeyExpr::All,
+            },
+            Leaf::In { col, values } if is_key(col) => {
+                match values.iter().map(&mut operand).collect::<Option<Vec<_>>>() {
+                    Some(v) => KeyExpr::In(v),
+                    None => KeyExpr::All,
+                }
+            }
+            Leaf::Between { col, low, high } if is_key(col) => {
+                match (operand(low), operand(high)) {
+                    (Some(l), Some(h)) => KeyExpr::Between(l, h),
+                    _ => KeyExpr::All,
+                }
+            }
+            _ => KeyExpr::All,
+        },
     }
+}
+
+impl KeyRoute {
+    /// The shards the bound `values` route the statement to, by the rules
+    /// the planner applies; `None` when the planner has to say it (an
+    /// error, a rule gone from the topology).
+    pub fn shards(
+        &self,
+        topo: &Topology,
+        state: &RouteState,
+        values: &[KeyValue],
+    ) -> Option<ShardSet> {
+        let rule = topo
+            .schema(&self.schema)?
+            .rules
+            .iter()
+            .find(|x| x.name == self.rule)?;
+        let env = RuleEnv {
+            bucket_map: state.bucket_map(&self.schema, &self.rule),
+            lookup: None,
+        };
+        eval(&self.expr, rule, &env, values)
+    }
+}
+
+fn eval(
+    e: &KeyExpr,
+    rule: &crate::config::Rule,
+    env: &RuleEnv<'_>,
+    values: &[KeyValue],
+) -> Option<ShardSet> {
+    let value = |o: &KeyOperand| -> Option<KeyValue> {
+        match o {
+            KeyOperand::Param(i) => values.get(*i).cloned(),
+            KeyOperand::Value(v) => Some(v.clone()),
+        }
+    };
+    let pred = match e {
+        KeyExpr::All => KeyPredicate::Any,
+        KeyExpr::And(parts) => {
+            let mut set = rules::all_shards(rule);
+            for p in parts {
+                set = set.and(&eval(p, rule, env, values)?);
+            }
+            return Some(set);
+        }
+        KeyExpr::Or(parts) => {
+            let mut set = ShardSet::empty(rule.shard_count());
+            for p in parts {
+                set = set.or(&eval(p, rule, env, values)?);
+            }
+            return Some(set);
+        }
+        KeyExpr::Cmp(op, o) => cmp_predicate(*op, value(o)?),
+        KeyExpr::In(os) => KeyPredicate::In(os.iter().map(value).collect::<Option<_>>()?),
+        KeyExpr::Between(l, h) => KeyPredicate::between(value(l)?, value(h)?),
+    };
+    rules::shards_for_predicate_in(rule, env, &pred).ok()
 }
 
 #[cfg(test)]
@@ -162,39 +256,117 @@ rule = "dir"
         .expect("config")
     }
 
-    fn route(sql: &str) -> Option<usize> {
-        point_route(&topo(), Some("app"), sql.as_bytes(), LexOptions::default()).map(|r| {
-            assert_eq!((r.schema.as_str(), r.rule.as_str()), ("app", "by_id"));
-            r.param
-        })
+    /// The shards of `sql` with the bound `values` (hash over 2 shards:
+    /// `key mod 2`), and whether every `?` is a key operand.
+    fn route(sql: &str, values: &[i64]) -> Option<(Vec<u32>, bool)> {
+        let topo = topo();
+        let n = sql.matches('?').count();
+        let r = key_route(&topo, Some("app"), sql.as_bytes(), LexOptions::default(), n)?;
+        assert_eq!((r.schema.as_str(), r.rule.as_str()), ("app", "by_id"));
+        let values: Vec<KeyValue> = values.iter().map(|&v| KeyValue::from(v)).collect();
+        let set = r.shards(&topo, &RouteState::build(&topo), &values)?;
+        Some((set.to_vec(), r.params_only_in_key))
     }
 
     #[test]
-    fn point_statements_are_recognised() {
-        assert_eq!(route("SELECT c FROM t WHERE id = ?"), Some(0));
-        assert_eq!(route("SELECT c FROM t WHERE k = ? AND id = ?"), Some(1));
-        assert_eq!(
-            route("SELECT c FROM t WHERE (a = 1 OR b = ?) AND ID = ?"),
-            Some(1)
-        );
-        assert_eq!(route("UPDATE t SET c = ? WHERE id = ?"), Some(1));
-        assert_eq!(route("DELETE FROM t WHERE id = ?"), Some(0));
-        assert_eq!(
-            route("SELECT c FROM t WHERE id = ? ORDER BY c LIMIT 5"),
-            Some(0)
-        );
+    fn key_conditions_give_the_planners_shards() {
+        let both = vec![0, 1];
+        for (sql, values, shards, only_key) in [
+            ("SELECT c FROM t WHERE id = ?", vec![7], vec![1], true),
+            (
+                "SELECT c FROM t WHERE k = ? AND id = ?",
+                vec![1, 4],
+                vec![0],
+                false,
+            ),
+            (
+                "SELECT c FROM t WHERE (a = 1 OR b = ?) AND ID = ?",
+                vec![0, 3],
+                vec![1],
+                false,
+            ),
+            (
+                "UPDATE t SET c = ? WHERE id = ?",
+                vec![0, 2],
+                vec![0],
+                false,
+            ),
+            ("DELETE FROM t WHERE id = ?", vec![5], vec![1], true),
+            (
+                "SELECT c FROM t WHERE id = ? ORDER BY c LIMIT ?",
+                vec![5, 3],
+                vec![1],
+                false,
+            ),
+            (
+                "SELECT c FROM t WHERE id IN (?, ?)",
+                vec![2, 4],
+                vec![0],
+                true,
+            ),
+            (
+                "SELECT c FROM t WHERE id IN (?, ?)",
+                vec![2, 5],
+                both.clone(),
+                true,
+            ),
+            (
+                "SELECT c FROM t WHERE id BETWEEN ? AND ?",
+                vec![3, 3],
+                vec![1],
+                true,
+            ),
+            (
+                "SELECT c FROM t WHERE id BETWEEN ? AND ?",
+                vec![3, 90],
+                both.clone(),
+                true,
+            ),
+            (
+                "SELECT c FROM t WHERE id BETWEEN ? AND ?",
+                vec![9, 3],
+                vec![],
+                true,
+            ),
+            (
+                "SELECT c FROM t WHERE id = ? OR id = ?",
+                vec![2, 4],
+                vec![0],
+                true,
+            ),
+            (
+                "SELECT c FROM t WHERE id = ? OR c = ?",
+                vec![2, 4],
+                both.clone(),
+                false,
+            ),
+            (
+                "SELECT c FROM t WHERE id = ? AND id = ?",
+                vec![2, 3],
+                vec![],
+                true,
+            ),
+            ("SELECT c FROM t WHERE id > ?", vec![1], both.clone(), true),
+            ("SELECT c FROM t WHERE id = 5", vec![], vec![1], true),
+            (
+                "SELECT c FROM t WHERE id <> ?",
+                vec![1],
+                both.clone(),
+                false,
+            ),
+            ("SELECT c FROM t", vec![], both.clone(), true),
+        ] {
+            assert_eq!(
+                route(sql, &values),
+                Some((shards, only_key)),
+                "{sql} {values:?}"
+            );
+        }
     }
 
     #[test]
     fn anything_else_is_planned_every_time() {
         for sql in [
-            "SELECT c FROM t WHERE id = 5",
-            "SELECT c FROM t WHERE id IN (?, ?)",
-            "SELECT c FROM t WHERE id BETWEEN ? AND ?",
-            "SELECT c FROM t WHERE id = ? OR c = ?",
-            "SELECT c FROM t WHERE id = ? AND id = ?",
-            "SELECT c FROM t WHERE id > ?",
-            "SELECT c FROM t",
             "SELECT c FROM t JOIN u ON t.id = u.id WHERE t.id = ?",
             "SELECT c FROM t WHERE id = ? UNION SELECT c FROM t WHERE id = ?",
             "SELECT c FROM t WHERE id = (SELECT id FROM u WHERE id = ?)",
@@ -203,7 +375,7 @@ rule = "dir"
             "INSERT INTO t (id, c) VALUES (?, ?)",
             "SELECT c FROM other WHERE id = ?",
         ] {
-            assert_eq!(route(sql), None, "{sql}");
+            assert_eq!(route(sql, &[1, 1]), None, "{sql}");
         }
     }
 }

@@ -247,13 +247,13 @@ impl std::error::Error for RouteError {}
 
 /// A set of shard indexes below a capacity (the rule's shard count): a
 /// bitset, inline for up to 64 shards. Iterates in increasing order.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ShardSet {
     cap: u32,
     bits: Bits,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Bits {
     Small(u64),
     Large(Box<[u64]>),

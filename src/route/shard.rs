@@ -49,6 +49,58 @@ pub(super) enum Placement<'t> {
     Plain,
 }
 
+/// A literal or bound parameter (`params` of a prepared statement) as a
+/// shard-key value; `None` when unknown (a `?` without a value).
+pub(super) fn literal_key_value(
+    lit: &Literal<'_>,
+    params: Option<&[KeyValue]>,
+) -> Option<KeyValue> {
+    let kv = match lit {
+        Literal::Int(i) => KeyValue::from(*i),
+        Literal::UInt(u) => KeyValue::from_u64(*u),
+        Literal::Decimal { neg, digits: text } | Literal::Float { neg, text } => {
+            let mut t = Vec::with_capacity(text.len() + 1);
+            if *neg {
+                t.push(b'-');
+            }
+            t.extend_from_slice(text);
+            KeyValue::from_number_literal(&t)?
+        }
+        Literal::Str { bytes, .. } => KeyValue::from_string(bytes),
+        Literal::Hex(bytes) => KeyValue::from_hex_literal(bytes)?,
+        Literal::Bits(bits) => KeyValue::from_bit_literal(bits)?,
+        Literal::Null => KeyValue::Null,
+        Literal::Bool(b) => KeyValue::from(i64::from(*b)),
+        Literal::Param(i) => params?.get(*i as usize)?.clone(),
+    };
+    Some(kv)
+}
+
+/// The key predicate of `key <op> v`.
+pub(super) fn cmp_predicate(op: CmpOp, v: KeyValue) -> KeyPredicate {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    match op {
+        CmpOp::Eq | CmpOp::NullSafeEq => KeyPredicate::Eq(v),
+        CmpOp::Lt => KeyPredicate::Range {
+            lo: Unbounded,
+            hi: Excluded(v),
+        },
+        CmpOp::Le => KeyPredicate::Range {
+            lo: Unbounded,
+            hi: Included(v),
+        },
+        CmpOp::Gt => KeyPredicate::Range {
+            lo: Excluded(v),
+            hi: Unbounded,
+        },
+        CmpOp::Ge => KeyPredicate::Range {
+            lo: Included(v),
+            hi: Unbounded,
+        },
+        CmpOp::Ne => KeyPredicate::Any,
+    }
+}
+
 fn refuse(msg: impl AsRef<str>) -> ShardPlan {
     ShardPlan::Action(err(ec::ER_NOT_SUPPORTED_YET, msg.as_ref()))
 }
@@ -492,33 +544,7 @@ impl<'a, 't> Planner<'a, 't> {
 
     /// Literal or bound parameter → key value; `None` when unknown.
     fn key_value(&self, v: &Value<'_>) -> Option<KeyValue> {
-        let kv = match &v.lit {
-            Literal::Int(i) => KeyValue::from(*i),
-            Literal::UInt(u) => KeyValue::from_u64(*u),
-            Literal::Decimal { neg, digits } => {
-                let mut text = Vec::with_capacity(digits.len() + 1);
-                if *neg {
-                    text.push(b'-');
-                }
-                text.extend_from_slice(digits);
-                KeyValue::from_number_literal(&text)?
-            }
-            Literal::Float { neg, text } => {
-                let mut t = Vec::with_capacity(text.len() + 1);
-                if *neg {
-                    t.push(b'-');
-                }
-                t.extend_from_slice(text);
-                KeyValue::from_number_literal(&t)?
-            }
-            Literal::Str { bytes, .. } => KeyValue::from_string(bytes),
-            Literal::Hex(bytes) => KeyValue::from_hex_literal(bytes)?,
-            Literal::Bits(bits) => KeyValue::from_bit_literal(bits)?,
-            Literal::Null => KeyValue::Null,
-            Literal::Bool(b) => KeyValue::from(i64::from(*b)),
-            Literal::Param(i) => self.params?.get(*i as usize)?.clone(),
-        };
-        Some(kv)
+        literal_key_value(&v.lit, self.params)
     }
 
     /// Is `col` (in `block`) the key column of a sharded table?
@@ -574,26 +600,7 @@ impl<'a, 't> Planner<'a, 't> {
                     Leaf::Cmp { col, op, value } if self.key_here(block, col) => {
                         match self.key_value(value) {
                             None => KeyPredicate::Any,
-                            Some(v) => match op {
-                                CmpOp::Eq | CmpOp::NullSafeEq => KeyPredicate::Eq(v),
-                                CmpOp::Lt => KeyPredicate::Range {
-                                    lo: std::ops::Bound::Unbounded,
-                                    hi: std::ops::Bound::Excluded(v),
-                                },
-                                CmpOp::Le => KeyPredicate::Range {
-                                    lo: std::ops::Bound::Unbounded,
-                                    hi: std::ops::Bound::Included(v),
-                                },
-                                CmpOp::Gt => KeyPredicate::Range {
-                                    lo: std::ops::Bound::Excluded(v),
-                                    hi: std::ops::Bound::Unbounded,
-                                },
-                                CmpOp::Ge => KeyPredicate::Range {
-                                    lo: std::ops::Bound::Included(v),
-                                    hi: std::ops::Bound::Unbounded,
-                                },
-                                CmpOp::Ne => KeyPredicate::Any,
-                            },
+                            Some(v) => cmp_predicate(*op, v),
                         }
                     }
                     Leaf::In { col, values } if self.key_here(block, col) => {

@@ -1389,9 +1389,70 @@ fn gen_writes(rng: &mut Rng, d: &mut Data, out: &mut Vec<Query>) {
     ));
 }
 
-/// Point lookups and IN lists as prepared statements (key as `?`).
+/// Point lookups, IN lists, ranges, aggregates and LIMIT as prepared
+/// statements (key as `?`). Each text is prepared once per connection and
+/// executed with values reaching different shard sets, so plans reused per
+/// shard set (`route::point`) are checked against the plain server.
 fn gen_prepared(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     for _ in 0..15 {
+        let lo = some_uid(rng, d);
+        let hi = lo + rng.range(0, 3000);
+        out.push(Query {
+            params: Some(vec![lo.into(), hi.into()]),
+            ..query(
+                "prepared-range",
+                "SELECT uid, name, city, balance FROM d_user WHERE uid BETWEEN ? AND ? \
+                 ORDER BY name DESC, uid"
+                    .into(),
+                true,
+                select_expect(&range_shards(lo, hi)),
+            )
+        });
+        out.push(Query {
+            params: Some(vec![lo.into(), hi.into()]),
+            ..query(
+                "prepared-range",
+                "SELECT COUNT(*), SUM(balance), MIN(name), MAX(born), AVG(score) FROM d_user \
+                 WHERE uid >= ? AND uid < ?"
+                    .into(),
+                false,
+                select_expect(&range_shards(lo, hi - 1)),
+            )
+        });
+        let limit = rng.range(0, 20);
+        out.push(Query {
+            params: Some(vec![lo.into(), hi.into(), limit.into()]),
+            ..query(
+                "prepared-range",
+                "SELECT uid, score FROM d_user WHERE uid BETWEEN ? AND ? ORDER BY uid LIMIT ?"
+                    .into(),
+                true,
+                select_expect(&range_shards(lo, hi)),
+            )
+        });
+        let keys: Vec<i64> = (0..3).map(|_| some_eid(rng, d)).collect();
+        out.push(Query {
+            params: Some(keys.iter().map(|&k| k.into()).collect()),
+            ..query(
+                "prepared-in",
+                "SELECT eid, kind, amount FROM d_event WHERE eid IN (?, ?, ?)".into(),
+                false,
+                select_expect(&keys.iter().map(|&k| hash_shard(k)).collect()),
+            )
+        });
+        let e = some_eid(rng, d);
+        let span = rng.range(0, 5);
+        out.push(Query {
+            params: Some(vec![e.into(), (e + span).into()]),
+            ..query(
+                "prepared-range",
+                "SELECT kind, COUNT(*), SUM(amount) FROM d_event WHERE eid BETWEEN ? AND ? \
+                 GROUP BY kind ORDER BY kind"
+                    .into(),
+                true,
+                select_expect(&(e..=e + span).map(hash_shard).collect()),
+            )
+        });
         let u = some_uid(rng, d);
         out.push(Query {
             params: Some(vec![u.into()]),
@@ -1561,8 +1622,10 @@ fn check(t: &mut Tally, qr: &Query, proxy: &mut Conn, plain: &mut Conn) {
     if let Err(e @ (mysql::Error::IoError(_) | mysql::Error::CodecError(_))) = &got {
         t.broken = true;
         t.failures.push(format!(
-            "[{}] {}\n    no answer from shardgate: {e}",
-            qr.form, qr.sql
+            "[{}] {}{}\n    no answer from shardgate: {e}",
+            qr.form,
+            qr.sql,
+            want.map(|p| format!(" with {p:?}")).unwrap_or_default()
         ));
         return;
     }
@@ -1828,6 +1891,14 @@ fn differential_sharded_vs_plain_mariadb() {
         eprintln!("  {form:24} run {n:4}  compared {cmp:4}");
     }
     let shown: Vec<&String> = t.failures.iter().take(25).collect();
+    if !t.failures.is_empty() {
+        let log = c.proxy.log();
+        let lines: Vec<&str> = log.lines().collect();
+        eprintln!("--- shardgate stderr (tail) ---");
+        for l in &lines[lines.len().saturating_sub(40)..] {
+            eprintln!("{l}");
+        }
+    }
     assert!(
         t.failures.is_empty(),
         "{} of {} queries differ (first {}):\n{}",

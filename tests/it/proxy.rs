@@ -138,7 +138,9 @@ impl Proxy {
             let mut child = Command::new(env!("CARGO_BIN_EXE_shardgate"))
                 .arg("--config")
                 .arg(&conf)
+                // SG_TEST_LOG=debug: the proxy's log filter, for diagnosis.
                 .env_remove("RUST_LOG")
+                .envs(std::env::var("SG_TEST_LOG").map(|v| ("RUST_LOG", v)))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(log))

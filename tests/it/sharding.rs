@@ -1628,3 +1628,99 @@ fn statement_after_an_early_finished_scatter_limit_is_answered() {
         hung.join("\n  ")
     );
 }
+
+/// A prepared SELECT with ORDER BY over two shards of the same group, with
+/// more rows than fit one read: the k-way merge needs both streams at once,
+/// and every execution (same text, other values) answers in full.
+#[test]
+fn scatter_order_by_over_shards_of_one_group() {
+    let _s = serial();
+    let mut conn = pconn();
+    let rows: Vec<String> = (0..2000i64)
+        .map(|k| {
+            format!(
+                "({}, {k}, 'big {:04} {}')",
+                900_000 + k,
+                (k * 7919) % 2000,
+                "x".repeat(60)
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        conn.query_drop(format!(
+            "INSERT INTO article (id, user_id, title) VALUES {}",
+            chunk.join(", ")
+        ))
+        .expect("insert");
+    }
+    let want = |lo: i64, hi: i64| {
+        let mut want: Vec<(i64, String)> = (0..2000i64)
+            .filter(|k| (lo..=hi).contains(k))
+            .map(|k| {
+                (
+                    900_000 + k,
+                    format!("big {:04} {}", (k * 7919) % 2000, "x".repeat(60)),
+                )
+            })
+            .collect();
+        want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        want
+    };
+    let mut problems = Vec::new();
+    let mut check =
+        |how: &str, lo: i64, hi: i64, got: Result<Vec<(i64, String)>, mysql::Error>| match got {
+            Ok(got) if got == want(lo, hi) => {}
+            Ok(got) => problems.push(format!(
+                "{how} [{lo}, {hi}]: {} rows, want {}; first {:?}",
+                got.len(),
+                want(lo, hi).len(),
+                got.first()
+            )),
+            Err(e) => problems.push(format!("{how} [{lo}, {hi}]: {e}")),
+        };
+    let sql = "SELECT id, title FROM article WHERE user_id BETWEEN ? AND ? AND id >= ? ORDER BY title DESC, id";
+    let stmt = conn.prep(sql).expect("prepare");
+    for (lo, hi) in [(0i64, 1999i64), (500, 1500), (0, 999), (10, 1990)] {
+        check("prepared", lo, hi, conn.exec(&stmt, (lo, hi, 900_000)));
+    }
+    // A pinned session (a transaction, or a statement prepared on an
+    // unsharded table) runs both shards of g0 on its one connection there,
+    // one after the other: the merge must take the first shard's whole reply.
+    let text = |lo: i64, hi: i64| {
+        sql.replacen('?', &lo.to_string(), 1)
+            .replacen('?', &hi.to_string(), 1)
+            .replacen('?', "900000", 1)
+    };
+    conn.query_drop("BEGIN").expect("begin");
+    check("in a transaction", 0, 1999, conn.query(text(0, 1999)));
+    check(
+        "prepared in a transaction",
+        10,
+        1990,
+        conn.exec(&stmt, (10, 1990, 900_000)),
+    );
+    conn.query_drop("COMMIT").expect("commit");
+    conn.query_drop("CREATE TABLE IF NOT EXISTS plain_note (id INT PRIMARY KEY)")
+        .expect("create unsharded table");
+    let plain = conn
+        .prep("SELECT id FROM plain_note WHERE id = ?")
+        .expect("prepare unsharded");
+    check(
+        "prepared beside an open statement",
+        0,
+        1999,
+        conn.exec(&stmt, (0, 1999, 900_000)),
+    );
+    check(
+        "text beside an open statement",
+        500,
+        1500,
+        conn.query(text(500, 1500)),
+    );
+    conn.close(plain).expect("close");
+    conn.query_drop("DROP TABLE plain_note")
+        .expect("drop unsharded table");
+    conn.query_drop("DELETE FROM article WHERE user_id BETWEEN 0 AND 1999 AND id >= 900000")
+        .expect("cleanup");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
