@@ -57,6 +57,11 @@ pub const SERVER_OPTS: &[&str] = &[
     "--performance-schema=OFF",
     "--skip-name-resolve",
     "--max-connections=1000",
+    // Internal temporary tables stay in memory (MEMORY engine) up to 64M:
+    // fewer on-disk Aria temporary tables, whose drop crashed a 10.11
+    // server once in a test run (ha_maria::drop_table).
+    "--tmp-memory-table-size=64M",
+    "--max-heap-table-size=64M",
 ];
 
 /// SQL run once on the template datadir, with the binlog off so no instance

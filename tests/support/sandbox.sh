@@ -60,7 +60,7 @@ common_opts() { # <datadir> <sock> <pidfile> <log>
     echo --no-defaults --user=root "--datadir=$1" "--socket=$2" "--pid-file=$3" \
         "--log-error=$4" --innodb-buffer-pool-size=32M --innodb-log-file-size=8M \
         --innodb-use-native-aio=0 --performance-schema=OFF --skip-name-resolve \
-        --max-connections=1000
+        --max-connections=1000 --tmp-memory-table-size=64M --max-heap-table-size=64M
 }
 
 mariadb_version() {
