@@ -10,7 +10,8 @@
 #   1. starts two MariaDB sandboxes (tests/support/sandbox.sh, free ports, own
 #      dir under /tmp) = groups g0 and g1, creates database sbtest and the
 #      sysbench account on both, raises the InnoDB buffer pool;
-#   2. for each shardgate config in turn, on those same two servers:
+#   2. one shardgate per config, all running at once on those same two
+#      servers, each config in its own database sb_<config>:
 #        unsharded  schema sbtest, default_group g0, no tables (all on g0)
 #        hash_g0    every sbtest table sharded by id, hash, both shards on g0
 #                   (tables_per_group [2]): the routing cost alone, on the
@@ -19,19 +20,25 @@
 #        range      every sbtest table sharded by id, range over g0,g1 [1,1],
 #                   rows_per_table = TABLE_SIZE/2 + 1 (sysbench ids are
 #                   1..TABLE_SIZE, so each physical table gets exactly half)
-#      starts shardgate, runs `sysbench prepare` THROUGH shardgate with
-#      --auto_inc=off (so every INSERT carries the key), checks on each
-#      backend that every physical table holds exactly the rows the rule puts
-#      there, then runs oltp_point_select and oltp_read_write (THREADS client
-#      threads, DURATION s) with --db-ps-mode=disable and auto; one line per
-#      run: QPS, p95, errors, shardgate CPU s per 10,000 queries (utime+stime
-#      from /proc/<pid>/stat), the two mariadbd's CPU per 10k, host CPU busy
-#      % and the share used by everything else on the machine (other%: host
-#      busy minus shardgate, both mariadbd and sysbench); then `sysbench
-#      cleanup` through shardgate (DDL fan-out) and stop;
-#   3. prints sharded/unsharded QPS ratios, PASS when >= 0.90 (issue 4:
-#      "routing must cost less than 10% of unsharded QPS");
-#   4. scatter latency: table `scat` sharded by id with a hash rule over 4
+#      starts its shardgate, runs `sysbench prepare` THROUGH shardgate with
+#      --auto_inc=off (so every INSERT carries the key) and checks on each
+#      backend that every physical table holds exactly the rows the rule
+#      puts there;
+#   3. ROUNDS rounds; in each, for every workload (oltp_point_select,
+#      oltp_read_write) and ps mode (--db-ps-mode=disable, auto), one run
+#      (THREADS client threads, DURATION s) through each config's shardgate
+#      back to back (round r starts with the r-th config), so the configs
+#      compared are measured minutes apart at most; one line per run: QPS, p95, errors, shardgate CPU s per 10,000
+#      queries (utime+stime from /proc/<pid>/stat), the two mariadbd's CPU
+#      per 10k, host CPU busy % and the share used by everything else on the
+#      machine (other%: host busy minus shardgate, both mariadbd and
+#      sysbench); then `sysbench cleanup` through each shardgate (DDL
+#      fan-out);
+#   4. prints sharded/unsharded QPS ratios: per round (each sharded run over
+#      the unsharded run of its round), and their median, PASS when the
+#      median >= 0.90 (issue 4: "routing must cost less than 10% of
+#      unsharded QPS");
+#   5. scatter latency: table `scat` sharded by id with a hash rule over 4
 #      shards (2 tables per group), created through shardgate, SCATTER_ROWS
 #      rows generated directly on the backends with INSERT ... SELECT FROM
 #      seq_1_to_N WHERE MOD(seq, 4) = shard (the rule's placement); then
@@ -53,6 +60,7 @@
 # Environment (defaults in brackets):
 #   QUICK=1            short runs [DURATION=5, SCATTER_RUNS=10]
 #   DURATION           seconds per sysbench run [20; 5 with QUICK=1]
+#   ROUNDS             rounds of runs over every config [3; 1 with QUICK=1]
 #   CONFIGS            ["unsharded hash_g0 hash range"] (unsharded is the reference)
 #   WORKLOADS          ["oltp_point_select oltp_read_write"]
 #   THREADS            sysbench client threads [8]
@@ -76,9 +84,11 @@ SANDBOX="$ROOT/tests/support/sandbox.sh"
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
     DURATION=${DURATION:-5}
+    ROUNDS=${ROUNDS:-1}
     SCATTER_RUNS=${SCATTER_RUNS:-10}
 else
     DURATION=${DURATION:-20}
+    ROUNDS=${ROUNDS:-3}
     SCATTER_RUNS=${SCATTER_RUNS:-20}
 fi
 CONFIGS=${CONFIGS:-"unsharded hash_g0 hash range"}
@@ -109,6 +119,7 @@ die() { echo "sharding.sh: $*" >&2; exit 1; }
 for tool in sysbench python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
 CLI=$(command -v mariadb || command -v mysql) || die "mariadb CLI not found"
 [ "$TABLE_SIZE" -ge 2 ] || die "TABLE_SIZE must be >= 2"
+[ "$ROUNDS" -ge 1 ] 2>/dev/null || die "ROUNDS must be >= 1"
 
 # --- results files ------------------------------------------------------------
 STAMP=$(date -u +%Y%m%d-%H%M%S)-sharding
@@ -118,7 +129,7 @@ mkdir -p "$RESULTS"
 OUT_TXT="$RESULTS/$STAMP.txt"
 OUT_CSV="$RESULTS/$STAMP.csv"
 : >"$OUT_TXT"
-echo "config,workload,threads,ps_mode,qps,p95_ms,queries,errors,reconnects,sg_cpu_s_per_10k,db_cpu_s_per_10k,host_busy_pct,other_busy_pct,status" >"$OUT_CSV"
+echo "round,config,workload,threads,ps_mode,qps,p95_ms,queries,errors,reconnects,sg_cpu_s_per_10k,db_cpu_s_per_10k,host_busy_pct,other_busy_pct,status" >"$OUT_CSV"
 
 say() { printf '%s\n' "$*" | tee -a "$OUT_TXT"; }
 note() { echo "-- $*" >&2; } # progress, not part of the report
@@ -127,6 +138,7 @@ note() { echo "-- $*" >&2; } # progress, not part of the report
 WORK=$(mktemp -d /tmp/shardgate-sharding.XXXXXX)
 DB_DIR="$WORK/db"
 SG_PID=""
+declare -A SG_PIDS SG_PORTS
 
 stop_pid() { # <pid> <name>: SIGTERM, wait up to 5 s, then SIGKILL
     local pid=$1 i
@@ -146,6 +158,7 @@ cleanup() {
     trap - EXIT INT TERM
     set +e
     stop_pid "$SG_PID" shardgate
+    for p in "${SG_PIDS[@]}"; do stop_pid "$p" shardgate; done
     bash "$SANDBOX" stop "$DB_DIR" >/dev/null 2>&1
     if [ "$KEEP" = 1 ]; then
         echo "sharding.sh: work dir kept: $WORK" >&2
@@ -207,7 +220,12 @@ if [ "$BUILD" = 1 ] && command -v cargo >/dev/null && [ "$SHARDGATE_BIN" = "$ROO
 fi
 [ -x "$SHARDGATE_BIN" ] || die "$SHARDGATE_BIN missing (cargo build --release)"
 
-read -r G0_PORT G1_PORT SG_PORT < <(free_ports 3)
+read -r G0_PORT G1_PORT SG_PORT SCATTER_PORT < <(free_ports 4)
+read -r -a cfg_ports < <(free_ports "$(wc -w <<<"$CONFIGS")")
+i=0
+for cfg in $CONFIGS; do SG_PORTS[$cfg]=${cfg_ports[$i]}; i=$((i + 1)); done
+# The database of the config in use: sb_<config>; sbtest for the scatter part.
+DB=sbtest
 
 # --- MariaDB: two groups --------------------------------------------------------
 note "starting MariaDB sandboxes g0 on 127.0.0.1:$G0_PORT and g1 on :$G1_PORT ($DB_DIR)"
@@ -218,19 +236,20 @@ for port in "$G0_PORT" "$G1_PORT"; do
     bash "$SANDBOX" sql "$DB_DIR" "$port" "
         SET GLOBAL innodb_buffer_pool_size = $(numfmt --from=iec "$BUFFER_POOL");
         CREATE DATABASE IF NOT EXISTS sbtest;
+        $(for cfg in $CONFIGS; do printf 'CREATE DATABASE IF NOT EXISTS sb_%s;\n' "$cfg"; done)
         CREATE USER IF NOT EXISTS '$SB_USER'@'127.0.0.1' IDENTIFIED BY '$SB_PASSWORD';
         CREATE USER IF NOT EXISTS '$SB_USER'@'localhost' IDENTIFIED BY '$SB_PASSWORD';
-        GRANT ALL ON sbtest.* TO '$SB_USER'@'127.0.0.1';
-        GRANT ALL ON sbtest.* TO '$SB_USER'@'localhost';" >&2
+        GRANT ALL ON *.* TO '$SB_USER'@'127.0.0.1';
+        GRANT ALL ON *.* TO '$SB_USER'@'localhost';" >&2
     # A larger redo log makes the bulk loads faster (dynamic since 10.9).
     bash "$SANDBOX" sql "$DB_DIR" "$port" "SET GLOBAL innodb_log_file_size = 256*1024*1024" >/dev/null 2>&1 || true
 done
 
 dbq() { # <port> <sql>: one query on a backend (batch, no headers)
-    "$CLI" --no-defaults -h127.0.0.1 -P"$1" -u"$BE_USER" -p"$BE_PASSWORD" -N -B sbtest -e "$2"
+    "$CLI" --no-defaults -h127.0.0.1 -P"$1" -u"$BE_USER" -p"$BE_PASSWORD" -N -B "$DB" -e "$2"
 }
 sgq() { # <sql>: one query through shardgate
-    "$CLI" --no-defaults -h127.0.0.1 -P"$SG_PORT" -u"$SB_USER" -p"$SB_PASSWORD" -N -B sbtest -e "$1"
+    "$CLI" --no-defaults -h127.0.0.1 -P"$SG_PORT" -u"$SB_USER" -p"$SB_PASSWORD" -N -B "$DB" -e "$1"
 }
 
 # --- shardgate configs ----------------------------------------------------------
@@ -248,7 +267,7 @@ shutdown_timeout = "2s"
 [[user]]
 name = "$SB_USER"
 password = "$SB_PASSWORD"
-schemas = ["sbtest"]
+schemas = ["$DB"]
 
 [backend]
 user = "$BE_USER"
@@ -263,7 +282,7 @@ name = "g1"
 master = "127.0.0.1:$G1_PORT"
 
 [[schema]]
-name = "sbtest"
+name = "$DB"
 default_group = "g0"
 EOF
     case "$name" in
@@ -289,7 +308,7 @@ EOF
 }
 
 SG_CONFIG="" SG_STARTS=0
-start_shardgate() { # <name>
+start_shardgate() { # <name>: on $SG_PORT, in database $DB
     SG_CONFIG=$1
     "$SHARDGATE_BIN" --config "$WORK/sg-$1.toml" </dev/null >>"$WORK/shardgate-$1.log" 2>&1 &
     SG_PID=$!
@@ -301,6 +320,9 @@ start_shardgate() { # <name>
         sleep 0.1
     done
     die "shardgate ($1) on port $SG_PORT does not answer queries"
+}
+use_config() { # <name>: the running shardgate of a config becomes the current one
+    SG_CONFIG=$1 SG_PORT=${SG_PORTS[$1]} SG_PID=${SG_PIDS[$1]} DB=sb_$1
 }
 stop_shardgate() {
     stop_pid "$SG_PID" shardgate
@@ -315,7 +337,7 @@ sb() { # <workload> <threads> <ps> <command> [extra args]: sysbench through shar
     local wl=$1 thr=$2 ps=$3 cmd=$4
     shift 4
     sysbench "$wl" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SG_PORT" \
-        --mysql-user="$SB_USER" --mysql-password="$SB_PASSWORD" --mysql-db=sbtest \
+        --mysql-user="$SB_USER" --mysql-password="$SB_PASSWORD" --mysql-db="$DB" \
         --tables="$TABLES" --table-size="$TABLE_SIZE" --threads="$thr" \
         --db-ps-mode="$ps" "$@" "$cmd"
 }
@@ -343,13 +365,13 @@ verify_placement() { # <config>
         unsharded)
             check_eq "g0 $t rows, min, max" "$(dbq "$G0_PORT" "SELECT COUNT(*), MIN(id), MAX(id) FROM $t")" \
                 "$TABLE_SIZE	1	$TABLE_SIZE"
-            check_eq "g1 has no $t tables" "$(dbq "$G1_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'sbtest' AND table_name LIKE '${t}%'")" 0 ;;
+            check_eq "g1 has no $t tables" "$(dbq "$G1_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$DB' AND table_name LIKE '${t}%'")" 0 ;;
         hash | hash_g0)
             check_eq "g0 ${t}_0000 rows, rows with MOD(id,2)<>0" \
                 "$(dbq "$G0_PORT" "SELECT COUNT(*), SUM(MOD(id, 2) <> 0) FROM ${t}_0000")" "$half_lo	0"
             check_eq "$g1name ${t}_0001 rows, rows with MOD(id,2)<>1" \
                 "$(dbq "$g1port" "SELECT COUNT(*), SUM(MOD(id, 2) <> 1) FROM ${t}_0001")" "$half_hi	0"
-            check_eq "g0 has no unsharded $t" "$(dbq "$G0_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'sbtest' AND table_name = '$t'")" 0 ;;
+            check_eq "g0 has no unsharded $t" "$(dbq "$G0_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$DB' AND table_name = '$t'")" 0 ;;
         range)
             check_eq "g0 ${t}_0000 rows, min, max (ids < $RANGE_ROWS)" \
                 "$(dbq "$G0_PORT" "SELECT COUNT(*), MIN(id), MAX(id) FROM ${t}_0000")" \
@@ -374,29 +396,30 @@ verify_placement() { # <config>
 GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- src proto Cargo.toml Cargo.lock 2>/dev/null)" ] && GIT_REV="$GIT_REV+dirty"
 say "# shardgate sharding benchmark $STAMP (UTC)"
-say "# command: $([ "$QUICK" = 1 ] && echo "QUICK=1 ")DURATION=$DURATION TABLES=$TABLES TABLE_SIZE=$TABLE_SIZE THREADS=$THREADS SCATTER_ROWS=$SCATTER_ROWS SCATTER_RUNS=$SCATTER_RUNS bench/sharding.sh"
+say "# command: $([ "$QUICK" = 1 ] && echo "QUICK=1 ")DURATION=$DURATION ROUNDS=$ROUNDS CONFIGS=\"$CONFIGS\" TABLES=$TABLES TABLE_SIZE=$TABLE_SIZE THREADS=$THREADS SCATTER_ROWS=$SCATTER_ROWS SCATTER_RUNS=$SCATTER_RUNS bench/sharding.sh"
 say "# shardgate $GIT_REV ($SHARDGATE_BIN, built $(date -u -r "$SHARDGATE_BIN" '+%F %T')), io_threads=$SG_IO_THREADS worker_threads=$SG_WORKER_THREADS (0 = cores)"
 say "# $(mariadbd --version 2>/dev/null | awk '{print $3}' || true), $(sysbench --version)"
 say "# host: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f MiB", $2/1024}' /proc/meminfo), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-say "# backends: g0 mariadbd 127.0.0.1:$G0_PORT, g1 mariadbd :$G1_PORT (buffer pool $BUFFER_POOL each); shardgate :$SG_PORT"
+say "# backends: g0 mariadbd 127.0.0.1:$G0_PORT, g1 mariadbd :$G1_PORT (buffer pool $BUFFER_POOL each)"
 say "# sg_cpu/10k = shardgate CPU s (user+sys, all threads) per 10,000 queries; db_cpu/10k = both mariadbd together;"
 say "# host% = share of all $(nproc) cores busy during the run (everything on the machine, this benchmark included);"
 say "# other% = CPU of other processes than shardgate, the two mariadbd and sysbench (user+system time;"
 say "# interrupt/softirq time, mostly this benchmark's loopback traffic, is in host% only)"
 
-LINE_FMT='%-9s  %-17s  %3s  %-7s  %9s  %8s  %6s  %10s  %10s  %5s  %6s  %s'
+LINE_FMT='%3s  %-9s  %-17s  %3s  %-7s  %9s  %8s  %6s  %10s  %10s  %5s  %6s  %s'
 declare -A QPS CPU
 
 per10k() { # <ticks> <queries>
     awk -v t="$1" -v q="$2" -v hz="$CLK_TCK" 'BEGIN { if (q > 0) printf "%.3f", t / hz / q * 10000; else print "-" }'
 }
 
-run_one() { # <config> <workload> <threads> <ps>
-    local cfg=$1 wl=$2 thr=$3 ps=$4 log="$WORK/run.log"
+run_one() { # <round> <config> <workload> <threads> <ps>
+    local rnd=$1 cfg=$2 wl=$3 thr=$4 ps=$5 log="$WORK/run.log"
     local p0 p1 d0 d1 h0 h1 c0 c1 rc=0 status=ok qps p95 queries errors reconnects pcpu dcpu busy other
     if ! kill -0 "$SG_PID" 2>/dev/null; then
         say "!! shardgate (pid $SG_PID) is gone; restarting it (see its log)"
         start_shardgate "$cfg"
+        SG_PIDS[$cfg]=$SG_PID
     fi
     p0=$(cpu_ticks "$SG_PID")
     d0=$(cpu_ticks "$G0_PID" "$G1_PID")
@@ -404,7 +427,7 @@ run_one() { # <config> <workload> <threads> <ps>
     c0=$(child_ticks)
     timeout -k 5 $((DURATION + 60)) \
         sysbench "$wl" --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SG_PORT" \
-        --mysql-user="$SB_USER" --mysql-password="$SB_PASSWORD" --mysql-db=sbtest \
+        --mysql-user="$SB_USER" --mysql-password="$SB_PASSWORD" --mysql-db="$DB" \
         --tables="$TABLES" --table-size="$TABLE_SIZE" --threads="$thr" \
         --db-ps-mode="$ps" --time="$DURATION" --percentile=95 --report-interval=0 \
         run >"$log" 2>&1 || rc=$?
@@ -426,33 +449,35 @@ run_one() { # <config> <workload> <threads> <ps>
     if [ "$rc" -ne 0 ]; then
         status="FAILED(rc=$rc)"
         [ "$rc" -eq 124 ] && status="TIMEOUT"
-        cp "$log" "$RESULTS/$STAMP.fail-$cfg-$wl-$thr-$ps.log"
+        cp "$log" "$RESULTS/$STAMP.fail-$rnd-$cfg-$wl-$thr-$ps.log"
     elif [ "$errors" != 0 ] || [ "$reconnects" != 0 ]; then
         status="errors"
-        cp "$log" "$RESULTS/$STAMP.fail-$cfg-$wl-$thr-$ps.log"
+        cp "$log" "$RESULTS/$STAMP.fail-$rnd-$cfg-$wl-$thr-$ps.log"
     fi
     pcpu=$(per10k $((p1 - p0)) "$queries")
     dcpu=$(per10k $((d1 - d0)) "$queries")
-    if [[ "$status" == FAILED* || "$status" == TIMEOUT ]]; then QPS["$cfg $wl $thr $ps"]=0; else QPS["$cfg $wl $thr $ps"]=$qps; fi
-    CPU["$cfg $wl $thr $ps"]=$pcpu
-    say "$(printf "$LINE_FMT" "$cfg" "$wl" "$thr" "$ps" "$qps" "$p95" "$errors" "$pcpu" "$dcpu" "$busy" "$other" "$status")"
-    echo "$cfg,$wl,$thr,$ps,$qps,$p95,$queries,$errors,$reconnects,$pcpu,$dcpu,$busy,$other,$status" >>"$OUT_CSV"
+    if [[ "$status" == FAILED* || "$status" == TIMEOUT ]]; then QPS["$cfg $wl $thr $ps $rnd"]=0; else QPS["$cfg $wl $thr $ps $rnd"]=$qps; fi
+    CPU["$cfg $wl $thr $ps $rnd"]=$pcpu
+    say "$(printf "$LINE_FMT" "$rnd" "$cfg" "$wl" "$thr" "$ps" "$qps" "$p95" "$errors" "$pcpu" "$dcpu" "$busy" "$other" "$status")"
+    echo "$rnd,$cfg,$wl,$thr,$ps,$qps,$p95,$queries,$errors,$reconnects,$pcpu,$dcpu,$busy,$other,$status" >>"$OUT_CSV"
     if [ "$status" != ok ]; then
         { grep -iE 'fatal|alert|error' "$log" || true; } | sort | uniq -c | sort -rn | sed -n '1,5s/^/     | /p' | tee -a "$OUT_TXT"
     fi
 }
 
-# --- sysbench: each config in turn ----------------------------------------------
+# --- sysbench: set-up of every config -------------------------------------------
 for cfg in $CONFIGS; do
+    SG_PORT=${SG_PORTS[$cfg]} DB=sb_$cfg
     write_config "$cfg"
     say ""
-    say "## config '$cfg': $(case $cfg in
-        unsharded) echo "schema sbtest, default_group g0, no sharded tables (everything on g0)" ;;
+    say "## config '$cfg' (database $DB, shardgate :$SG_PORT): $(case $cfg in
+        unsharded) echo "no sharded tables (everything on g0)" ;;
         hash_g0) echo "sbtest1..$TABLES sharded by id, hash, both shards on g0 (tables_per_group [2]): routing cost on one server" ;;
         hash) echo "sbtest1..$TABLES sharded by id, hash over g0,g1, tables_per_group [1,1] (id mod 2)" ;;
         range) echo "sbtest1..$TABLES sharded by id, range over g0,g1, tables_per_group [1,1], rows_per_table $RANGE_ROWS" ;;
         esac)"
     start_shardgate "$cfg"
+    SG_PIDS[$cfg]=$SG_PID
     note "[$cfg] sysbench prepare through shardgate: $TABLES tables x $TABLE_SIZE rows (--auto_inc=off)"
     t0=$(date +%s)
     sb oltp_point_select 2 disable cleanup >"$WORK/cleanup0-$cfg.log" 2>&1 || true
@@ -460,60 +485,100 @@ for cfg in $CONFIGS; do
         { tail -n 20 "$WORK/prepare-$cfg.log" >&2; die "sysbench prepare through shardgate ($cfg) failed"; }
     say "   prepare through shardgate: $(($(date +%s) - t0)) s; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
     verify_placement "$cfg"
+done
+SG_PID=""
+
+# --- sysbench: rounds, the configs back to back -----------------------------------
+say ""
+say "## runs: $ROUNDS round(s); in each, every workload and ps mode runs through each config in turn"
+for cfg in $CONFIGS; do
+    use_config "$cfg"
     sb oltp_point_select 2 disable prewarm >>"$WORK/prepare-$cfg.log" 2>&1 || true
-    say "$(printf "$LINE_FMT" config workload thr ps QPS p95_ms errors sg_cpu/10k db_cpu/10k host% other% status)"
+done
+say "$(printf "$LINE_FMT" rnd config workload thr ps QPS p95_ms errors sg_cpu/10k db_cpu/10k host% other% status)"
+read -r -a CFG_LIST <<<"$CONFIGS"
+for ((rnd = 1; rnd <= ROUNDS; rnd++)); do
+    # Each round starts with another config: no config always runs first
+    # (cold) or right after the same neighbour's write load.
+    order=()
+    for ((i = 0; i < ${#CFG_LIST[@]}; i++)); do
+        order+=("${CFG_LIST[$(((i + rnd - 1) % ${#CFG_LIST[@]}))]}")
+    done
     for wl in $WORKLOADS; do
         for thr in $THREADS; do
             for ps in $PS_MODES; do
-                run_one "$cfg" "$wl" "$thr" "$ps"
-                sleep 1
+                for cfg in "${order[@]}"; do
+                    use_config "$cfg"
+                    run_one "$rnd" "$cfg" "$wl" "$thr" "$ps"
+                    SG_PIDS[$cfg]=$SG_PID
+                    sleep 1
+                done
             done
         done
     done
-    note "[$cfg] sysbench cleanup through shardgate"
-    if sb oltp_point_select 2 disable cleanup >"$WORK/cleanup-$cfg.log" 2>&1; then
-        left=$( { dbq "$G0_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'sbtest' AND table_name LIKE 'sbtest%'"
-            dbq "$G1_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'sbtest' AND table_name LIKE 'sbtest%'"; } |
-            awk '{ s += $1 } END { print s + 0 }')
-        [ "$left" = 0 ] && say "   cleanup (DROP TABLE through shardgate): every physical table dropped" ||
-            say "   !! cleanup through shardgate left $left physical sbtest tables"
-    else
-        say "   !! sysbench cleanup through shardgate failed: $(tail -n 1 "$WORK/cleanup-$cfg.log")"
-    fi
-    stop_shardgate
-    # Whatever is left (a failed cleanup) must not leak into the next config.
-    for port in "$G0_PORT" "$G1_PORT"; do
-        bash "$SANDBOX" sql "$DB_DIR" "$port" "DROP DATABASE sbtest; CREATE DATABASE sbtest" >/dev/null
-    done
 done
 
+# --- sysbench: cleanup through each shardgate ---------------------------------------
+say ""
+for cfg in $CONFIGS; do
+    use_config "$cfg"
+    note "[$cfg] sysbench cleanup through shardgate"
+    if sb oltp_point_select 2 disable cleanup >"$WORK/cleanup-$cfg.log" 2>&1; then
+        left=$( { dbq "$G0_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$DB' AND table_name LIKE 'sbtest%'"
+            dbq "$G1_PORT" "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$DB' AND table_name LIKE 'sbtest%'"; } |
+            awk '{ s += $1 } END { print s + 0 }')
+        [ "$left" = 0 ] && say "   [$cfg] cleanup (DROP TABLE through shardgate): every physical table dropped" ||
+            say "   !! [$cfg] cleanup through shardgate left $left physical sbtest tables"
+    else
+        say "   !! [$cfg] sysbench cleanup through shardgate failed: $(tail -n 1 "$WORK/cleanup-$cfg.log")"
+    fi
+    stop_shardgate
+    unset "SG_PIDS[$cfg]"
+    # Whatever is left (a failed cleanup) must not stay in the servers.
+    for port in "$G0_PORT" "$G1_PORT"; do
+        bash "$SANDBOX" sql "$DB_DIR" "$port" "DROP DATABASE IF EXISTS $DB" >/dev/null
+    done
+done
+DB=sbtest
+
 # --- summary ------------------------------------------------------------------
+median() { # <number>...: the median (mean of the middle two for an even count)
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
+        else if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 if [[ " $CONFIGS " == *" unsharded "* ]]; then
     say ""
-    say "## summary: sharded / unsharded QPS (target >= $RATIO_TARGET: routing costs < 10% of unsharded QPS)"
-    SUM_FMT='%-17s  %3s  %-7s  %-6s  %10s  %10s  %6s  %10s  %10s  %s'
-    say "$(printf "$SUM_FMT" workload thr ps config unsharded sharded ratio cpu/10k_u cpu/10k_s target)"
+    say "## summary: sharded / unsharded QPS, each sharded run over the unsharded run of its round"
+    say "## (target: median >= $RATIO_TARGET, i.e. routing costs < 10% of unsharded QPS)"
+    SUM_FMT='%-17s  %3s  %-7s  %-9s  %10s  %10s  %-20s  %6s  %10s  %10s  %s'
+    say "$(printf "$SUM_FMT" workload thr ps config unsharded sharded "ratio per round" median cpu/10k_u cpu/10k_s target)"
     PASSES=0 FAILS=0
     for cfg in $CONFIGS; do
         [ "$cfg" = unsharded ] && continue
         for wl in $WORKLOADS; do
             for thr in $THREADS; do
                 for ps in $PS_MODES; do
-                    u=${QPS["unsharded $wl $thr $ps"]:-0}
-                    s=${QPS["$cfg $wl $thr $ps"]:-0}
-                    ratio=$(awk -v s="$s" -v u="$u" 'BEGIN { if (u > 0) printf "%.2f", s / u; else print "-" }')
-                    if [ "$ratio" != "-" ] && awk -v r="$ratio" -v t="$RATIO_TARGET" 'BEGIN { exit !(r >= t) }'; then
+                    ratios=() us=() ss=() cu=() cs=()
+                    for ((rnd = 1; rnd <= ROUNDS; rnd++)); do
+                        u=${QPS["unsharded $wl $thr $ps $rnd"]:-0}
+                        v=${QPS["$cfg $wl $thr $ps $rnd"]:-0}
+                        us+=("$u") ss+=("$v")
+                        cu+=("${CPU["unsharded $wl $thr $ps $rnd"]:-0}") cs+=("${CPU["$cfg $wl $thr $ps $rnd"]:-0}")
+                        ratios+=("$(awk -v s="$v" -v u="$u" 'BEGIN { if (u > 0) printf "%.2f", s / u; else print 0 }')")
+                    done
+                    ratio=$(median "${ratios[@]}")
+                    if awk -v r="$ratio" -v t="$RATIO_TARGET" 'BEGIN { exit !(r >= t) }'; then
                         verdict=PASS; PASSES=$((PASSES + 1))
                     else
                         verdict=FAIL; FAILS=$((FAILS + 1))
                     fi
-                    say "$(printf "$SUM_FMT" "$wl" "$thr" "$ps" "$cfg" "$u" "$s" "$ratio" \
-                        "${CPU["unsharded $wl $thr $ps"]:--}" "${CPU["$cfg $wl $thr $ps"]:--}" "$verdict")"
+                    say "$(printf "$SUM_FMT" "$wl" "$thr" "$ps" "$cfg" "$(median "${us[@]}")" "$(median "${ss[@]}")" \
+                        "$(IFS=' '; echo "${ratios[*]}")" "$ratio" "$(median "${cu[@]}")" "$(median "${cs[@]}")" "$verdict")"
                 done
             done
         done
     done
-    say "QPS target: $PASSES PASS, $FAILS FAIL"
+    say "QPS target: $PASSES PASS, $FAILS FAIL (unsharded/sharded/cpu columns: medians over the rounds)"
     say "   hash_g0 is routing alone (same single server as unsharded); hash and range also pay for a"
     say "   second mariadbd on the same cores and, in oltp_read_write, for range queries gathered from"
     say "   both shards and transactions held on both groups."
@@ -523,6 +588,7 @@ fi
 if [ "$SCATTER_ROWS" -gt 0 ]; then
     say ""
     say "## scatter latency: table scat, hash by id over 4 shards (scat_0000, scat_0001 on g0; scat_0002, scat_0003 on g1), $SCATTER_ROWS rows"
+    SG_PORT=$SCATTER_PORT DB=sbtest
     write_config scatter
     start_shardgate scatter
     sgq "CREATE TABLE scat (id BIGINT NOT NULL, k INT NOT NULL, c CHAR(65) NOT NULL,
