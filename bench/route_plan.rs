@@ -14,6 +14,12 @@
 
 use std::hint::black_box;
 
+/// The allocator the shardgate binary runs with (src/main.rs): planning
+/// allocates (token and name vectors, the rewritten SQL), so the bench
+/// measures it under the same allocator rather than glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, Throughput};
 use shardgate::route::state::RouteState;
 use shardgate::route::{plan_query, Action, RouteCtx};
