@@ -111,6 +111,8 @@ pub struct Merger {
     heap: ShardHeap,
     /// Unfinished shards with nothing buffered (the k-way merge waits).
     waiting: usize,
+    /// Bytes of the rows in the shards' queues (`spec.max_buffered_bytes`).
+    buffered_bytes: usize,
     union: VecDeque<(usize, Row)>,
     groups: HashMap<Vec<Key>, usize>,
     group_list: Vec<Group>,
@@ -188,6 +190,7 @@ impl Merger {
             last_distinct: None,
             skipped: 0,
             emitted: 0,
+            buffered_bytes: 0,
             header_sent: false,
             failure: None,
             finished: false,
@@ -678,6 +681,10 @@ impl Merger {
                     ));
                 }
                 let was_empty = s.queue.is_empty();
+                self.buffered_bytes += row.size();
+                if self.buffered_bytes > self.spec.max_buffered_bytes {
+                    return Err(too_much_buffered(self.spec.max_buffered_bytes));
+                }
                 self.shards[shard].queue.push_back(row);
                 if was_empty {
                     self.waiting -= 1;
@@ -729,6 +736,7 @@ impl Merger {
         }
         let s = self.heap.peek()?;
         let row = self.shards[s].queue.pop_front()?;
+        self.buffered_bytes = self.buffered_bytes.saturating_sub(row.size());
         let empty = self.shards[s].queue.is_empty();
         let (shards, order) = (&self.shards, &self.order);
         if empty {
@@ -1002,8 +1010,20 @@ fn too_many(what: &str, max: usize) -> Fail {
     (
         ER_OUT_OF_RESOURCES,
         format!(
-            "shardgate: merging the shards' results needs more than {max} {what} in memory \
-             (merge.max_groups); narrow the query with a shard-key condition or raise the limit"
+            "shardgate: merging the shards' results needs more than {max} {what} in memory; \
+             narrow the query with a shard-key condition"
+        ),
+    )
+}
+
+fn too_much_buffered(max: usize) -> Fail {
+    (
+        ER_OUT_OF_RESOURCES,
+        format!(
+            "shardgate: the ORDER BY merge would hold more than {} MiB of rows (in a transaction, \
+             shards on one server answer one after the other on its connection); narrow the \
+             query with a shard-key condition or a LIMIT, or run it outside the transaction",
+            max >> 20
         ),
     )
 }

@@ -31,6 +31,12 @@ pub struct Row {
 }
 
 impl Row {
+    /// Bytes this row holds (its payload and cell spans), for the merger's
+    /// memory bound.
+    pub fn size(&self) -> usize {
+        self.buf.len() + self.cells.len() * std::mem::size_of::<(u32, u32)>()
+    }
+
     /// A row passed through unread: a plain union of the shards' rows
     /// (no ORDER BY, DISTINCT, grouping or hidden columns) only counts and
     /// forwards rows, so their cells are never split out. [`Row::cell`] of

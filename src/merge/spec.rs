@@ -128,6 +128,12 @@ pub struct MergeSpec {
     /// Most groups (or distinct rows) held at once; past it the statement
     /// fails with a `shardgate:` error.
     pub max_groups: usize,
+    /// Most bytes of rows the ORDER BY merge holds at once. Shards are
+    /// normally paused long before (see `buffer_rows`); a pinned session
+    /// whose shards of one node run one after the other on its connection
+    /// cannot pause, and past this the statement fails with a `shardgate:`
+    /// error instead of growing without bound.
+    pub max_buffered_bytes: usize,
     /// Rows buffered per shard before that shard stops being read (ORDER BY
     /// merge, and every mode before the column definitions are complete).
     pub buffer_rows: usize,
@@ -155,6 +161,7 @@ impl Default for MergeSpec {
             distinct: false,
             limit: None,
             max_groups: 100_000,
+            max_buffered_bytes: 256 << 20,
             buffer_rows: 128,
             div_precision_increment: 4,
             column_collations: Vec::new(),

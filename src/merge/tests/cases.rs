@@ -792,3 +792,54 @@ fn backpressure() {
     }
     assert!(m.wants_more(0));
 }
+
+/// A pinned session's shards of one node answer one after the other: the
+/// ORDER BY merge takes a shard's whole reply before the next one starts.
+/// That works, and is bounded by `max_buffered_bytes`.
+#[test]
+fn sequential_shards_are_buffered_within_the_byte_bound() {
+    let cols = [c("i", ColumnType::Long)];
+    let even: Vec<Cells> = (0..50)
+        .map(|i| cells(&[Some(&(2 * i).to_string())]))
+        .collect();
+    let odd: Vec<Cells> = (0..50)
+        .map(|i| cells(&[Some(&(2 * i + 1).to_string())]))
+        .collect();
+    let replies = [
+        reply(MODERN, &cols, &even, 0),
+        reply(MODERN, &cols, &odd, 0),
+    ];
+    let sequential = |max_buffered_bytes: usize| {
+        let spec = MergeSpec {
+            order_by: vec![OrderKey::asc(0)],
+            buffer_rows: 3,
+            max_buffered_bytes,
+            ..MergeSpec::default()
+        };
+        let mut m = Merger::new(spec, 2, MODERN);
+        let (mut out, mut seq) = (Vec::new(), 1);
+        for (shard, r) in replies.iter().enumerate() {
+            for p in r {
+                m.feed(shard, p).unwrap();
+                m.poll_output(&mut out, &mut seq);
+            }
+        }
+        m.poll_output(&mut out, &mut seq);
+        assert!(m.is_done());
+        decode(&out, MODERN, false)
+    };
+    let o = sequential(1 << 20);
+    let want: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    assert_eq!(
+        col0(&o),
+        want.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>()
+    );
+    // 50 rows of a few bytes each do not fit in 200 bytes.
+    let o = sequential(200);
+    assert!(
+        matches!(&o.end, End::Err(1041, m) if m.starts_with("shardgate:") && m.contains("ORDER BY merge")),
+        "{:?}",
+        o.end
+    );
+    assert!(o.rows.is_empty());
+}
