@@ -90,6 +90,9 @@ pub(super) struct PlanCache {
     schema: Option<String>,
     /// The session's NO_BACKSLASH_ESCAPES state it was lexed under.
     backslash_escapes: bool,
+    /// `RouteState::collation_epoch` when it was made (the merge steps of
+    /// the plans carry column collations, which DDL may change).
+    collation_epoch: u64,
     /// What the planner made for each shard set seen so far.
     plans: HashMap<route::rules::ShardSet, CachedPlan>,
 }
@@ -121,6 +124,7 @@ impl PlanCache {
             state: state.clone(),
             schema: ctx.schema.clone(),
             backslash_escapes: opts.backslash_escapes,
+            collation_epoch: state.collation_epoch(),
             plans: HashMap::new(),
         }
     }
@@ -135,6 +139,7 @@ impl PlanCache {
             && std::sync::Arc::ptr_eq(&self.state, state)
             && self.schema == ctx.schema
             && self.backslash_escapes == ctx.backslash_escapes
+            && self.collation_epoch == state.collation_epoch()
             && ctx.shard_key.is_none()
     }
 

@@ -20,6 +20,10 @@ pub struct RouteState {
     /// Column collations of sharded tables, read from information_schema
     /// on first need (merging compares strings by them).
     collations: parking_lot::Mutex<HashMap<(String, String), Collations>>,
+    /// Bumped whenever DDL makes a table's collations be read again: plans
+    /// kept by prepared statements (which carry collations in their merge
+    /// step) are made again after it.
+    collation_epoch: std::sync::atomic::AtomicU64,
     bucket_maps: HashMap<(String, String), Arc<BucketMap>>,
     lookups: HashMap<(String, String), Arc<LookupRouter>>,
     /// Schemas with at least one sharded or broadcast table.
@@ -182,6 +186,14 @@ impl RouteState {
         self.collations
             .lock()
             .remove(&(schema.to_ascii_lowercase(), table.to_ascii_lowercase()));
+        self.collation_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Changes whenever [`RouteState::forget_collations`] runs.
+    pub fn collation_epoch(&self) -> u64 {
+        self.collation_epoch
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn bucket_map(&self, schema: &str, rule: &str) -> Option<&BucketMap> {

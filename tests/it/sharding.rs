@@ -1724,3 +1724,41 @@ fn scatter_order_by_over_shards_of_one_group() {
         .expect("cleanup");
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// DDL through shardgate that changes a column's collation: prepared
+/// statements that kept their plans (whose merge step carries the column
+/// collations) plan again, so DISTINCT and ORDER BY follow the new one.
+#[test]
+fn prepared_plans_follow_a_collation_change() {
+    let _s = serial();
+    let mut conn = pconn();
+    q(&mut conn, "DROP TABLE IF EXISTS scratch");
+    q(
+        &mut conn,
+        "CREATE TABLE scratch (id INT NOT NULL PRIMARY KEY, \
+         v VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci)",
+    );
+    q(
+        &mut conn,
+        "INSERT INTO scratch (id, v) VALUES (1, 'zeta'), (2, 'Zeta'), (3, 'alpha'), (4, 'ALPHA'), (5, 'beta')",
+    );
+    let stmt = conn
+        .prep("SELECT DISTINCT v FROM scratch WHERE id BETWEEN ? AND ? ORDER BY v")
+        .expect("prepare");
+    for _ in 0..2 {
+        let got: Vec<String> = conn.exec(&stmt, (1, 5)).expect("execute");
+        let folded: Vec<String> = got.iter().map(|s| s.to_lowercase()).collect();
+        assert_eq!(folded, ["alpha", "beta", "zeta"], "general_ci: {got:?}");
+    }
+    q(
+        &mut conn,
+        "ALTER TABLE scratch MODIFY v VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    );
+    let got: Vec<String> = conn.exec(&stmt, (1, 5)).expect("execute after ALTER");
+    q(&mut conn, "DROP TABLE scratch");
+    assert_eq!(
+        got,
+        ["ALPHA", "Zeta", "alpha", "beta", "zeta"],
+        "utf8mb4_bin"
+    );
+}
