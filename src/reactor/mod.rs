@@ -10,9 +10,11 @@ mod backend;
 mod balance;
 pub mod buffer;
 mod client;
+mod dispatch;
 mod io_thread;
 mod prepared;
 pub mod relay;
+mod reply;
 mod sock;
 mod stmt_cache;
 
