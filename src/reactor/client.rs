@@ -59,6 +59,36 @@ pub(super) struct Target {
     pub done: bool,
 }
 
+impl Target {
+    /// A target not started yet.
+    pub fn new(group: String, addr: SocketAddr, payload: Vec<u8>) -> Target {
+        Target {
+            group,
+            addr,
+            payload,
+            bk: None,
+            done: false,
+        }
+    }
+}
+
+/// The merger of a statement gathered with `gather` from `targets`
+/// backends (`None` unless it is a scatter-gather merge).
+pub(super) fn merger_for(
+    gather: &Gather,
+    targets: usize,
+    caps: Capabilities,
+) -> Option<Box<crate::merge::Merger>> {
+    match gather {
+        Gather::Merge(spec) => Some(Box::new(crate::merge::Merger::new(
+            (**spec).clone(),
+            targets,
+            caps,
+        ))),
+        _ => None,
+    }
+}
+
 /// A statement on its way to (or running on) one or more backends.
 pub(super) struct InFlight {
     pub targets: Vec<Target>,
@@ -106,14 +136,26 @@ impl InFlight {
         expect: Option<Expect>,
         effects: Effects,
     ) -> InFlight {
+        InFlight::new(
+            vec![Target::new(group, addr, payload)],
+            expect,
+            effects,
+            Gather::Relay,
+            None,
+        )
+    }
+
+    /// A statement on `targets`, gathered by `gather` (with `merger` for a
+    /// merge), not started yet.
+    pub fn new(
+        targets: Vec<Target>,
+        expect: Option<Expect>,
+        effects: Effects,
+        gather: Gather,
+        merger: Option<Box<crate::merge::Merger>>,
+    ) -> InFlight {
         InFlight {
-            targets: vec![Target {
-                group,
-                addr,
-                payload,
-                bk: None,
-                done: false,
-            }],
+            targets,
             expect,
             effects,
             started: Instant::now(),
@@ -121,8 +163,8 @@ impl InFlight {
             last_seq: 0,
             status: 0,
             error: None,
-            gather: Gather::Relay,
-            merger: None,
+            gather,
+            merger,
             merge_seq: 1,
             prepare_as: None,
             binary_exec: false,

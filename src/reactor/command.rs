@@ -5,7 +5,7 @@
 //! itself, and LOCAL INFILE data relayed to the backend.
 
 use super::client::{
-    err_payload, ok_payload, queue_packet, session_status, InFlight, Phase, Target,
+    err_payload, merger_for, ok_payload, queue_packet, session_status, InFlight, Phase, Target,
     GREETING_COLLATION,
 };
 use super::io_thread::{Conn, IoThread};
@@ -74,17 +74,7 @@ impl IoThread {
                     token: key,
                     gen: c.gen,
                     payload,
-                    ctx: route::RouteCtx {
-                        schema: c.sess.state.schema.clone(),
-                        user: c.sess.user.clone(),
-                        conn_id: c.sess.conn_id,
-                        backslash_escapes: c.sess.backslash_escapes,
-                        multi_statements: c.sess.state.multi_statements
-                            || c.sess.caps.contains(Capabilities::MULTI_STATEMENTS),
-                        in_transaction: c.sess.pins.contains(PinReasons::TRANSACTION),
-                        caps: c.sess.caps,
-                        shard_key: c.sess.shard_key.clone(),
-                    },
+                    ctx: c.route_ctx(),
                 };
                 c.phase = Phase::AwaitPlan;
                 if job.payload.len() <= topo.server.inline_plan_bytes {
@@ -383,44 +373,11 @@ impl IoThread {
                             None if i + 1 == n => original.take().unwrap_or_default(),
                             None => original.clone().unwrap_or_default(),
                         };
-                        Target {
-                            group: t.group,
-                            addr: t.addr,
-                            payload,
-                            bk: None,
-                            done: false,
-                        }
+                        Target::new(t.group, t.addr, payload)
                     })
                     .collect();
-                let merger = match &gather {
-                    Gather::Merge(spec) => Some(Box::new(crate::merge::Merger::new(
-                        (**spec).clone(),
-                        targets.len(),
-                        c.sess.caps,
-                    ))),
-                    _ => None,
-                };
-                let inflight = InFlight {
-                    targets,
-                    expect,
-                    effects,
-                    started: Instant::now(),
-                    forwarded: false,
-                    last_seq: 0,
-                    status: 0,
-                    error: None,
-                    gather,
-                    merger,
-                    merge_seq: 1,
-                    prepare_as: None,
-                    binary_exec: false,
-                    exec_body: None,
-                    to_binary: None,
-                    buffer: Vec::new(),
-                    affected: 0,
-                    insert_id: 0,
-                    retries: 0,
-                };
+                let merger = merger_for(&gather, targets.len(), c.sess.caps);
+                let inflight = InFlight::new(targets, expect, effects, gather, merger);
                 self.start_statement(key, inflight);
             }
         }
@@ -482,28 +439,14 @@ impl IoThread {
         addrs.dedup();
         let targets: Vec<Target> = addrs
             .into_iter()
-            .map(|addr| Target {
-                group: addr.to_string(),
-                addr,
-                payload: payload.clone(),
-                bk: None,
-                done: false,
-            })
+            .map(|addr| Target::new(addr.to_string(), addr, payload.clone()))
             .collect();
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else {
             Gather::SameOk
         };
-        let mut inflight = InFlight::single(
-            String::new(),
-            c.peer,
-            Vec::new(),
-            Some(Expect::ResultSets),
-            effects,
-        );
-        inflight.targets = targets;
-        inflight.gather = gather;
+        let inflight = InFlight::new(targets, Some(Expect::ResultSets), effects, gather, None);
         self.start_statement(key, inflight);
     }
 

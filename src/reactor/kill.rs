@@ -54,15 +54,8 @@ impl IoThread {
         let target = match self.conns.get_mut(token) {
             Some(Conn::Client(c)) if c.sess.conn_id == conn_id => c,
             _ => {
-                let error = Some(format!("Unknown thread id: {conn_id}"));
-                self.shared.send_to_io(
-                    req.io,
-                    Inbound::KillDone {
-                        token: req.token,
-                        conn_id: req.conn_id,
-                        error,
-                    },
-                );
+                self.shared
+                    .kill_done(req, Some(format!("Unknown thread id: {conn_id}")));
                 return;
             }
         };
@@ -108,24 +101,12 @@ impl IoThread {
                 if !query_only {
                     shared.send_to_io(target_io, Inbound::KillSession { token, conn_id });
                 }
-                shared.send_to_io(
-                    req.io,
-                    Inbound::KillDone {
-                        token: req.token,
-                        conn_id: req.conn_id,
-                        error,
-                    },
-                );
+                shared.kill_done(req, error);
             });
         if spawned.is_err() {
-            let error = Some("shardgate: cannot start a thread for KILL".to_string());
-            self.shared.send_to_io(
-                req.io,
-                Inbound::KillDone {
-                    token: req.token,
-                    conn_id: req.conn_id,
-                    error,
-                },
+            self.shared.kill_done(
+                req,
+                Some("shardgate: cannot start a thread for KILL".to_string()),
             );
         }
     }

@@ -340,4 +340,17 @@ impl Shared {
             h.send(msg);
         }
     }
+
+    /// Tells the session that asked for a KILL that it is done (`error`:
+    /// why it failed).
+    pub fn kill_done(&self, req: KillRequester, error: Option<String>) {
+        self.send_to_io(
+            req.io,
+            Inbound::KillDone {
+                token: req.token,
+                conn_id: req.conn_id,
+                error,
+            },
+        );
+    }
 }

@@ -595,33 +595,12 @@ impl IoThread {
                 let mut p = Vec::with_capacity(text.len() + 1);
                 p.push(command);
                 p.extend_from_slice(text);
-                super::client::Target {
-                    group: t.group,
-                    addr: t.addr,
-                    payload: p,
-                    bk: None,
-                    done: false,
-                }
+                super::client::Target::new(t.group, t.addr, p)
             })
             .collect();
-        let merger = match &gather {
-            Gather::Merge(spec) => Some(Box::new(crate::merge::Merger::new(
-                (**spec).clone(),
-                targets.len(),
-                c.sess.caps,
-            ))),
-            _ => None,
-        };
-        let mut inflight = InFlight::single(
-            String::new(),
-            c.peer,
-            Vec::new(),
-            Some(Expect::ResultSets),
-            effects,
-        );
-        inflight.targets = targets;
-        inflight.gather = gather;
-        inflight.merger = merger;
+        let merger = super::client::merger_for(&gather, targets.len(), c.sess.caps);
+        let mut inflight =
+            InFlight::new(targets, Some(Expect::ResultSets), effects, gather, merger);
         match mode {
             ExecMode::Cached(body) => inflight.exec_body = Some(body),
             ExecMode::OneShot => inflight.binary_exec = true,
