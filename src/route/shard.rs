@@ -4,7 +4,8 @@
 //! physical ones (`article` → `article_0003`) keeping every other byte, and
 //! says how the replies are gathered. Statements it cannot route correctly
 //! are refused with ERR 1235 and a message starting `shardgate:`; they are
-//! never sent to the wrong shard or to all shards by guess.
+//! never sent to the wrong shard or to all shards by guess. INSERT
+//! splitting is in `shard::insert`, DDL fan-out in `shard::ddl`.
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -21,6 +22,9 @@ use crate::sql::parse::{
     self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Pred, Stmt, TableId, Tree, Value,
 };
 use crate::sql::LexOptions;
+
+mod ddl;
+mod insert;
 
 /// What the sharding planner decided.
 pub enum ShardPlan {
@@ -946,134 +950,6 @@ impl<'a, 't> Planner<'a, 't> {
         })
     }
 
-    fn plan_insert(&self, ins: &parse::Insert<'_>, schema: &Schema, rule: &Rule) -> ShardPlan {
-        let Some(Some(Placement::Sharded { key, name, .. })) = self.placements.get(ins.table)
-        else {
-            return refuse(
-                "shardgate: INSERT into a sharded table through another table is not supported",
-            );
-        };
-        let env = self.env(schema, rule);
-        // Preparing (no bound values yet): a `?` key routes the metadata
-        // prepare to the first shard; EXECUTE routes by the bound value.
-        let preparing = self.prepare;
-        let shard_of = |v: Option<KeyValue>| -> Result<usize, ShardPlan> {
-            if v.is_none() && preparing {
-                return Ok(0);
-            }
-            let Some(v) = v else {
-                return Err(refuse(format!(
-                    "shardgate: INSERT into sharded table '{name}': the value of shard key '{key}' must be a literal \
-                     or a parameter"
-                )));
-            };
-            match rules::shard_for_key(rule, &env, &v) {
-                Ok(s) => Ok(s as usize),
-                Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
-                    Err(ShardPlan::NeedsWorker)
-                }
-                Err(e) => Err(route_error(e.with_table(name))),
-            }
-        };
-        if let Some(od) = &ins.on_duplicate {
-            if od
-                .assignments
-                .iter()
-                .any(|a| a.column.name.is(key.as_bytes()))
-            {
-                return refuse(format!(
-                    "shardgate: ON DUPLICATE KEY UPDATE cannot change the shard key '{key}' of table '{name}'"
-                ));
-            }
-        }
-        match ins.source {
-            parse::InsertSource::Select(_) => refuse(format!(
-                "shardgate: INSERT ... SELECT into sharded table '{name}' is not supported; insert the rows with VALUES"
-            )),
-            parse::InsertSource::Set => {
-                let Some(a) = ins.set.iter().find(|a| a.column.name.is(key.as_bytes())) else {
-                    return refuse(format!("shardgate: INSERT into sharded table '{name}' must set its shard key '{key}'"));
-                };
-                let v = match &a.value {
-                    Operand::Value(v) => self.key_value(v),
-                    _ => None,
-                };
-                let shard = match shard_of(v) {
-                    Ok(s) => s,
-                    Err(p) => return p,
-                };
-                self.single_insert_target(rule, shard)
-            }
-            parse::InsertSource::Values => {
-                let Some(col) = ins.column_index(key.as_bytes()) else {
-                    return refuse(format!(
-                        "shardgate: INSERT into sharded table '{name}' must name its shard key column '{key}' \
-                         in the column list"
-                    ));
-                };
-                let Some(rows_range) = ins.rows_range.clone() else {
-                    return refuse("shardgate: INSERT without rows");
-                };
-                // Rows grouped by shard, in order.
-                let mut by_shard: Vec<(usize, Vec<Range<usize>>)> = Vec::new();
-                for row in &ins.rows {
-                    let v = match ins.row_values(row).get(col).map(|iv| &iv.value) {
-                        Some(Operand::Value(v)) => self.key_value(v),
-                        _ => None,
-                    };
-                    let shard = match shard_of(v) {
-                        Ok(s) => s,
-                        Err(p) => return p,
-                    };
-                    match by_shard.iter_mut().find(|(s, _)| *s == shard) {
-                        Some((_, rows)) => rows.push(row.range.clone()),
-                        None => by_shard.push((shard, vec![row.range.clone()])),
-                    }
-                }
-                if by_shard.len() == 1 {
-                    return self.single_insert_target(rule, by_shard[0].0);
-                }
-                let mut targets = Vec::with_capacity(by_shard.len());
-                for (shard, rows) in by_shard {
-                    let mut text = Vec::new();
-                    for (i, r) in rows.iter().enumerate() {
-                        if i > 0 {
-                            text.extend_from_slice(b", ");
-                        }
-                        text.extend_from_slice(&self.sql[r.clone()]);
-                    }
-                    let group = match Self::group_of(rule, shard) {
-                        Ok(g) => g,
-                        Err(p) => return p,
-                    };
-                    let sql = self.rewrite_for(shard, vec![(rows_range.clone(), text)]);
-                    match target(self.topo, group, Some(sql)) {
-                        Ok(t) => targets.push(t),
-                        Err(p) => return p,
-                    }
-                }
-                let mut effects = self.effects();
-                effects.pin = crate::session::PinReasons::LAST_INSERT_ID;
-                ShardPlan::Action(Action::Forward { targets, gather: Gather::SumOk, effects })
-            }
-        }
-    }
-
-    fn single_insert_target(&self, rule: &Rule, shard: usize) -> ShardPlan {
-        let group = match Self::group_of(rule, shard) {
-            Ok(g) => g,
-            Err(p) => return p,
-        };
-        match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
-            Ok(t) => ShardPlan::Action(Action::Forward {
-                targets: vec![t],
-                gather: Gather::Relay,
-                effects: self.effects(),
-            }),
-            Err(p) => p,
-        }
-    }
-
     /// Only broadcast (and unsharded) tables: reads on one group, writes on
     /// every group.
     fn plan_broadcast_dml(&self) -> ShardPlan {
@@ -1164,69 +1040,6 @@ impl<'a, 't> Planner<'a, 't> {
             all.extend(coll.iter().cloned());
         }
         Ok(all)
-    }
-
-    fn plan_ddl(&self, sharded: &[TableId]) -> ShardPlan {
-        // Column collations may change: read them again when next needed.
-        for &t in sharded {
-            if let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) {
-                self.state.forget_collations(&schema.name, name);
-            }
-        }
-        let named: Vec<TableId> = (0..self.placements.len())
-            .filter(|&i| self.placements[i].is_some())
-            .collect();
-        if named.len() > 1
-            && named
-                .iter()
-                .any(|&t| !matches!(self.placements[t], Some(Placement::Plain)))
-        {
-            // e.g. DROP TABLE article, country: the tables live apart.
-            let only_one_logical = sharded.len() == 1
-                && named.iter().all(|&t| {
-                    t == sharded[0]
-                        || self.parsed.tables[t].name.name
-                            == self.parsed.tables[sharded[0]].name.name
-                });
-            if !only_one_logical {
-                return refuse("shardgate: DDL naming several sharded/broadcast tables at once is not supported; one table per statement");
-            }
-        }
-        if sharded.is_empty() {
-            // Broadcast: every group, the same statement.
-            let mut targets = Vec::new();
-            for g in &self.topo.groups {
-                match target(self.topo, &g.name, None) {
-                    Ok(t) => targets.push(t),
-                    Err(p) => return p,
-                }
-            }
-            return ShardPlan::Action(Action::Forward {
-                targets,
-                gather: Gather::SameOk,
-                effects: self.effects(),
-            });
-        }
-        let (_, rule) = match self.common_rule(sharded) {
-            Ok(r) => r,
-            Err(p) => return p,
-        };
-        let mut targets = Vec::with_capacity(rule.shard_count());
-        for shard in 0..rule.shard_count() {
-            let group = match Self::group_of(rule, shard) {
-                Ok(g) => g,
-                Err(p) => return p,
-            };
-            match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
-                Ok(t) => targets.push(t),
-                Err(p) => return p,
-            }
-        }
-        ShardPlan::Action(Action::Forward {
-            targets,
-            gather: Gather::SameOk,
-            effects: self.effects(),
-        })
     }
 }
 

@@ -1,0 +1,70 @@
+//! DDL on sharded tables (CREATE / ALTER / DROP / TRUNCATE TABLE, CREATE
+//! INDEX): run on every physical table of every group; the tables' column
+//! collations are read again when next needed.
+
+use super::*;
+
+impl<'a, 't> Planner<'a, 't> {
+    pub(super) fn plan_ddl(&self, sharded: &[TableId]) -> ShardPlan {
+        // Column collations may change: read them again when next needed.
+        for &t in sharded {
+            if let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) {
+                self.state.forget_collations(&schema.name, name);
+            }
+        }
+        let named: Vec<TableId> = (0..self.placements.len())
+            .filter(|&i| self.placements[i].is_some())
+            .collect();
+        if named.len() > 1
+            && named
+                .iter()
+                .any(|&t| !matches!(self.placements[t], Some(Placement::Plain)))
+        {
+            // e.g. DROP TABLE article, country: the tables live apart.
+            let only_one_logical = sharded.len() == 1
+                && named.iter().all(|&t| {
+                    t == sharded[0]
+                        || self.parsed.tables[t].name.name
+                            == self.parsed.tables[sharded[0]].name.name
+                });
+            if !only_one_logical {
+                return refuse("shardgate: DDL naming several sharded/broadcast tables at once is not supported; one table per statement");
+            }
+        }
+        if sharded.is_empty() {
+            // Broadcast: every group, the same statement.
+            let mut targets = Vec::new();
+            for g in &self.topo.groups {
+                match target(self.topo, &g.name, None) {
+                    Ok(t) => targets.push(t),
+                    Err(p) => return p,
+                }
+            }
+            return ShardPlan::Action(Action::Forward {
+                targets,
+                gather: Gather::SameOk,
+                effects: self.effects(),
+            });
+        }
+        let (_, rule) = match self.common_rule(sharded) {
+            Ok(r) => r,
+            Err(p) => return p,
+        };
+        let mut targets = Vec::with_capacity(rule.shard_count());
+        for shard in 0..rule.shard_count() {
+            let group = match Self::group_of(rule, shard) {
+                Ok(g) => g,
+                Err(p) => return p,
+            };
+            match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
+                Ok(t) => targets.push(t),
+                Err(p) => return p,
+            }
+        }
+        ShardPlan::Action(Action::Forward {
+            targets,
+            gather: Gather::SameOk,
+            effects: self.effects(),
+        })
+    }
+}
