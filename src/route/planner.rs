@@ -211,7 +211,13 @@ fn plan_statement(
         backslash_escapes: ctx.backslash_escapes,
         ..sql::LexOptions::default()
     };
-    let st = sql::classify(sql, opts);
+    // Statements that may be sharded are parsed after: their tokens are
+    // kept for the parser (one lexing pass).
+    let mut st = if state.any_sharding() {
+        sql::classify::classify_keeping_tokens(sql, opts)
+    } else {
+        sql::classify(sql, opts)
+    };
     if st.multi_statement && !ctx.multi_statements {
         return err(
             ec::ER_PARSE_ERROR,
@@ -347,7 +353,15 @@ fn plan_statement(
         } else {
             ctx
         };
-        match super::shard::plan_sharded(topo, state, ctx_for_shard, sql, opts, params, may_block) {
+        let tokens = std::mem::take(&mut st.tokens);
+        match super::shard::plan_sharded(
+            topo,
+            state,
+            ctx_for_shard,
+            super::shard::StatementText { sql, opts, tokens },
+            params,
+            may_block,
+        ) {
             super::shard::ShardPlan::NotSharded => {}
             super::shard::ShardPlan::NeedsWorker => return Action::Defer,
             super::shard::ShardPlan::Action(Action::Forward {

@@ -114,18 +114,30 @@ fn route_error(e: RouteError) -> ShardPlan {
     ShardPlan::Action(err(code, &e.to_string()))
 }
 
+/// A statement to plan: its text, how it lexes, and its tokens when the
+/// classifier kept them (empty: the parser lexes it).
+pub struct StatementText<'q> {
+    pub sql: &'q [u8],
+    pub opts: LexOptions,
+    pub tokens: Vec<crate::sql::Token>,
+}
+
 /// Plans `sql` if it touches sharded or broadcast tables. `params` are the
 /// bound values of a prepared statement (`None` for COM_QUERY).
 pub fn plan_sharded(
     topo: &Topology,
     state: &RouteState,
     ctx: &RouteCtx,
-    sql: &[u8],
-    opts: LexOptions,
+    text: StatementText<'_>,
     params: Option<&[KeyValue]>,
     may_block: bool,
 ) -> ShardPlan {
-    let parsed = parse::parse(sql, opts);
+    let StatementText { sql, opts, tokens } = text;
+    let parsed = if tokens.is_empty() {
+        parse::parse(sql, opts)
+    } else {
+        parse::parse_lexed(sql, opts, tokens)
+    };
     let current = ctx.schema.as_deref();
     // Which configured tables does the statement name?
     let (placements, any) = place_tables(topo, &parsed, current);

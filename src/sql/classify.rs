@@ -198,6 +198,10 @@ pub struct Statement<'a> {
     pub error: Option<LexError>,
     /// Assignments of every SET statement in the query, in order.
     pub set_assignments: Vec<Assignment>,
+    /// Every token of the query, in order, when classified with
+    /// [`classify_keeping_tokens`] (else empty): the parser takes them
+    /// instead of lexing the query a second time.
+    pub tokens: Vec<Token>,
 }
 
 impl Statement<'_> {
@@ -223,13 +227,20 @@ impl Statement<'_> {
             hint: None,
             error: None,
             set_assignments: Vec::new(),
+            tokens: Vec::new(),
         }
     }
 }
 
 /// Classifies `sql` (a `COM_QUERY` payload after the command byte).
 pub fn classify(sql: &[u8], opts: LexOptions) -> Statement<'_> {
-    classify_from(Lexer::new(sql, opts), 0)
+    classify_from(Lexer::new(sql, opts), 0, false)
+}
+
+/// Like [`classify`], keeping the query's tokens in
+/// [`Statement::tokens`] for [`crate::sql::parse::parse_lexed`].
+pub fn classify_keeping_tokens(sql: &[u8], opts: LexOptions) -> Statement<'_> {
+    classify_from(Lexer::new(sql, opts), 0, true)
 }
 
 /// How many leading tokens of a statement are kept to decide its kind.
@@ -350,7 +361,7 @@ impl<'a> Seg<'a> {
     }
 }
 
-fn classify_from(mut lx: Lexer<'_>, nesting: u8) -> Statement<'_> {
+fn classify_from(mut lx: Lexer<'_>, nesting: u8, keep_tokens: bool) -> Statement<'_> {
     use TokenKind as K;
     let sql = lx.src();
     let mut st = Statement::empty();
@@ -358,7 +369,13 @@ fn classify_from(mut lx: Lexer<'_>, nesting: u8) -> Statement<'_> {
     let mut statements = 0u32;
     // The two previous significant tokens of the current statement.
     let (mut p1, mut p2) = (K::Unknown, K::Unknown);
+    if keep_tokens {
+        st.tokens.reserve(lx.src().len() / 4 + 4);
+    }
     while let Some(t) = lx.next() {
+        if keep_tokens {
+            st.tokens.push(t);
+        }
         match t.kind {
             K::Hint => {
                 if st.hint.is_none() {
@@ -683,7 +700,7 @@ fn parse_set<'a>(st: &mut Statement<'a>, lx: Lexer<'a>, nesting: u8) -> (Kind<'a
                 K::RParen => depth = depth.saturating_sub(1),
                 K::Semicolon => break,
                 K::Keyword(Kw::For) if depth == 0 && nesting == 0 => {
-                    let inner = classify_from(probe, nesting + 1);
+                    let inner = classify_from(probe, nesting + 1, false);
                     st.temporary_table |= inner.temporary_table;
                     st.lock_tables |= inner.lock_tables;
                     return (inner.kind, inner.is_write, inner.locking_read);

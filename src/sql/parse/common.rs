@@ -44,6 +44,16 @@ pub(super) struct P<'a> {
 impl<'a> P<'a> {
     /// Lexes the first statement of `sql`.
     pub fn new(sql: &'a [u8], opts: LexOptions) -> Self {
+        P::from_tokens(sql, opts, Lexer::new(sql, opts))
+    }
+
+    /// The first statement of `sql`, whose tokens (all of them, in order,
+    /// as the lexer gives them for `opts`) are `tokens`.
+    pub fn from_tokens(
+        sql: &'a [u8],
+        opts: LexOptions,
+        mut tokens: impl Iterator<Item = Token>,
+    ) -> Self {
         let mut p = P {
             sql,
             opts,
@@ -64,10 +74,9 @@ impl<'a> P<'a> {
             ctes: Vec::new(),
             depth: 0,
         };
-        let mut lx = Lexer::new(sql, opts);
         let mut depth = 0u32;
         let mut too_deep = None;
-        while let Some(t) = lx.next() {
+        while let Some(t) = tokens.next() {
             match t.kind {
                 TokenKind::Hint => {
                     p.hints.push(t.range());
@@ -82,7 +91,7 @@ impl<'a> P<'a> {
                 }
                 TokenKind::Semicolon => {
                     p.out.multi_statement =
-                        lx.any(|t| !matches!(t.kind, TokenKind::Semicolon | TokenKind::Hint));
+                        tokens.any(|t| !matches!(t.kind, TokenKind::Semicolon | TokenKind::Hint));
                     break;
                 }
                 TokenKind::Placeholder => p.out.params.push(t.start),

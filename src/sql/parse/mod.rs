@@ -68,7 +68,17 @@ use super::lexer::{unquote_ident, Kw, LexOptions, Lexer, TokenKind};
 /// Parses the first statement of `sql` (a COM_QUERY or COM_STMT_PREPARE
 /// text). Never fails: see [`Parsed::unsupported`].
 pub fn parse(sql: &[u8], opts: LexOptions) -> Parsed<'_> {
-    let mut p = P::new(sql, opts);
+    finish_parse(P::new(sql, opts))
+}
+
+/// Like [`parse`], for a query already lexed (with the same `opts`):
+/// `tokens` are all its tokens in order, as
+/// [`crate::sql::classify::classify_keeping_tokens`] keeps them.
+pub fn parse_lexed(sql: &[u8], opts: LexOptions, tokens: Vec<crate::sql::Token>) -> Parsed<'_> {
+    finish_parse(P::from_tokens(sql, opts, tokens.into_iter()))
+}
+
+fn finish_parse(mut p: P<'_>) -> Parsed<'_> {
     p.out
         .blocks
         .push(Block::new(BlockKind::Other, Place::Top, None));

@@ -104,6 +104,15 @@ fn corpus() {
         };
         let parsed = parse(sql.as_bytes(), opts());
         check(sql.as_bytes(), &parsed);
+        // The planner parses the tokens the classifier kept: same result.
+        let kept = crate::sql::classify::classify_keeping_tokens(sql.as_bytes(), opts()).tokens;
+        let relexed = parse_lexed(sql.as_bytes(), opts(), kept);
+        if relexed != parsed {
+            failures.push(format!(
+                "line {}: {sql}\n  parse_lexed differs from parse",
+                no + 1
+            ));
+        }
         let got = parsed.summary(sql.as_bytes());
         if got != want[2..] {
             failures.push(format!(
