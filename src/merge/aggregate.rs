@@ -68,6 +68,13 @@ pub struct Group {
     accs: Vec<Acc>,
 }
 
+impl Group {
+    /// The group's first row.
+    pub fn first(&self) -> &Row {
+        &self.first
+    }
+}
+
 /// How the columns of a grouped result merge.
 #[derive(Debug, Clone)]
 pub struct GroupPlan {

@@ -232,22 +232,6 @@ pub fn compare_cells(
     Ok(cell_key(meta, coll, binary, a)?.cmp(&cell_key(meta, coll, binary, b)?))
 }
 
-/// Compares two key lists, column by column, reversing the columns whose
-/// `desc` is true (NULLs last in descending order, as in the server).
-pub fn compare_keys(a: &[Key], b: &[Key], desc: &[bool]) -> Ordering {
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let o = x.cmp(y);
-        if o != Ordering::Equal {
-            return if desc.get(i).copied().unwrap_or(false) {
-                o.reverse()
-            } else {
-                o
-            };
-        }
-    }
-    Ordering::Equal
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,10 +338,6 @@ mod tests {
 
     #[test]
     fn descending_and_problems() {
-        let a = [Key::Int(1), Key::Null];
-        let b = [Key::Int(1), Key::Int(0)];
-        assert_eq!(compare_keys(&a, &b, &[false, false]), Ordering::Less);
-        assert_eq!(compare_keys(&a, &b, &[false, true]), Ordering::Greater);
         let mut e = meta(ColumnType::String, 45);
         e.flags = ColumnFlags::ENUM;
         assert!(e.order_problem().is_some());

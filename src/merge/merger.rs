@@ -38,7 +38,7 @@ use shardgate_proto::{ProtoError, Result};
 
 use super::aggregate::{Group, GroupPlan};
 use super::collation::Collation;
-use super::key::{cell_key, compare_keys, ColMeta, Key};
+use super::key::{cell_key, ColMeta, Key};
 use super::ok::StatusMerge;
 use super::row::Row;
 use super::sort::{RowOrder, ShardHeap};
@@ -105,7 +105,6 @@ pub struct Merger {
     emit_meta: Vec<ColMeta>,
     emit_colls: Vec<Option<Collation>>,
     plan: Option<GroupPlan>,
-    desc: Vec<bool>,
     /// The ORDER BY over the shards' rows (sorted and streamed-group modes).
     order: RowOrder,
     heap: ShardHeap,
@@ -116,8 +115,9 @@ pub struct Merger {
     union: VecDeque<(usize, Row)>,
     groups: HashMap<Vec<Key>, usize>,
     group_list: Vec<Group>,
-    /// Streamed groups: the current group's first row and its state.
-    current: Option<(Row, Group)>,
+    /// Streamed groups: the current group (its first row compares with
+    /// the next rows).
+    current: Option<Group>,
     seen: HashSet<Vec<Key>>,
     /// DISTINCT over rows sorted on every visible column: duplicates are
     /// adjacent, so only the last distinct row is kept (no set).
@@ -154,7 +154,6 @@ impl Merger {
         } else {
             Mode::Sorted
         };
-        let desc = spec.order_by.iter().map(|o| o.desc).collect();
         let mut m = Merger {
             spec,
             caps: client_caps,
@@ -177,7 +176,6 @@ impl Merger {
             emit_meta: Vec::new(),
             emit_colls: Vec::new(),
             plan: None,
-            desc,
             order: RowOrder::default(),
             heap: ShardHeap::default(),
             waiting: shards,
@@ -629,30 +627,15 @@ impl Merger {
         Ok(())
     }
 
-    fn order_keys(
-        &self,
-        row: &Row,
-        meta: &[ColMeta],
-        colls: &[Option<Collation>],
-    ) -> std::result::Result<Vec<Key>, Fail> {
-        self.spec
-            .order_by
-            .iter()
-            .map(|o| {
-                cell_key(
-                    &meta[o.column],
-                    colls[o.column].as_ref(),
-                    self.spec.binary,
-                    row.cell(o.column),
-                )
-                .map_err(|e| {
-                    (
-                        ER_UNKNOWN_ERROR,
-                        format!("shardgate: column `{}`: {e}", self.column_name(o.column)),
-                    )
-                })
-            })
-            .collect()
+    /// The error of a cell that does not read as a value of its column.
+    fn bad_cell(&self, (column, problem): (usize, String)) -> Fail {
+        (
+            ER_UNKNOWN_ERROR,
+            format!(
+                "shardgate: column `{}`: {problem}",
+                self.column_name(column)
+            ),
+        )
     }
 
     fn accept(&mut self, shard: usize, row: Row) -> std::result::Result<(), Fail> {
@@ -662,13 +645,7 @@ impl Merger {
                 self.shards[shard].queued += 1;
             }
             Mode::Sorted | Mode::GroupStream => {
-                let bad_cell = |(c, e): (usize, String)| {
-                    (
-                        ER_UNKNOWN_ERROR,
-                        format!("shardgate: column `{}`: {e}", self.column_name(c)),
-                    )
-                };
-                self.order.check(&row).map_err(bad_cell)?;
+                self.order.check(&row).map_err(|e| self.bad_cell(e))?;
                 let s = &self.shards[shard];
                 let prev = s.queue.back().or(s.last.as_ref());
                 if prev.is_some_and(|p| self.order.cmp(p, &row) == Ordering::Greater) {
@@ -810,12 +787,12 @@ impl Merger {
                         .as_ref()
                         .ok_or((ER_UNKNOWN_ERROR, String::new()))?;
                     match &mut self.current {
-                        Some((first, g)) if self.order.cmp(first, &row) == Ordering::Equal => {
+                        Some(g) if self.order.cmp(g.first(), &row) == Ordering::Equal => {
                             plan.fold(g, &row).map_err(internal)?;
                         }
                         _ => {
-                            let g = plan.start(row.clone()).map_err(internal)?;
-                            if let Some((_, prev)) = self.current.replace((row, g)) {
+                            let g = plan.start(row).map_err(internal)?;
+                            if let Some(prev) = self.current.replace(g) {
                                 self.emit_group(&prev, out, seq)?;
                                 if self.limit_reached() {
                                     self.finished = true;
@@ -831,7 +808,7 @@ impl Merger {
         if self.shards.iter().all(|s| s.phase == Phase::Done) {
             match self.mode {
                 Mode::GroupStream => {
-                    if let Some((_, g)) = self.current.take() {
+                    if let Some(g) = self.current.take() {
                         self.emit_group(&g, out, seq)?;
                     }
                 }
@@ -876,16 +853,23 @@ impl Merger {
     fn flush_groups(&mut self, out: &mut Vec<u8>, seq: &mut u8) -> std::result::Result<(), Fail> {
         self.groups.clear();
         let groups = std::mem::take(&mut self.group_list);
+        // The ORDER BY over the merged groups' rows.
+        let order = RowOrder::new(
+            self.spec.order_by.iter().map(|o| (o.column, o.desc)),
+            &self.emit_meta,
+            &self.emit_colls,
+            self.spec.binary,
+        );
         let mut rows = Vec::with_capacity(groups.len());
         for g in &groups {
             if let Some(row) = self.finish_group(g)? {
-                let keys = self.order_keys(&row, &self.emit_meta, &self.emit_colls)?;
-                rows.push((keys, row));
+                order.check(&row).map_err(|e| self.bad_cell(e))?;
+                rows.push(row);
             }
         }
         drop(groups);
-        rows.sort_by(|a, b| compare_keys(&a.0, &b.0, &self.desc));
-        for (_, row) in rows {
+        rows.sort_by(|a, b| order.cmp(a, b));
+        for row in rows {
             self.emit(&row, out, seq)?;
             if self.limit_reached() {
                 break;

@@ -162,6 +162,27 @@ impl ShardHeap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shardgate_proto::column::ColumnType;
+
+    #[test]
+    fn descending_columns_reverse_and_nulls_sort_first() {
+        let meta = ColMeta {
+            ty: ColumnType::LongLong,
+            unsigned: false,
+            decimals: 0,
+            charset: 63,
+            flags: Default::default(),
+        };
+        let metas = [meta, meta];
+        let colls = [None, None];
+        // (1, NULL) and (1, 0) as text rows.
+        let a = Row::parse_text(b"\x011\xfb", 2).unwrap();
+        let b = Row::parse_text(b"\x011\x010", 2).unwrap();
+        let asc = RowOrder::new([(0, false), (1, false)], &metas, &colls, false);
+        assert_eq!(asc.cmp(&a, &b), Ordering::Less);
+        let desc = RowOrder::new([(0, false), (1, true)], &metas, &colls, false);
+        assert_eq!(desc.cmp(&a, &b), Ordering::Greater);
+    }
 
     #[test]
     fn merges_sorted_lists() {

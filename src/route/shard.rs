@@ -823,10 +823,14 @@ impl<'a, 't> Planner<'a, 't> {
     }
 
     fn on_one_shard(&self, sharded: &[TableId], shard: usize) -> ShardPlan {
-        let (_, rule) = match self.common_rule(sharded) {
-            Ok(r) => r,
-            Err(p) => return self.broadcast_read_or(p),
-        };
+        match self.common_rule(sharded) {
+            Ok((_, rule)) => self.single_shard(rule, shard),
+            Err(p) => self.broadcast_read_or(p),
+        }
+    }
+
+    /// The statement on shard `shard` of `rule`, its reply relayed.
+    fn single_shard(&self, rule: &Rule, shard: usize) -> ShardPlan {
         let group = match Self::group_of(rule, shard) {
             Ok(g) => g,
             Err(p) => return p,

@@ -66,7 +66,7 @@ impl<'a, 't> Planner<'a, 't> {
                     Ok(s) => s,
                     Err(p) => return p,
                 };
-                self.single_insert_target(rule, shard)
+                self.single_shard(rule, shard)
             }
             parse::InsertSource::Values => {
                 let Some(col) = ins.column_index(key.as_bytes()) else {
@@ -95,7 +95,7 @@ impl<'a, 't> Planner<'a, 't> {
                     }
                 }
                 if by_shard.len() == 1 {
-                    return self.single_insert_target(rule, by_shard[0].0);
+                    return self.single_shard(rule, by_shard[0].0);
                 }
                 let mut targets = Vec::with_capacity(by_shard.len());
                 for (shard, rows) in by_shard {
@@ -120,21 +120,6 @@ impl<'a, 't> Planner<'a, 't> {
                 effects.pin = crate::session::PinReasons::LAST_INSERT_ID;
                 ShardPlan::Action(Action::Forward { targets, gather: Gather::SumOk, effects })
             }
-        }
-    }
-
-    pub(super) fn single_insert_target(&self, rule: &Rule, shard: usize) -> ShardPlan {
-        let group = match Self::group_of(rule, shard) {
-            Ok(g) => g,
-            Err(p) => return p,
-        };
-        match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
-            Ok(t) => ShardPlan::Action(Action::Forward {
-                targets: vec![t],
-                gather: Gather::Relay,
-                effects: self.effects(),
-            }),
-            Err(p) => p,
         }
     }
 }
