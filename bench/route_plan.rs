@@ -21,7 +21,7 @@ use std::hint::black_box;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, Throughput};
-use shardgate::route::state::RouteState;
+use shardgate::route::state::{RouteState, TableColumns};
 use shardgate::route::{plan_query, Action, RouteCtx};
 use shardgate_proto::capability::Capabilities;
 
@@ -99,7 +99,15 @@ fn benches(c: &mut Criterion) {
     // Merges compare strings by the columns' collations, normally read once
     // per table from a backend; no backend here, so the cache is filled.
     for t in ["article", "comment"] {
-        state.set_collations("sbtest", t, vec![(b"title".to_vec(), 45)]);
+        state.set_table_columns(
+            "sbtest",
+            t,
+            TableColumns {
+                ordered: vec![b"id".to_vec(), b"user_id".to_vec(), b"title".to_vec()],
+                collations: vec![(b"title".to_vec(), 45)],
+                enums: Vec::new(),
+            },
+        );
     }
     let ctx = RouteCtx {
         schema: Some("sbtest".into()),

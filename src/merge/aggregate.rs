@@ -378,6 +378,7 @@ fn avg_meta(scale: Option<u32>) -> ColMeta {
         unsigned: false,
         decimals: scale.map_or(NOT_FIXED_DEC, |s| s as u8),
         charset: super::collation::BINARY,
+        cells_charset: super::collation::BINARY,
         flags: ColumnFlags::BINARY | ColumnFlags::NUM,
     }
 }

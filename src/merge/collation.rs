@@ -33,6 +33,9 @@
 //! keys drop trailing space weights so equal strings hash equally. Invalid
 //! UTF-8 bytes weigh more than any character (the server compares the rest
 //! bytewise; only the order of such bytes among themselves is kept).
+//! Cells in another character set than the collation's (a latin1 column
+//! read over a utf8mb4 connection) are converted to it before they are
+//! weighed ([`Collation::reading`], `merge::charset`).
 //! Anything else (`utf8mb4_uca1400_ai_ci`, MySQL's `utf8mb4_0900_ai_ci`,
 //! language-specific collations, `_cs` collations): [`collation_supported`]
 //! is false and the merger refuses to compare such columns.
@@ -41,7 +44,10 @@
 //! <https://mariadb.com/kb/en/weight_string/>
 //! <https://www.unicode.org/Public/UCA/4.0.0/allkeys-4.0.0.txt>
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+
+use super::charset::{charset_of, transcode, Charset};
 
 use super::collation_tables::{
     GENERAL_CI, LATIN1_GENERAL_CI, LATIN1_SWEDISH_CI, UNICODE_CI_EXPANSIONS, UNICODE_CI_LATIN,
@@ -75,6 +81,11 @@ pub struct Collation {
     kind: Kind,
     /// PAD SPACE (true) or NO PAD.
     pad: bool,
+    /// The character set the collation weighs.
+    charset: Charset,
+    /// The cells are in this other character set: they are converted to
+    /// `charset` before they are weighed (see [`Collation::reading`]).
+    input: Option<Charset>,
 }
 
 /// The weights of one string under a collation; ordered with the
@@ -145,7 +156,34 @@ impl Collation {
             1035 => (Kind::AsciiCi, false),
             _ => return None,
         };
-        Some(Collation { kind, pad })
+        Some(Collation {
+            kind,
+            pad,
+            charset: charset_of(id)?,
+            input: None,
+        })
+    }
+
+    /// This collation over cells whose bytes are in the character set of
+    /// collation `cells_id` (a result column's character set field: the
+    /// values as converted for the connection). `None` when the merger
+    /// cannot read that character set.
+    pub fn reading(self, cells_id: u16) -> Option<Collation> {
+        let from = charset_of(cells_id)?;
+        let input = match from {
+            Charset::Binary | Charset::Ascii => None,
+            _ if from == self.charset || self.charset == Charset::Binary => None,
+            _ => Some(from),
+        };
+        Some(Collation { input, ..self })
+    }
+
+    /// The cell's bytes in the collation's own character set.
+    fn own<'a>(&self, s: &'a [u8]) -> Cow<'a, [u8]> {
+        match self.input {
+            Some(from) => transcode(s, from, self.charset),
+            None => Cow::Borrowed(s),
+        }
     }
 
     /// True for collations that compare bytes as they are.
@@ -163,6 +201,7 @@ impl Collation {
 
     /// The key of a string.
     pub fn key(&self, s: &[u8]) -> StrKey {
+        let s = &*self.own(s);
         let mut weights = Vec::with_capacity(s.len());
         match self.kind {
             Kind::Bytes => weights.extend(s.iter().map(|&b| u32::from(b))),
@@ -197,6 +236,14 @@ impl Collation {
     /// the weights are read in step and the first difference decides, so
     /// the merge's comparisons cost what the common prefix costs.
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
+        if self.input.is_some() {
+            let (a, b) = (self.own(a), self.own(b));
+            return Collation {
+                input: None,
+                ..*self
+            }
+            .compare(&a, &b);
+        }
         let space = self.pad.then(|| self.space_weight());
         match self.kind {
             Kind::Bytes if !self.pad => a.cmp(b),
@@ -362,6 +409,46 @@ mod tests {
         Collation::from_id(id)
             .unwrap()
             .compare(a.as_bytes(), b.as_bytes())
+    }
+
+    #[test]
+    fn cells_in_another_character_set_are_converted_first() {
+        // A latin1_swedish_ci column read over a utf8mb4 connection: 'ü'
+        // (C3 BC in UTF-8) weighs as latin1 0xFC does, like 'Y', so it
+        // sorts after 'k'; read as latin1 bytes it would be 'Ã¼' ~ 'A'.
+        let swedish_over_utf8 = Collation::from_id(8).unwrap().reading(45).unwrap();
+        assert_eq!(
+            swedish_over_utf8.compare("ü47".as_bytes(), b"k54"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            swedish_over_utf8.key("ü47".as_bytes()),
+            Collation::from_id(8).unwrap().key(b"\xfc47")
+        );
+        assert_eq!(
+            cmp(8, "ü47", "k54"),
+            Ordering::Less,
+            "bytes taken as latin1"
+        );
+        // A utf8mb4_general_ci column read over a latin1 connection.
+        let general_over_latin1 = Collation::from_id(45).unwrap().reading(8).unwrap();
+        assert_eq!(
+            general_over_latin1.compare(b"\xe9mile", b"Emile"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            general_over_latin1.key(b"\xe9mile"),
+            Collation::from_id(45).unwrap().key(b"EMILE")
+        );
+        // Same character set, or binary results: no conversion.
+        let same = Collation::from_id(45).unwrap().reading(224).unwrap();
+        assert_eq!(same, Collation::from_id(45).unwrap());
+        assert_eq!(
+            Collation::from_id(8).unwrap().reading(63),
+            Collation::from_id(8)
+        );
+        // Results in a character set shardgate cannot read.
+        assert_eq!(Collation::from_id(45).unwrap().reading(95), None);
     }
 
     #[test]

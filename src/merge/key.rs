@@ -26,7 +26,12 @@ pub struct ColMeta {
     pub ty: ColumnType,
     pub unsigned: bool,
     pub decimals: u8,
+    /// The collation the column's values compare by: the table column's
+    /// own when it is known, else the result's character set field.
     pub charset: u16,
+    /// The result's character set field (a collation id): the character
+    /// set the cells' bytes are in.
+    pub cells_charset: u16,
     pub flags: ColumnFlags,
 }
 
@@ -37,6 +42,7 @@ impl ColMeta {
             unsigned: def.is_unsigned(),
             decimals: def.decimals,
             charset: def.character_set,
+            cells_charset: def.character_set,
             flags: def.flags,
         }
     }
@@ -45,7 +51,7 @@ impl ColMeta {
     /// non-string types), `None` when unsupported.
     pub fn collation(&self) -> Option<Collation> {
         if self.is_string() {
-            Collation::from_id(self.charset)
+            Collation::from_id(self.charset)?.reading(self.cells_charset)
         } else {
             Collation::from_id(BINARY)
         }
@@ -94,6 +100,16 @@ impl ColMeta {
                 ))
             }
             _ => {}
+        }
+        if self.is_string()
+            && Collation::from_id(self.charset).is_some()
+            && self.collation().is_none()
+        {
+            return Some(format!(
+                "its values come in a character set shardgate cannot read (collation id {} of the \
+                 connection); use utf8mb4, utf8mb3, latin1 or binary results",
+                self.cells_charset
+            ));
         }
         if self.is_string() && Collation::from_id(self.charset).is_none() {
             return Some(format!(
@@ -242,6 +258,7 @@ mod tests {
             unsigned: false,
             decimals: 0,
             charset,
+            cells_charset: charset,
             flags: ColumnFlags::default(),
         }
     }

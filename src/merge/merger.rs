@@ -22,9 +22,12 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use shardgate_proto::capability::{Capabilities, StatusFlags};
-use shardgate_proto::column::{column_count, encode_column_count, ColumnDefinition41, ColumnType};
+use shardgate_proto::column::{
+    column_count, encode_column_count, ColumnDefinition41, ColumnFlags, ColumnType,
+};
 use shardgate_proto::error_codes::{
     write_err_for, ErrorCode, CR_MALFORMED_PACKET, ER_NOT_SUPPORTED_YET, ER_OUT_OF_RESOURCES,
     ER_UNKNOWN_ERROR,
@@ -38,6 +41,7 @@ use shardgate_proto::{ProtoError, Result};
 
 use super::aggregate::{Group, GroupPlan};
 use super::collation::Collation;
+use super::enums::EnumDef;
 use super::key::{cell_key, ColMeta, Key};
 use super::ok::StatusMerge;
 use super::row::Row;
@@ -102,6 +106,8 @@ pub struct Merger {
     types: Vec<(ColumnType, bool)>,
     in_meta: Vec<ColMeta>,
     in_colls: Vec<Option<Collation>>,
+    /// The members of each ENUM/SET column whose definition is known.
+    in_enums: Vec<Option<Arc<EnumDef>>>,
     emit_meta: Vec<ColMeta>,
     emit_colls: Vec<Option<Collation>>,
     plan: Option<GroupPlan>,
@@ -173,6 +179,7 @@ impl Merger {
             types: Vec::new(),
             in_meta: Vec::new(),
             in_colls: Vec::new(),
+            in_enums: Vec::new(),
             emit_meta: Vec::new(),
             emit_colls: Vec::new(),
             plan: None,
@@ -511,6 +518,23 @@ impl Merger {
             })
             .collect::<Result<_>>()
             .unwrap_or_default();
+        self.in_enums = self
+            .defs
+            .iter()
+            .map(|d| {
+                let d = ColumnDefinition41::decode(d).ok()?;
+                let is_enum =
+                    d.flags.contains(ColumnFlags::ENUM) || d.flags.contains(ColumnFlags::SET);
+                if !is_enum || d.org_table.is_empty() {
+                    return None;
+                }
+                self.spec
+                    .column_enums
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(d.org_name))
+                    .map(|(_, e)| e.clone())
+            })
+            .collect();
         for (idx, name) in &self.spec.derived_from {
             let id = overrides
                 .iter()
@@ -550,7 +574,8 @@ impl Merger {
             &self.in_meta,
             &self.in_colls,
             self.spec.binary,
-        );
+        )
+        .with_enums(&self.in_enums);
         if self.spec.grouped() {
             let plan = GroupPlan::new(&self.spec, &self.in_meta);
             self.emit_meta = plan.out_meta().to_vec();
@@ -574,7 +599,11 @@ impl Merger {
             )
         };
         for o in &self.spec.order_by {
-            if let Some(p) = self.emit_meta[o.column].order_problem() {
+            let known_enum = self.in_enums.get(o.column).is_some_and(Option::is_some);
+            if let Some(p) = self.emit_meta[o.column]
+                .order_problem()
+                .filter(|_| !known_enum)
+            {
                 return Err(unsupported("ORDER BY", o.column, p));
             }
         }
@@ -859,7 +888,8 @@ impl Merger {
             &self.emit_meta,
             &self.emit_colls,
             self.spec.binary,
-        );
+        )
+        .with_enums(&self.in_enums);
         let mut rows = Vec::with_capacity(groups.len());
         for g in &groups {
             if let Some(row) = self.finish_group(g)? {

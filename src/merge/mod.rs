@@ -90,9 +90,11 @@
 
 mod aggregate;
 pub mod binary;
+mod charset;
 pub mod collation;
 mod collation_tables;
 mod decimal;
+mod enums;
 mod key;
 mod merger;
 pub mod ok;
@@ -104,6 +106,7 @@ mod spec;
 mod tests;
 
 pub use collation::collation_supported;
+pub use enums::EnumDef;
 pub use merger::{Merger, ShardReply};
 pub use ok::OkMerger;
 pub use spec::{check_aggregate, Aggregate, CmpOp, Limit, Literal, MergeSpec, OrderKey, Predicate};

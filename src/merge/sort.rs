@@ -13,7 +13,12 @@
 use std::cmp::Ordering;
 
 use super::collation::Collation;
-use super::key::{cell_key, compare_cells, ColMeta};
+use std::sync::Arc;
+
+use shardgate_proto::value::Value;
+
+use super::enums::EnumDef;
+use super::key::{cell_key, cell_value, compare_cells, ColMeta};
 use super::row::Row;
 
 /// One ORDER BY column as the merge compares it.
@@ -23,6 +28,8 @@ struct SortColumn {
     desc: bool,
     meta: ColMeta,
     coll: Option<Collation>,
+    /// An ENUM/SET column sorts by its members' numbers.
+    members: Option<Arc<EnumDef>>,
 }
 
 /// How rows compare under an ORDER BY: column by column, cell against cell
@@ -51,16 +58,40 @@ impl RowOrder {
                     desc,
                     meta: *meta.get(column)?,
                     coll: colls.get(column).copied().flatten(),
+                    members: None,
                 })
             })
             .collect();
         RowOrder { columns, binary }
     }
 
+    /// ENUM/SET columns (`enums[column]`, where known) sort by their
+    /// members' numbers, as the server sorts them.
+    pub fn with_enums(mut self, enums: &[Option<Arc<EnumDef>>]) -> RowOrder {
+        for c in &mut self.columns {
+            c.members = enums.get(c.column).cloned().flatten();
+        }
+        self
+    }
+
     /// Compares two rows; `Err((column, problem))` when a cell is not a
     /// valid value of its column.
     pub fn try_cmp(&self, a: &Row, b: &Row) -> Result<Ordering, (usize, String)> {
         for c in &self.columns {
+            if let Some(members) = &c.members {
+                let ordinal = |cell: Option<&[u8]>| -> Result<Option<u64>, (usize, String)> {
+                    let Some(cell) = cell else { return Ok(None) };
+                    match cell_value(&c.meta, self.binary, cell).map_err(|e| (c.column, e))? {
+                        Value::Bytes(v) => Ok(Some(members.ordinal(v))),
+                        _ => Ok(Some(0)),
+                    }
+                };
+                let o = ordinal(a.cell(c.column))?.cmp(&ordinal(b.cell(c.column))?);
+                if o != Ordering::Equal {
+                    return Ok(if c.desc { o.reverse() } else { o });
+                }
+                continue;
+            }
             let o = compare_cells(
                 &c.meta,
                 c.coll.as_ref(),
@@ -171,6 +202,7 @@ mod tests {
             unsigned: false,
             decimals: 0,
             charset: 63,
+            cells_charset: 63,
             flags: Default::default(),
         };
         let metas = [meta, meta];

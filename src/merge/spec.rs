@@ -147,6 +147,9 @@ pub struct MergeSpec {
     /// Result columns computed from a plain column (`MIN(sid)`): they take
     /// that column's collation from `column_collations`.
     pub derived_from: Vec<(usize, Vec<u8>)>,
+    /// The members of the tables' ENUM and SET columns (by lowercased
+    /// column name): an ORDER BY on one sorts by the member's number.
+    pub column_enums: Vec<(Vec<u8>, std::sync::Arc<super::EnumDef>)>,
 }
 
 impl Default for MergeSpec {
@@ -166,6 +169,7 @@ impl Default for MergeSpec {
             div_precision_increment: 4,
             column_collations: Vec::new(),
             derived_from: Vec::new(),
+            column_enums: Vec::new(),
         }
     }
 }
@@ -488,6 +492,7 @@ mod tests {
             unsigned: false,
             decimals: 0,
             charset,
+            cells_charset: charset,
             flags: ColumnFlags::default(),
         }
     }

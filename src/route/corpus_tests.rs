@@ -4,7 +4,7 @@
 
 use super::{plan_query, Action, Gather, RouteCtx};
 use crate::config;
-use crate::route::state::RouteState;
+use crate::route::state::{RouteState, TableColumns};
 
 const TOPOLOGY: &str = r#"
 [server]
@@ -101,10 +101,21 @@ fn describe(topo: &config::Topology, action: &Action) -> String {
 fn plans_match_the_corpus() {
     let topo = config::parse(TOPOLOGY).expect("corpus topology");
     let state = RouteState::build(&topo);
-    // No servers here: the merge plans take the collations from the cache.
-    for t in ["article", "comment", "h"] {
-        state.set_collations("blog", t, vec![(b"title".to_vec(), 45)]);
-    }
+    // No servers here: the plans take the tables' columns from the cache
+    // (set again before each statement: planning DDL forgets them).
+    let set_columns = || {
+        for t in ["article", "comment", "h"] {
+            state.set_table_columns(
+                "blog",
+                t,
+                TableColumns {
+                    ordered: vec![b"id".to_vec(), b"user_id".to_vec(), b"title".to_vec()],
+                    collations: vec![(b"title".to_vec(), 45)],
+                    enums: Vec::new(),
+                },
+            );
+        }
+    };
     let ctx = RouteCtx {
         schema: Some("blog".into()),
         user: "app".into(),
@@ -126,6 +137,7 @@ fn plans_match_the_corpus() {
             panic!("corpus: `{sql}` has no `= expected` line");
         };
         cases += 1;
+        set_columns();
         let got = describe(
             &topo,
             &plan_query(&topo, &state, &ctx, sql.as_bytes(), true),

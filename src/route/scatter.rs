@@ -108,7 +108,13 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                         text.push(b')');
                         if item.alias.is_none() {
                             text.extend_from_slice(b" AS `");
-                            text.extend_from_slice(&sql[item.expr.clone()].iter().copied().filter(|&c| c != b'`').collect::<Vec<u8>>());
+                            text.extend_from_slice(
+                                &sql[item.expr.clone()]
+                                    .iter()
+                                    .copied()
+                                    .filter(|&c| c != b'`')
+                                    .collect::<Vec<u8>>(),
+                            );
                             text.push(b'`');
                         }
                         b.edits.push((item.expr.clone(), text));
@@ -125,8 +131,13 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                             let arg = sql.get(r.clone()).unwrap_or_default();
                             // MIN(col) / MAX(col) compare like the column.
                             let name = arg.rsplit(|&b| b == b'.').next().unwrap_or_default();
-                            let name: Vec<u8> = name.iter().copied().filter(|&b| b != b'`').collect();
-                            if !name.is_empty() && name.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80) {
+                            let name: Vec<u8> =
+                                name.iter().copied().filter(|&b| b != b'`').collect();
+                            if !name.is_empty()
+                                && name
+                                    .iter()
+                                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80)
+                            {
                                 derived.push((col, name));
                             }
                         }
@@ -134,11 +145,9 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                 }
             }
             ItemKind::Expr(info) if info.aggregate || info.window => {
-                return Err(
-                    "shardgate: an aggregate or window function inside an expression cannot be merged across \
-                     shards; select the aggregate itself"
-                        .into(),
-                )
+                return Err(unmergeable_expression(
+                    sql.get(item.expr.clone()).unwrap_or_default(),
+                ))
             }
             _ => {}
         }
@@ -503,4 +512,26 @@ impl<'p, 'a> Builder<'p, 'a> {
             }
         }
     }
+}
+
+/// Why a select item holding an aggregate or window function cannot be
+/// merged: an aggregate the merger does not combine (STDDEV, GROUP_CONCAT,
+/// ...) is named; otherwise the aggregate sits inside an expression.
+fn unmergeable_expression(expr: &[u8]) -> String {
+    let name_len = expr
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    let (name, rest) = expr.split_at(name_len);
+    let call = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'(');
+    if call && parse::is_aggregate_name(name) && parse::agg_func(name).is_none() {
+        return format!(
+            "shardgate: {}() cannot be merged across shards (only COUNT, SUM, MIN, MAX and AVG are); \
+             add a shard-key condition so the query runs on one shard, or compute it from the rows",
+            String::from_utf8_lossy(name).to_ascii_uppercase()
+        );
+    }
+    "shardgate: an aggregate or window function inside an expression cannot be merged across \
+     shards; select the aggregate itself"
+        .into()
 }

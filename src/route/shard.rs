@@ -10,16 +10,18 @@
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use shardgate_proto::error_codes::{self as ec, ErrorCode};
 
 use super::keyvalue::KeyValue;
 use super::rules::{self, KeyPredicate, RouteError, RuleEnv, ShardSet};
-use super::state::RouteState;
+use super::state::{RouteState, TableColumns};
 use super::{err, Action, Effects, Gather, RouteCtx, RouteTarget};
 use crate::config::{Rule, RuleKind, Schema, TableKind, Topology};
+use crate::merge::MergeSpec;
 use crate::sql::parse::{
-    self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Pred, Stmt, TableId, Tree, Value,
+    self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Place, Pred, Stmt, TableId, Tree, Value,
 };
 use crate::sql::LexOptions;
 
@@ -688,6 +690,47 @@ impl<'a, 't> Planner<'a, 't> {
         sharded.iter().all(|&t| find(&mut parent, t) == root)
     }
 
+    /// The refusal of a statement whose sharded tables are neither joined on
+    /// their keys nor pinned to one shard, saying which construct brings
+    /// them together.
+    fn cross_shard_refusal(&self, sharded: &[TableId]) -> ShardPlan {
+        let places: Vec<Place> = sharded
+            .iter()
+            .flat_map(|&t| {
+                let mut places = Vec::new();
+                let mut block = self.parsed.tables.get(t).map(|x| x.block);
+                while let Some(b) = block.and_then(|b| self.parsed.blocks.get(b)) {
+                    places.push(b.place);
+                    block = b.parent;
+                }
+                places
+            })
+            .collect();
+        let has = |f: fn(&Place) -> bool| places.iter().any(f);
+        if has(|p| matches!(p, Place::InsertSource)) {
+            refuse(
+                "shardgate: INSERT ... SELECT into a sharded table is not supported (each row's shard \
+                 is known only once it is selected); insert the rows with VALUES",
+            )
+        } else if has(|p| matches!(p, Place::UnionPart { .. })) {
+            refuse(
+                "shardgate: a UNION (or EXCEPT/INTERSECT) of sharded tables runs only on one shard: give \
+                 every part the same shard-key condition, or run the parts as separate queries",
+            )
+        } else if has(|p| matches!(p, Place::Subquery(_) | Place::Derived | Place::Cte)) {
+            refuse(
+                "shardgate: a subquery over a sharded table must be on the outer table's shard: join on \
+                 the shard keys or give both the same shard-key condition; otherwise it would need \
+                 cross-shard data",
+            )
+        } else {
+            refuse(
+                "shardgate: a JOIN of sharded tables must join them on their shard keys (e.g. a.user_id = b.user_id); \
+                 otherwise it would need cross-shard data",
+            )
+        }
+    }
+
     /// Does each sharded table's own query block pin it to the same single
     /// shard (e.g. `... WHERE user_id = 5 AND id IN (SELECT .. FROM comment
     /// WHERE user_id = 5)`)? Then the statement meets its rows on that shard.
@@ -868,11 +911,14 @@ impl<'a, 't> Planner<'a, 't> {
                  cross-group data; make the other table broadcast or query them separately",
             );
         }
-        if !self.joined_on_keys(sharded) && !self.all_on_one_shard(sharded, schema, rule) {
-            return refuse(
-                "shardgate: a JOIN of sharded tables must join them on their shard keys (e.g. a.user_id = b.user_id); \
-                 otherwise it would need cross-shard data",
-            );
+        // A PREPARE is only routed for its metadata: whether its tables
+        // meet on one shard may depend on the values bound at EXECUTE,
+        // which is planned (and refused if need be) with them.
+        if !self.prepare
+            && !self.joined_on_keys(sharded)
+            && !self.all_on_one_shard(sharded, schema, rule)
+        {
+            return self.cross_shard_refusal(sharded);
         }
         if let Stmt::Insert(ins) = &self.parsed.stmt {
             return self.plan_insert(ins, schema, rule);
@@ -943,9 +989,9 @@ impl<'a, 't> Planner<'a, 't> {
             match super::scatter::merge_spec(self.parsed, self.sql, None, false) {
                 Ok((mut spec, sql_edits)) => {
                     // Strings compare by their columns' real collations.
-                    match self.column_collations(sharded, rule, targets.first().map(|t| t.addr)) {
-                        Ok(c) => spec.column_collations = c,
-                        Err(p) => return p,
+                    // ENUM/SET columns sort by their members' numbers.
+                    if let Err(p) = self.describe_columns(sharded, rule, &mut spec) {
+                        return p;
                     }
                     // The shards run the rewritten query (LIMIT o+c, AVG as
                     // SUM + COUNT, hidden ORDER BY / GROUP BY columns).
@@ -1017,45 +1063,55 @@ impl<'a, 't> Planner<'a, 't> {
         })
     }
 
-    /// The column collations of the sharded tables of the statement (read
-    /// once per table from its first shard; a worker does the read).
-    fn column_collations(
+    /// Gives the merge the column collations and ENUM/SET members of the
+    /// sharded tables of the statement.
+    fn describe_columns(
         &self,
         sharded: &[TableId],
         rule: &Rule,
-        _addr: Option<SocketAddr>,
-    ) -> Result<Vec<(Vec<u8>, u16)>, ShardPlan> {
-        let mut all = Vec::new();
+        spec: &mut MergeSpec,
+    ) -> Result<(), ShardPlan> {
         for &t in sharded {
             let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) else {
                 continue;
             };
-            let coll = match self.state.collations(&schema.name, name) {
-                Some(c) => c,
-                None if !self.may_block => return Err(ShardPlan::NeedsWorker),
-                None => {
-                    let group = Self::group_of(rule, 0)?;
-                    let Some(addr) = master_of(self.topo, group) else {
-                        return Err(refuse(format!(
-                            "shardgate: cannot resolve the master of group '{group}'"
-                        )));
-                    };
-                    let physical = crate::config::physical_table_name(name, 0);
-                    self.state
-                        .load_collations(self.topo, addr, &schema.name, name, &physical)
-                        .map_err(|e| {
-                            ShardPlan::Action(err(
-                                ec::ER_UNKNOWN_ERROR,
-                                &format!(
-                                    "shardgate: cannot read the column collations of '{name}': {e}"
-                                ),
-                            ))
-                        })?
-                }
-            };
-            all.extend(coll.iter().cloned());
+            let cols = self.table_columns(schema, name, rule)?;
+            spec.column_collations
+                .extend(cols.collations.iter().cloned());
+            spec.column_enums.extend(cols.enums.iter().cloned());
         }
-        Ok(all)
+        Ok(())
+    }
+
+    /// The columns of sharded table `name` (read once per table from its
+    /// first shard; a worker does the read).
+    pub(super) fn table_columns(
+        &self,
+        schema: &Schema,
+        name: &str,
+        rule: &Rule,
+    ) -> Result<Arc<TableColumns>, ShardPlan> {
+        if let Some(c) = self.state.table_columns(&schema.name, name) {
+            return Ok(c);
+        }
+        if !self.may_block {
+            return Err(ShardPlan::NeedsWorker);
+        }
+        let group = Self::group_of(rule, 0)?;
+        let Some(addr) = master_of(self.topo, group) else {
+            return Err(refuse(format!(
+                "shardgate: cannot resolve the master of group '{group}'"
+            )));
+        };
+        let physical = crate::config::physical_table_name(name, 0);
+        self.state
+            .load_table_columns(self.topo, addr, &schema.name, name, &physical)
+            .map_err(|e| {
+                ShardPlan::Action(err(
+                    ec::ER_UNKNOWN_ERROR,
+                    &format!("shardgate: cannot read the columns of '{name}': {e}"),
+                ))
+            })
     }
 }
 

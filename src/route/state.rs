@@ -11,15 +11,35 @@ use crate::config::{RuleKind, Topology};
 
 use super::lookup::{BlockingDirectory, LookupRouter};
 use super::rules::BucketMap;
+use crate::merge::EnumDef;
 
-/// Column collations of one sharded table: (lowercased column, id).
-pub type Collations = Arc<Vec<(Vec<u8>, u16)>>;
+/// The columns of one sharded table as its first physical table has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableColumns {
+    /// Every column, lowercased, in table order (an INSERT without a column
+    /// list gives values in this order).
+    pub ordered: Vec<Vec<u8>>,
+    /// The string columns' collations: (lowercased column, collation id).
+    pub collations: Vec<(Vec<u8>, u16)>,
+    /// The members of the ENUM and SET columns: (lowercased column, them).
+    pub enums: Vec<(Vec<u8>, Arc<EnumDef>)>,
+}
+
+impl TableColumns {
+    /// The position of column `name` (ASCII case-insensitive).
+    pub fn position(&self, name: &[u8]) -> Option<usize> {
+        self.ordered
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+    }
+}
 
 #[derive(Default)]
 pub struct RouteState {
-    /// Column collations of sharded tables, read from information_schema
-    /// on first need (merging compares strings by them).
-    collations: parking_lot::Mutex<HashMap<(String, String), Collations>>,
+    /// Columns of sharded tables, read from information_schema on first
+    /// need (merging compares strings by their collations; an INSERT
+    /// without a column list finds the shard key by its position).
+    columns: parking_lot::Mutex<HashMap<(String, String), Arc<TableColumns>>>,
     /// Bumped whenever DDL makes a table's collations be read again: plans
     /// kept by prepared statements (which carry collations in their merge
     /// step) are made again after it.
@@ -117,80 +137,93 @@ impl RouteState {
         (st, store)
     }
 
-    /// The cached column collations of `schema.table`.
-    pub fn collations(&self, schema: &str, table: &str) -> Option<Collations> {
-        self.collations
+    /// The cached columns of `schema.table`.
+    pub fn table_columns(&self, schema: &str, table: &str) -> Option<Arc<TableColumns>> {
+        self.columns
             .lock()
             .get(&(schema.to_ascii_lowercase(), table.to_ascii_lowercase()))
             .cloned()
     }
 
-    /// Reads the column collations of `schema.table` from its first
-    /// physical table on `addr` (blocking: workers only) and caches them.
-    pub fn load_collations(
+    /// Reads the columns of `schema.table` from its first physical table
+    /// `physical` on `addr` (blocking: workers only) and caches them. A
+    /// table the server does not have has no columns, and is not cached.
+    pub fn load_table_columns(
         &self,
         topo: &Topology,
         addr: std::net::SocketAddr,
         schema: &str,
         table: &str,
         physical: &str,
-    ) -> Result<Collations, String> {
+    ) -> Result<Arc<TableColumns>, String> {
         let mut conn = crate::backend::blocking::BlockingConn::connect(addr, &topo.backend)
             .map_err(|e| e.to_string())?;
         let esc = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
         let sql = format!(
-            "SELECT c.COLUMN_NAME, k.ID FROM information_schema.COLUMNS c JOIN information_schema.COLLATIONS k \
-             ON k.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = '{}' AND c.TABLE_NAME = '{}'",
+            "SELECT c.COLUMN_NAME, k.ID, c.COLUMN_TYPE FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS k \
+             ON k.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = '{}' AND c.TABLE_NAME = '{}' \
+             ORDER BY c.ORDINAL_POSITION",
             esc(schema),
             esc(physical)
         );
         let packets = conn.query(&sql).map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        // column count, 2 definitions, EOF, rows, EOF
-        for p in packets.iter().skip(4) {
+        let mut out = TableColumns::default();
+        // column count, 3 definitions, EOF, rows, EOF
+        for p in packets.iter().skip(5) {
             if p.first() == Some(&0xfe) && p.len() < 9 {
                 break;
             }
-            let cells: Vec<Option<&[u8]>> = shardgate_proto::row::TextRow::new(p, 2)
+            let cells: Vec<Option<&[u8]>> = shardgate_proto::row::TextRow::new(p, 3)
                 .cells()
                 .collect::<Result<_, _>>()
                 .map_err(|e| e.to_string())?;
-            if let [Some(name), Some(id)] = cells[..] {
-                if let Some(id) = std::str::from_utf8(id)
-                    .ok()
-                    .and_then(|s| s.parse::<u16>().ok())
-                {
-                    out.push((name.to_ascii_lowercase(), id));
-                }
+            let [Some(name), id, ty] = cells[..] else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if let Some(def) = ty.and_then(EnumDef::parse) {
+                out.enums.push((name.clone(), Arc::new(def)));
             }
+            let id = id
+                .and_then(|id| std::str::from_utf8(id).ok())
+                .and_then(|s| s.parse::<u16>().ok());
+            if let Some(id) = id {
+                out.collations.push((name.clone(), id));
+            }
+            out.ordered.push(name);
         }
-        let coll: Collations = Arc::new(out);
-        self.collations.lock().insert(
+        let cols = Arc::new(out);
+        if cols.ordered.is_empty() {
+            // No such table (yet): nothing to cache; its statements fail on
+            // the server, or read the columns once it is created.
+            return Ok(cols);
+        }
+        self.columns.lock().insert(
             (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
-            coll.clone(),
+            cols.clone(),
         );
-        Ok(coll)
+        Ok(cols)
     }
 
-    /// Sets the column collations of `schema.table` (tests, and callers that
-    /// know them).
-    pub fn set_collations(&self, schema: &str, table: &str, cols: Vec<(Vec<u8>, u16)>) {
-        self.collations.lock().insert(
+    /// Sets the columns of `schema.table` (tests, and callers that know
+    /// them).
+    pub fn set_table_columns(&self, schema: &str, table: &str, cols: TableColumns) {
+        self.columns.lock().insert(
             (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
             Arc::new(cols),
         );
     }
 
-    /// DDL changed a table: its collations are read again when needed.
-    pub fn forget_collations(&self, schema: &str, table: &str) {
-        self.collations
+    /// DDL changed a table: its columns are read again when needed.
+    pub fn forget_table_columns(&self, schema: &str, table: &str) {
+        self.columns
             .lock()
             .remove(&(schema.to_ascii_lowercase(), table.to_ascii_lowercase()));
         self.collation_epoch
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Changes whenever [`RouteState::forget_collations`] runs.
+    /// Changes whenever [`RouteState::forget_table_columns`] runs.
     pub fn collation_epoch(&self) -> u64 {
         self.collation_epoch
             .load(std::sync::atomic::Ordering::Relaxed)

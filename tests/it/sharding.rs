@@ -1762,3 +1762,206 @@ fn prepared_plans_follow_a_collation_change() {
         "utf8mb4_bin"
     );
 }
+
+/// A latin1 table read over a utf8mb4 connection: the server converts the
+/// values to UTF-8, and the merge must still order and group them by the
+/// column's latin1_swedish_ci (`ü` sorts like `y`, after `k`; by the UTF-8
+/// bytes taken as latin1 it would sort like `A`). Checked against the
+/// server's own ORDER BY over all the rows in one table.
+#[test]
+fn latin1_columns_merge_by_their_collation_over_utf8_connections() {
+    let _s = serial();
+    let mut conn = pconn();
+    q(&mut conn, "DROP TABLE IF EXISTS scratch");
+    q(
+        &mut conn,
+        "CREATE TABLE scratch (id INT NOT NULL PRIMARY KEY, \
+         v VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci)",
+    );
+    let words = [
+        "ü47", "k54", "Åsa", "ärlig", "öl", "zebra", "Yngve", "ångest", "abc", "ÿ", "€uro", "ß",
+        "ss", "Émile", "emile", "x", "Ü",
+    ];
+    let values: Vec<String> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| format!("({}, '{w}')", i + 1))
+        .collect();
+    q(
+        &mut conn,
+        &format!("INSERT INTO scratch VALUES {}", values.join(", ")),
+    );
+    // The server's order of the same values, in one table.
+    let mut db = backend(0);
+    db.query_drop(
+        "CREATE TEMPORARY TABLE blog.ref (id INT PRIMARY KEY, \
+         v VARCHAR(20) CHARACTER SET latin1 COLLATE latin1_swedish_ci)",
+    )
+    .expect("reference table");
+    db.query_drop(format!("INSERT INTO blog.ref VALUES {}", values.join(", ")))
+        .expect("reference rows");
+    let want: Vec<String> = db
+        .query("SELECT v FROM blog.ref ORDER BY v DESC, id")
+        .expect("reference order");
+    let want_groups: Vec<(i64,)> = db
+        .query("SELECT COUNT(*) FROM blog.ref GROUP BY v ORDER BY v")
+        .expect("reference groups");
+    let sql = "SELECT v FROM scratch ORDER BY v DESC, id";
+    let text: Vec<String> = conn.query(sql).expect("text ORDER BY");
+    let stmt = conn.prep(sql).expect("prepare");
+    let prepared: Vec<String> = conn.exec(&stmt, ()).expect("prepared ORDER BY");
+    let groups: Vec<(i64,)> = conn
+        .query("SELECT COUNT(*) FROM scratch GROUP BY v ORDER BY v")
+        .expect("GROUP BY");
+    q(&mut conn, "DROP TABLE scratch");
+    assert_eq!(text, want, "text protocol");
+    assert_eq!(prepared, want, "binary protocol");
+    assert_eq!(groups, want_groups, "groups of equal values");
+}
+
+/// `INSERT INTO t VALUES (...)` without a column list: shardgate finds the
+/// shard key by its position among the table's columns (read from the
+/// backend), for text and prepared INSERTs, and each row lands on its shard.
+#[test]
+fn insert_without_a_column_list_finds_the_key_by_position() {
+    let _s = serial();
+    let mut conn = pconn();
+    q(&mut conn, "DROP TABLE IF EXISTS scratch");
+    q(
+        &mut conn,
+        "CREATE TABLE scratch (v VARCHAR(10), id INT NOT NULL PRIMARY KEY)",
+    );
+    q(
+        &mut conn,
+        "INSERT INTO scratch VALUES ('a', 1), ('b', 2), ('c', 3), ('d', 4), ('e', 5)",
+    );
+    let stmt = conn
+        .prep("INSERT INTO scratch VALUES (?, ?)")
+        .expect("prepare");
+    for id in 6..=10 {
+        conn.exec_drop(&stmt, (format!("p{id}"), id))
+            .expect("execute");
+    }
+    q(&mut conn, "REPLACE INTO scratch VALUES ('z', 3)");
+    let mut placed = Vec::new();
+    for (g, s) in hash_layout() {
+        let ids: Vec<i64> = backend(g)
+            .query(format!(
+                "SELECT id FROM blog.{} ORDER BY id",
+                phys("scratch", s)
+            ))
+            .expect("physical rows");
+        for id in ids {
+            placed.push((id, s));
+        }
+    }
+    let total: i64 = one(&mut conn, "SELECT COUNT(*) FROM scratch")
+        .parse()
+        .unwrap();
+    let three = one(&mut conn, "SELECT v FROM scratch WHERE id = 3");
+    q(&mut conn, "DROP TABLE scratch");
+    placed.sort();
+    let shards = hash_layout().len() as i64;
+    let want: Vec<(i64, usize)> = (1..=10).map(|id| (id, (id % shards) as usize)).collect();
+    assert_eq!(placed, want, "rows on the shards of their key");
+    assert_eq!(total, 10);
+    assert_eq!(three, "z");
+}
+
+/// A prepared statement whose subquery meets the outer table on one shard
+/// only through its bound values is prepared, and executes on that shard.
+#[test]
+fn prepared_subquery_pinned_by_bound_values() {
+    let _s = serial();
+    let mut conn = pconn();
+    q(&mut conn, "DELETE FROM comment WHERE user_id = 3100");
+    q(&mut conn, "DELETE FROM article WHERE user_id = 3100");
+    q(
+        &mut conn,
+        "INSERT INTO article (id, user_id, title) VALUES (31001, 3100, 'a'), (31002, 3100, 'b')",
+    );
+    q(
+        &mut conn,
+        "INSERT INTO comment (id, user_id, article_id, body) VALUES (1, 3100, 31002, 'c')",
+    );
+    let stmt = conn
+        .prep(
+            "SELECT title FROM article WHERE user_id = ? AND id IN \
+             (SELECT article_id FROM comment WHERE user_id = ?)",
+        )
+        .expect("prepare");
+    let got: Vec<String> = conn.exec(&stmt, (3100, 3100)).expect("execute");
+    let across = conn.exec::<String, _, _>(&stmt, (3100, 1));
+    q(&mut conn, "DELETE FROM comment WHERE user_id = 3100");
+    q(&mut conn, "DELETE FROM article WHERE user_id = 3100");
+    assert_eq!(got, ["b"]);
+    match across {
+        Err(mysql::Error::MySqlError(e)) => {
+            assert_eq!(e.code, 1235, "{e:?}");
+            assert!(e.message.starts_with("shardgate: a subquery"), "{e:?}");
+        }
+        other => panic!("a subquery on another shard must be refused: {other:?}"),
+    }
+}
+
+/// ENUM and SET columns sort by their members' numbers (definition order,
+/// bit mask), not by their text: shardgate reads the definitions and merges
+/// in the server's order (text and binary protocol, plain and grouped).
+#[test]
+fn enum_and_set_columns_merge_in_definition_order() {
+    let _s = serial();
+    let mut conn = pconn();
+    let ddl = "(id INT NOT NULL PRIMARY KEY, e ENUM('zeta','alpha','Mid'), s SET('w','r','x'))";
+    q(&mut conn, "DROP TABLE IF EXISTS scratch");
+    q(&mut conn, &format!("CREATE TABLE scratch {ddl}"));
+    let values: Vec<String> = (1..=40)
+        .map(|i: i64| {
+            let e = ["'zeta'", "'alpha'", "'Mid'", "NULL"][(i * 7 % 4) as usize];
+            let s = ["''", "'w'", "'r,x'", "'w,r,x'", "NULL", "'x'"][(i * 5 % 6) as usize];
+            format!("({i}, {e}, {s})")
+        })
+        .collect();
+    q(
+        &mut conn,
+        &format!("INSERT INTO scratch VALUES {}", values.join(", ")),
+    );
+    let mut db = backend(0);
+    db.query_drop(format!("CREATE TEMPORARY TABLE blog.ref {ddl}"))
+        .expect("reference table");
+    db.query_drop(format!("INSERT INTO blog.ref VALUES {}", values.join(", ")))
+        .expect("reference rows");
+    let queries = [
+        "SELECT id, e FROM {t} ORDER BY e DESC, id",
+        "SELECT id, s FROM {t} ORDER BY s, id",
+        "SELECT id FROM {t} ORDER BY e, s DESC, id LIMIT 7",
+        "SELECT e, COUNT(*) FROM {t} GROUP BY e ORDER BY e",
+    ];
+    let mut problems = Vec::new();
+    for sql in queries {
+        let want: Vec<mysql::Row> = db.query(sql.replace("{t}", "blog.ref")).expect("reference");
+        let want: Vec<Vec<String>> = want.iter().map(row_strings).collect();
+        let text: Result<Vec<mysql::Row>, _> = conn.query(sql.replace("{t}", "scratch"));
+        let prepared = conn
+            .prep(sql.replace("{t}", "scratch"))
+            .and_then(|st| conn.exec::<mysql::Row, _, _>(&st, ()));
+        for (how, got) in [("text", text), ("prepared", prepared)] {
+            match got {
+                Ok(rows) => {
+                    let got: Vec<Vec<String>> = rows.iter().map(row_strings).collect();
+                    if got != want {
+                        problems.push(format!("{how} {sql}: {got:?}\n   want {want:?}"));
+                    }
+                }
+                Err(e) => problems.push(format!("{how} {sql}: {e}")),
+            }
+        }
+    }
+    q(&mut conn, "DROP TABLE scratch");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+fn row_strings(r: &mysql::Row) -> Vec<String> {
+    (0..r.len())
+        .map(|i| r.as_ref(i).map(val).unwrap_or_default())
+        .collect()
+}

@@ -9,7 +9,7 @@ impl<'a, 't> Planner<'a, 't> {
         // Column collations may change: read them again when next needed.
         for &t in sharded {
             if let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) {
-                self.state.forget_collations(&schema.name, name);
+                self.state.forget_table_columns(&schema.name, name);
             }
         }
         let named: Vec<TableId> = (0..self.placements.len())

@@ -1,6 +1,8 @@
 //! INSERT / REPLACE on a sharded table: each VALUES row goes to the shard
 //! its key value maps to, one INSERT per shard with that shard's rows
-//! (ON DUPLICATE KEY UPDATE kept); a row without the key is refused.
+//! (ON DUPLICATE KEY UPDATE kept); a row without the key is refused. An
+//! INSERT without a column list finds the key by its position among the
+//! table's columns (read from the first shard, then cached).
 
 use super::*;
 
@@ -69,10 +71,25 @@ impl<'a, 't> Planner<'a, 't> {
                 self.single_shard(rule, shard)
             }
             parse::InsertSource::Values => {
-                let Some(col) = ins.column_index(key.as_bytes()) else {
+                let col = if ins.columns.is_some() {
+                    ins.column_index(key.as_bytes())
+                } else {
+                    // No column list: values come in table order.
+                    match self.table_columns(schema, name, rule) {
+                        Ok(cols) if cols.ordered.is_empty() => {
+                            return ShardPlan::Action(err(
+                                ec::ER_NO_SUCH_TABLE,
+                                &format!("Table '{}.{name}' doesn't exist", schema.name),
+                            ))
+                        }
+                        Ok(cols) => cols.position(key.as_bytes()),
+                        Err(p) => return p,
+                    }
+                };
+                let Some(col) = col else {
                     return refuse(format!(
-                        "shardgate: INSERT into sharded table '{name}' must name its shard key column '{key}' \
-                         in the column list"
+                        "shardgate: INSERT into sharded table '{name}' must give its shard key column '{key}' \
+                         a value (name it in the column list)"
                     ));
                 };
                 let Some(rows_range) = ins.rows_range.clone() else {

@@ -50,7 +50,13 @@ const AGGREGATES: &[&[u8]] = &[
     b"percentile_disc",
 ];
 
-fn agg_func(word: &[u8]) -> Option<AggFunc> {
+/// Is `word` the name of an aggregate function?
+pub fn is_aggregate_name(word: &[u8]) -> bool {
+    AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(word))
+}
+
+/// The aggregate the merger combines, by name (COUNT, SUM, MIN, MAX, AVG).
+pub fn agg_func(word: &[u8]) -> Option<AggFunc> {
     let is = |w: &[u8]| word.eq_ignore_ascii_case(w);
     if is(b"count") {
         Some(AggFunc::Count)

@@ -58,6 +58,7 @@ mod update_delete;
 #[cfg(test)]
 mod tests;
 
+pub use expr::{agg_func, is_aggregate_name};
 pub use hints::SHARD_KEY_VAR;
 pub use types::*;
 
