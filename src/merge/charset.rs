@@ -69,6 +69,46 @@ fn char_to_latin1(c: char) -> u8 {
     }
 }
 
+/// The latin1 bytes of UTF-8 `s`, one per character (`?` for what latin1
+/// lacks and for invalid bytes), as [`transcode`] makes them.
+/// Decodes lazily: a comparison that stops early reads no further.
+pub fn utf8_as_latin1(s: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let b = *s.get(i)?;
+        if b.is_ascii() {
+            i += 1;
+            return Some(b);
+        }
+        let len = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 0,
+        };
+        let c = s
+            .get(i..i + len)
+            .filter(|_| len > 0)
+            .and_then(|seq| std::str::from_utf8(seq).ok())
+            .and_then(|seq| seq.chars().next());
+        Some(match c {
+            Some(c) => {
+                i += len;
+                char_to_latin1(c)
+            }
+            None => {
+                i += 1;
+                b'?'
+            }
+        })
+    })
+}
+
+/// The characters of latin1 `s`.
+pub fn latin1_chars(s: &[u8]) -> impl Iterator<Item = char> + '_ {
+    s.iter().map(|&b| latin1_to_char(b))
+}
+
 /// `s` (in `from`) converted to `to`; borrowed when nothing changes.
 pub fn transcode(s: &[u8], from: Charset, to: Charset) -> Cow<'_, [u8]> {
     if from == to || from == Charset::Binary || to == Charset::Binary || s.is_ascii() {

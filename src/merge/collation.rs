@@ -47,7 +47,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use super::charset::{charset_of, transcode, Charset};
+use super::charset::{charset_of, latin1_chars, transcode, utf8_as_latin1, Charset};
 
 use super::collation_tables::{
     GENERAL_CI, LATIN1_GENERAL_CI, LATIN1_SWEDISH_CI, UNICODE_CI_EXPANSIONS, UNICODE_CI_LATIN,
@@ -236,13 +236,8 @@ impl Collation {
     /// the weights are read in step and the first difference decides, so
     /// the merge's comparisons cost what the common prefix costs.
     pub fn compare(&self, a: &[u8], b: &[u8]) -> Ordering {
-        if self.input.is_some() {
-            let (a, b) = (self.own(a), self.own(b));
-            return Collation {
-                input: None,
-                ..*self
-            }
-            .compare(&a, &b);
+        if let Some(from) = self.input {
+            return self.compare_converted(from, a, b);
         }
         let space = self.pad.then(|| self.space_weight());
         match self.kind {
@@ -268,6 +263,50 @@ impl Collation {
                 }
             }
             Kind::UnicodeCi => self.key(a).cmp(&self.key(b)),
+        }
+    }
+}
+
+impl Collation {
+    /// [`Collation::compare`] of cells in character set `from`: identical
+    /// leading characters weigh the same and are skipped, the rest is
+    /// converted character by character as it is compared (no copy) where
+    /// the collation has one weight per character.
+    fn compare_converted(&self, from: Charset, a: &[u8], b: &[u8]) -> Ordering {
+        let mut same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        if from == Charset::Utf8 {
+            // Back to the start of the character the difference is in.
+            let continuation = |s: &[u8], i: usize| s.get(i).is_some_and(|c| c & 0xC0 == 0x80);
+            while same > 0 && (continuation(a, same) || continuation(b, same)) {
+                same -= 1;
+            }
+        }
+        let (a, b) = (&a[same..], &b[same..]);
+        let space = self.pad.then(|| self.space_weight());
+        match (self.kind, from) {
+            (Kind::Latin1(t), Charset::Utf8) => padded_cmp(
+                utf8_as_latin1(a).map(|c| u32::from(t[usize::from(c)])),
+                utf8_as_latin1(b).map(|c| u32::from(t[usize::from(c)])),
+                space,
+            ),
+            (Kind::Bytes, Charset::Utf8) if self.charset == Charset::Latin1 => padded_cmp(
+                utf8_as_latin1(a).map(u32::from),
+                utf8_as_latin1(b).map(u32::from),
+                space,
+            ),
+            (Kind::GeneralCi, Charset::Latin1) => padded_cmp(
+                latin1_chars(a).map(|c| general_ci_weight(u32::from(c))),
+                latin1_chars(b).map(|c| general_ci_weight(u32::from(c))),
+                space,
+            ),
+            _ => {
+                let (a, b) = (self.own(a), self.own(b));
+                Collation {
+                    input: None,
+                    ..*self
+                }
+                .compare(&a, &b)
+            }
         }
     }
 }
@@ -449,6 +488,42 @@ mod tests {
         );
         // Results in a character set shardgate cannot read.
         assert_eq!(Collation::from_id(45).unwrap().reading(95), None);
+    }
+
+    #[test]
+    fn converted_comparison_agrees_with_converted_keys() {
+        let words = [
+            "", " ", "a", "a ", "A", "ab", "ü", "üa", "Ü", "y", "Åsa", "ärlig", "ö", "€", "ß",
+            "ss", "東", "a東", "é", "e", "ÿ", "\t", "a\t", "zz", "ü47", "ü48", "k54",
+        ];
+        for (coll, cells) in [
+            (8u16, 45u16),
+            (1032, 224),
+            (47, 45),
+            (48, 33),
+            (45, 8),
+            (224, 8),
+            (11, 45),
+        ] {
+            let c = Collation::from_id(coll).unwrap().reading(cells).unwrap();
+            let enc = |w: &str| -> Vec<u8> {
+                if cells == 8 {
+                    transcode(w.as_bytes(), Charset::Utf8, Charset::Latin1).into_owned()
+                } else {
+                    w.as_bytes().to_vec()
+                }
+            };
+            for x in words {
+                for y in words {
+                    let (a, b) = (enc(x), enc(y));
+                    assert_eq!(
+                        c.compare(&a, &b),
+                        c.key(&a).cmp(&c.key(&b)),
+                        "collation {coll} over {cells}: {x:?} vs {y:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
