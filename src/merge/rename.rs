@@ -4,7 +4,12 @@
 //! (small, fully buffered) text result: cells naming a physical table
 //! become the logical name, rows that then repeat are dropped, logical
 //! tables the group holds no shard of are added (SHOW TABLES), and rows are
-//! sorted by their first column as SHOW TABLES sorts them.
+//! sorted by their first column as SHOW TABLES sorts them. A SHOW ... LIKE
+//! pattern is matched against the logical names (the group is asked for
+//! every table); SHOW TABLES and TABLE STATUS list a logical table once
+//! (its first physical table's row). SHOW CREATE TABLE / SHOW INDEX of a
+//! sharded table name the logical table, in its cells and in the CREATE
+//! TABLE statement.
 
 use shardgate_proto::codec::Reader;
 use shardgate_proto::frame::{for_each_packet, write_packet};
@@ -15,9 +20,14 @@ use shardgate_proto::row::encode_text_row;
 pub struct RenameSpec {
     /// Logical names of sharded tables: `NAME_dddd` cells become `NAME`.
     pub sharded: Vec<String>,
-    /// SHOW TABLES: logical tables to list even if no row names them, and
-    /// sort rows by the first column.
+    /// SHOW TABLES / TABLE STATUS: one row per table (the first), sorted
+    /// by the first column.
     pub show_tables: bool,
+    /// SHOW TABLES: list the logical tables even if no row names them (the
+    /// group holds no shard of them).
+    pub add_missing: bool,
+    /// SHOW ... LIKE: the pattern the (logical) first column must match.
+    pub like: Option<Vec<u8>>,
 }
 
 /// The logical name of a physical table name, if it is one.
@@ -33,6 +43,47 @@ fn logical<'s>(cell: &[u8], sharded: &'s [String]) -> Option<&'s str> {
         .iter()
         .find(|s| s.as_bytes().eq_ignore_ascii_case(base))
         .map(String::as_str)
+}
+
+/// SHOW CREATE TABLE's statement of a physical table, naming the logical
+/// table instead (`CREATE TABLE \`article_0000\` (` ->
+/// `CREATE TABLE \`article\` (`), if it is one.
+fn logical_create_statement(cell: &[u8], sharded: &[String]) -> Option<Vec<u8>> {
+    let prefix = [&b"CREATE TABLE `"[..], b"CREATE TEMPORARY TABLE `"]
+        .into_iter()
+        .find(|p| cell.starts_with(p))?;
+    let rest = &cell[prefix.len()..];
+    let end = rest.iter().position(|&b| b == b'`')?;
+    let name = logical(&rest[..end], sharded)?;
+    let mut out = Vec::with_capacity(cell.len());
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(&rest[end..]);
+    Some(out)
+}
+
+/// SQL `LIKE`: `%` any run, `_` one character, `\\` escapes; bytewise
+/// (table names compare case-sensitively, as SHOW TABLES LIKE does with
+/// lower_case_table_names = 0).
+fn sql_like(s: &[u8], pattern: &[u8]) -> bool {
+    let Some((&p, rest)) = pattern.split_first() else {
+        return s.is_empty();
+    };
+    match p {
+        b'%' => (0..=s.len()).any(|i| sql_like(&s[i..], rest)),
+        b'_' => {
+            // One UTF-8 character.
+            let len = s.first().map_or(0, |&b| match b {
+                0xF0.. => 4,
+                0xE0.. => 3,
+                0xC0.. => 2,
+                _ => 1,
+            });
+            len > 0 && s.len() >= len && sql_like(&s[len..], rest)
+        }
+        b'\\' if !rest.is_empty() => s.first() == Some(&rest[0]) && sql_like(&s[1..], &rest[1..]),
+        _ => s.first() == Some(&p) && sql_like(&s[1..], rest),
+    }
 }
 
 /// Splits whole frames into packet payloads (continuations joined).
@@ -78,21 +129,41 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
             match r.lenenc_bytes("cell") {
                 Ok(c) => cells.push(Some(match logical(c, &spec.sharded) {
                     Some(name) => name.as_bytes().to_vec(),
-                    None => c.to_vec(),
+                    None => {
+                        logical_create_statement(c, &spec.sharded).unwrap_or_else(|| c.to_vec())
+                    }
                 })),
                 Err(_) => return frames.to_vec(),
             }
         }
-        if !rows.contains(&cells) {
+        let first = |r: &Vec<Option<Vec<u8>>>| r.first().cloned().flatten();
+        let named = first(&cells);
+        if spec
+            .like
+            .as_ref()
+            .is_some_and(|p| !sql_like(named.as_deref().unwrap_or_default(), p))
+        {
+            continue;
+        }
+        let repeated = if spec.show_tables {
+            rows.iter().any(|r| first(r) == named)
+        } else {
+            rows.contains(&cells)
+        };
+        if !repeated {
             rows.push(cells);
         }
     }
     if spec.show_tables {
-        for name in &spec.sharded {
+        for name in spec.sharded.iter().filter(|_| spec.add_missing) {
+            let matches = spec
+                .like
+                .as_ref()
+                .is_none_or(|p| sql_like(name.as_bytes(), p));
             let present = rows
                 .iter()
                 .any(|r| r.first().and_then(|c| c.as_deref()) == Some(name.as_bytes()));
-            if !present {
+            if matches && !present {
                 let mut row = vec![Some(name.as_bytes().to_vec())];
                 if ncols >= 2 {
                     row.push(Some(b"BASE TABLE".to_vec()));
@@ -158,6 +229,8 @@ mod tests {
             let spec = RenameSpec {
                 sharded: vec!["article".into(), "comment".into()],
                 show_tables: true,
+                add_missing: true,
+                like: None,
             };
             let out = rewrite_result(&wire, &spec, deprecate);
             assert_eq!(
@@ -165,6 +238,37 @@ mod tests {
                 ["article", "article_x", "comment", "country", "zeta"]
             );
         }
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(sql_like(b"article", b"art%"));
+        assert!(sql_like(b"article", b"%"));
+        assert!(sql_like(b"article", b"a_ticle"));
+        assert!(!sql_like(b"article", b"A%"));
+        assert!(!sql_like(b"article", b"art"));
+        assert!(sql_like(b"my_t", b"my\\_t"));
+        assert!(!sql_like(b"myxt", b"my\\_t"));
+        assert!(sql_like("tä".as_bytes(), b"t_"));
+        assert!(sql_like(b"", b"%"));
+    }
+
+    #[test]
+    fn create_statements_name_the_logical_table() {
+        let sharded = vec!["article".to_string()];
+        assert_eq!(
+            logical_create_statement(b"CREATE TABLE `article_0000` (\n  `id` int", &sharded)
+                .as_deref(),
+            Some(&b"CREATE TABLE `article` (\n  `id` int"[..])
+        );
+        assert_eq!(
+            logical_create_statement(b"CREATE TABLE `other_0000` (", &sharded),
+            None
+        );
+        assert_eq!(
+            logical_create_statement(b"CREATE VIEW `article_0000`", &sharded),
+            None
+        );
     }
 
     #[test]

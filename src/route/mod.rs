@@ -109,7 +109,7 @@ pub enum Gather {
     Merge(Box<crate::merge::MergeSpec>),
     /// SHOW TABLES / information_schema on one group: physical table names
     /// shown as logical ones (`crate::merge::rename`).
-    Rename(crate::merge::rename::RenameSpec),
+    Rename(Box<crate::merge::rename::RenameSpec>),
 }
 
 #[derive(Debug)]

@@ -358,7 +358,12 @@ fn plan_statement(
             topo,
             state,
             ctx_for_shard,
-            super::shard::StatementText { sql, opts, tokens },
+            super::shard::StatementText {
+                sql,
+                opts,
+                tokens,
+                multi_statement: st.multi_statement,
+            },
             params,
             may_block,
         ) {

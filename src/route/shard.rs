@@ -122,6 +122,8 @@ pub struct StatementText<'q> {
     pub sql: &'q [u8],
     pub opts: LexOptions,
     pub tokens: Vec<crate::sql::Token>,
+    /// The text holds several statements (`;`-separated).
+    pub multi_statement: bool,
 }
 
 /// Plans `sql` if it touches sharded or broadcast tables. `params` are the
@@ -134,13 +136,29 @@ pub fn plan_sharded(
     params: Option<&[KeyValue]>,
     may_block: bool,
 ) -> ShardPlan {
-    let StatementText { sql, opts, tokens } = text;
+    let StatementText {
+        sql,
+        opts,
+        tokens,
+        multi_statement,
+    } = text;
+    let current = ctx.schema.as_deref();
+    // Only the first statement of a multi-statement text would be routed:
+    // the others would reach the shard unrewritten.
+    if multi_statement {
+        return match mentioned_sharded_table(topo, current, sql, opts) {
+            Some(name) => refuse(format!(
+                "shardgate: a multi-statement query naming sharded or broadcast table '{name}' is \
+                 not supported; send its statements one at a time"
+            )),
+            None => ShardPlan::NotSharded,
+        };
+    }
     let parsed = if tokens.is_empty() {
         parse::parse(sql, opts)
     } else {
         parse::parse_lexed(sql, opts, tokens)
     };
-    let current = ctx.schema.as_deref();
     // Which configured tables does the statement name?
     let (placements, any) = place_tables(topo, &parsed, current);
     if !parsed.analysed() {
@@ -175,7 +193,24 @@ pub fn plan_sharded(
                 .as_ref()
                 .map(|d| String::from_utf8_lossy(&d.name).into_owned())
                 .or_else(|| current.map(str::to_owned));
-            return logical_metadata(topo, db.as_deref(), true);
+            // The LIKE pattern is matched against the logical names: the
+            // group lists every table (`LIKE '%'`), shardgate filters.
+            let (like, sql_sent) = match &show.like {
+                Some(parse::Value {
+                    range,
+                    lit: Literal::Str { bytes, .. },
+                }) => (
+                    Some(bytes.to_vec()),
+                    Some(splice(sql, vec![(range.clone(), b"'%'".to_vec())])),
+                ),
+                _ => (None, None),
+            };
+            let listing = ShowListing {
+                like,
+                status: show.status,
+                filtered: show.where_.is_some(),
+            };
+            return logical_metadata(topo, db.as_deref(), Some(listing), sql_sent);
         }
         Stmt::Use { .. } | Stmt::SetShardKey { .. } | Stmt::ExplainShardgate { .. } => {
             return ShardPlan::NotSharded
@@ -186,7 +221,7 @@ pub fn plan_sharded(
         if matches!(parsed.stmt, Stmt::Select)
             && (parsed.info_schema.tables || parsed.info_schema.columns)
         {
-            return logical_metadata(topo, current, false);
+            return logical_metadata(topo, current, None, None);
         }
         return ShardPlan::NotSharded;
     }
@@ -244,7 +279,22 @@ pub fn plan_prepare(
 
 /// SHOW TABLES / information_schema of a sharded schema: on its default
 /// group, physical names shown as logical ones.
-fn logical_metadata(topo: &Topology, schema: Option<&str>, show_tables: bool) -> ShardPlan {
+/// How a SHOW TABLES / SHOW TABLE STATUS listing is finished.
+struct ShowListing {
+    like: Option<Vec<u8>>,
+    status: bool,
+    /// A WHERE clause the group evaluated.
+    filtered: bool,
+}
+
+/// `listing`: a SHOW TABLES / TABLE STATUS (None: an information_schema
+/// query); `sql`: the text to send instead of the client's.
+fn logical_metadata(
+    topo: &Topology,
+    schema: Option<&str>,
+    listing: Option<ShowListing>,
+    sql: Option<Vec<u8>>,
+) -> ShardPlan {
     let Some(cfg) =
         schema.and_then(|s| topo.schemas.iter().find(|c| c.name.eq_ignore_ascii_case(s)))
     else {
@@ -259,13 +309,23 @@ fn logical_metadata(topo: &Topology, schema: Option<&str>, show_tables: bool) ->
     if sharded.is_empty() {
         return ShardPlan::NotSharded;
     }
-    match target(topo, &cfg.default_group, None) {
+    let show_tables = listing.is_some();
+    let listing = listing.unwrap_or(ShowListing {
+        like: None,
+        status: false,
+        filtered: false,
+    });
+    match target(topo, &cfg.default_group, sql) {
         Ok(t) => ShardPlan::Action(Action::Forward {
             targets: vec![t],
-            gather: Gather::Rename(crate::merge::rename::RenameSpec {
+            gather: Gather::Rename(Box::new(crate::merge::rename::RenameSpec {
                 sharded,
                 show_tables,
-            }),
+                like: listing.like,
+                // Rows of tables the group holds no shard of cannot be made
+                // up for TABLE STATUS, nor checked against a WHERE.
+                add_missing: show_tables && !listing.status && !listing.filtered,
+            })),
             effects: Effects::default(),
         }),
         Err(p) => p,
@@ -508,11 +568,37 @@ impl<'a, 't> Planner<'a, 't> {
                 "shardgate: RENAME TABLE and LOCK TABLES are not supported on sharded or broadcast tables",
             ),
             Stmt::ShowCreateTable | Stmt::ShowColumns { .. } | Stmt::ShowIndex | Stmt::Describe => {
-                // The first physical table has the logical table's structure.
-                self.on_one_shard(&sharded, 0)
+                // The first physical table has the logical table's structure;
+                // its name in the result becomes the logical one.
+                match self.on_one_shard(&sharded, 0) {
+                    ShardPlan::Action(Action::Forward {
+                        targets,
+                        gather: Gather::Relay,
+                        effects,
+                    }) if !sharded.is_empty() => ShardPlan::Action(Action::Forward {
+                        targets,
+                        gather: Gather::Rename(Box::new(crate::merge::rename::RenameSpec {
+                            sharded: self.sharded_names(&sharded),
+                            ..Default::default()
+                        })),
+                        effects,
+                    }),
+                    other => other,
+                }
             }
             _ => refuse("shardgate: this statement is not supported on sharded or broadcast tables"),
         }
+    }
+
+    /// The logical names of the sharded tables `sharded`.
+    fn sharded_names(&self, sharded: &[TableId]) -> Vec<String> {
+        sharded
+            .iter()
+            .filter_map(|&t| match self.placements.get(t) {
+                Some(Some(Placement::Sharded { name, .. })) => Some((*name).to_owned()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The rule shared by the sharded tables, or a refusal.
@@ -1015,9 +1101,14 @@ impl<'a, 't> Planner<'a, 't> {
     /// Only broadcast (and unsharded) tables: reads on one group, writes on
     /// every group.
     fn plan_broadcast_dml(&self) -> ShardPlan {
-        let is_read = matches!(self.parsed.stmt, Stmt::Select)
-            && self.parsed.top().lock.is_none()
-            && !self.ctx.in_transaction;
+        let shows_structure = matches!(
+            self.parsed.stmt,
+            Stmt::ShowCreateTable | Stmt::ShowColumns { .. } | Stmt::ShowIndex | Stmt::Describe
+        );
+        let is_read = shows_structure
+            || (matches!(self.parsed.stmt, Stmt::Select)
+                && self.parsed.top().lock.is_none()
+                && !self.ctx.in_transaction);
         if self.has_plain() || is_read {
             // With unsharded tables the statement runs where they live (every
             // group has the broadcast copies); a plain read goes to one group.

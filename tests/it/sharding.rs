@@ -516,6 +516,54 @@ fn show_tables_through_shardgate_lists_logical_tables() {
         !shown.iter().any(|t| t.ends_with("_0000")),
         "SHOW TABLES shows physical tables: {shown:?}"
     );
+    // LIKE applies to the logical names, and a logical table is listed once.
+    let like: Vec<String> = rows(&mut conn, "SHOW TABLES LIKE 'art%'")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(like, ["article"]);
+    let like: Vec<String> = rows(&mut conn, "SHOW FULL TABLES LIKE '%o%'")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert!(
+        like.iter().all(|t| t.contains('o'))
+            && ["comment", "country", "orders", "profile", "session_kv"]
+                .iter()
+                .all(|t| like.contains(&t.to_string())),
+        "{like:?}"
+    );
+    let mut sorted = like.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(like, sorted, "sorted, each table once");
+    let status = rows(&mut conn, "SHOW TABLE STATUS LIKE 'comment'");
+    assert_eq!(status.len(), 1, "{status:?}");
+    assert_eq!(status[0][0], "comment");
+    assert_eq!(
+        status[0][1], "InnoDB",
+        "the engine of the first physical table"
+    );
+    // Structure: the first physical table's, under the logical name.
+    let create = rows(&mut conn, "SHOW CREATE TABLE article");
+    assert_eq!(create[0][0], "article");
+    assert!(
+        create[0][1].starts_with("CREATE TABLE `article` ("),
+        "{create:?}"
+    );
+    let index = rows(&mut conn, "SHOW INDEX FROM article");
+    assert!(
+        !index.is_empty() && index.iter().all(|r| r[0] == "article"),
+        "{index:?}"
+    );
+    // A broadcast table's structure comes from one group.
+    let create = rows(&mut conn, "SHOW CREATE TABLE country");
+    assert_eq!(create.len(), 1, "{create:?}");
+    assert!(
+        create[0][1].starts_with("CREATE TABLE `country` ("),
+        "{create:?}"
+    );
+    assert_eq!(rows(&mut conn, "DESCRIBE country").len(), 2);
 }
 
 #[test]
@@ -1964,4 +2012,39 @@ fn row_strings(r: &mysql::Row) -> Vec<String> {
     (0..r.len())
         .map(|i| r.as_ref(i).map(val).unwrap_or_default())
         .collect()
+}
+
+/// A multi-statement query naming a sharded table is refused (only its first
+/// statement could be routed; the rest would reach a shard unrewritten);
+/// one over unsharded tables passes through as before.
+#[test]
+fn multi_statement_queries_over_sharded_tables_are_refused() {
+    let _s = serial();
+    let mut conn = pconn();
+    let err = conn
+        .query_iter("SELECT COUNT(*) FROM article WHERE user_id = 5; SELECT COUNT(*) FROM article")
+        .map(|_| ())
+        .expect_err("multi-statement over a sharded table");
+    match err {
+        mysql::Error::MySqlError(e) => {
+            assert_eq!(e.code, 1235, "{e:?}");
+            assert!(e.message.contains("multi-statement"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut sets = Vec::new();
+    let mut result = conn
+        .query_iter("SELECT 1; SELECT 2 + 2")
+        .expect("multi-statement without sharded tables");
+    while let Some(set) = result.iter() {
+        let rows: Vec<i64> = set.map(|r| mysql::from_row(r.expect("row"))).collect();
+        sets.push(rows);
+    }
+    drop(result);
+    assert_eq!(sets, [vec![1], vec![4]]);
+    // The connection is still usable.
+    assert_eq!(
+        one(&mut conn, "SELECT COUNT(*) FROM article WHERE user_id = -1"),
+        "0"
+    );
 }
