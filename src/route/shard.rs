@@ -143,6 +143,9 @@ pub fn plan_sharded(
         multi_statement,
     } = text;
     let current = ctx.schema.as_deref();
+    if let Some(inner) = explained_statement(sql) {
+        return plan_explain(topo, state, ctx, sql, inner, opts, params, may_block);
+    }
     // Only the first statement of a multi-statement text would be routed:
     // the others would reach the shard unrewritten.
     if multi_statement {
@@ -218,10 +221,9 @@ pub fn plan_sharded(
         _ => {}
     }
     if !any {
-        if matches!(parsed.stmt, Stmt::Select)
-            && (parsed.info_schema.tables || parsed.info_schema.columns)
-        {
-            return logical_metadata(topo, current, None, None);
+        if matches!(parsed.stmt, Stmt::Select) && parsed.info_schema.any() {
+            let sql_sent = info_schema_sql(topo, current, sql, opts);
+            return logical_metadata(topo, current, None, sql_sent);
         }
         return ShardPlan::NotSharded;
     }
@@ -279,6 +281,168 @@ pub fn plan_prepare(
 
 /// SHOW TABLES / information_schema of a sharded schema: on its default
 /// group, physical names shown as logical ones.
+/// `EXPLAIN [EXTENDED | PARTITIONS | FORMAT = name] stmt` (or DESCRIBE /
+/// DESC) of a SELECT, INSERT, REPLACE, UPDATE or DELETE: where `stmt`
+/// starts in `sql`.
+fn explained_statement(sql: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    let skip_blanks = |i: &mut usize| loop {
+        while sql.get(*i).is_some_and(u8::is_ascii_whitespace) {
+            *i += 1;
+        }
+        if sql[*i..].starts_with(b"/*") && !sql[*i..].starts_with(b"/*+") {
+            match sql[*i + 2..].windows(2).position(|w| w == b"*/") {
+                Some(e) => *i += e + 4,
+                None => return,
+            }
+        } else {
+            return;
+        }
+    };
+    let word = |i: usize| -> &[u8] {
+        let n = sql[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count();
+        &sql[i..i + n]
+    };
+    skip_blanks(&mut i);
+    let w = word(i);
+    if !(w.eq_ignore_ascii_case(b"EXPLAIN")
+        || w.eq_ignore_ascii_case(b"DESCRIBE")
+        || w.eq_ignore_ascii_case(b"DESC"))
+    {
+        return None;
+    }
+    i += w.len();
+    skip_blanks(&mut i);
+    let w = word(i);
+    if w.eq_ignore_ascii_case(b"EXTENDED") || w.eq_ignore_ascii_case(b"PARTITIONS") {
+        i += w.len();
+        skip_blanks(&mut i);
+    } else if w.eq_ignore_ascii_case(b"FORMAT") {
+        i += w.len();
+        skip_blanks(&mut i);
+        if sql.get(i) != Some(&b'=') {
+            return None;
+        }
+        i += 1;
+        skip_blanks(&mut i);
+        i += word(i).len();
+        skip_blanks(&mut i);
+    }
+    let w = word(i);
+    let explainable = [
+        &b"SELECT"[..],
+        b"WITH",
+        b"INSERT",
+        b"REPLACE",
+        b"UPDATE",
+        b"DELETE",
+    ]
+    .iter()
+    .any(|k| w.eq_ignore_ascii_case(k))
+        || (w.is_empty() && sql.get(i) == Some(&b'('));
+    explainable.then_some(i)
+}
+
+/// EXPLAIN of a statement on sharded tables: the statement is planned, and
+/// each of its targets explains its own (rewritten) statement; the shards'
+/// plans are listed one after the other.
+#[allow(clippy::too_many_arguments)]
+fn plan_explain(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    inner: usize,
+    opts: LexOptions,
+    params: Option<&[KeyValue]>,
+    may_block: bool,
+) -> ShardPlan {
+    let (prefix, stmt) = sql.split_at(inner);
+    let text = StatementText {
+        sql: stmt,
+        opts,
+        tokens: Vec::new(),
+        multi_statement: false,
+    };
+    match plan_sharded(topo, state, ctx, text, params, may_block) {
+        ShardPlan::Action(Action::Forward {
+            mut targets,
+            gather,
+            effects,
+        }) => {
+            if matches!(gather, Gather::SameOk) {
+                // A broadcast write: every group has the same table.
+                targets.truncate(1);
+            }
+            for t in &mut targets {
+                let mut explained = prefix.to_vec();
+                explained.extend_from_slice(t.sql.as_deref().unwrap_or(stmt));
+                t.sql = Some(explained);
+            }
+            let gather = if targets.len() == 1 {
+                Gather::Relay
+            } else {
+                Gather::Merge(Box::new(MergeSpec::union()))
+            };
+            ShardPlan::Action(Action::Forward {
+                targets,
+                gather,
+                effects,
+            })
+        }
+        other => other,
+    }
+}
+
+/// An information_schema query of a sharded schema names logical tables
+/// (`WHERE TABLE_NAME = 'article'`), which the group only has as physical
+/// ones: each string literal naming a sharded table of the schema becomes
+/// the name of one of its physical tables on the schema's default group
+/// (where the query runs; the result's names come back logical). `None`
+/// when no literal names one.
+fn info_schema_sql(
+    topo: &Topology,
+    current: Option<&str>,
+    sql: &[u8],
+    opts: LexOptions,
+) -> Option<Vec<u8>> {
+    let cfg = topo
+        .schemas
+        .iter()
+        .find(|c| current.is_some_and(|s| c.name.eq_ignore_ascii_case(s)))?;
+    let mut edits = Vec::new();
+    for t in crate::sql::Lexer::new(sql, opts) {
+        if t.kind != crate::sql::TokenKind::String {
+            continue;
+        }
+        let value = crate::sql::string_value(t.text(sql), opts);
+        let Some((table, rule)) = cfg.tables.iter().find_map(|table| match &table.kind {
+            TableKind::Sharded { rule, .. }
+                if table.name.as_bytes().eq_ignore_ascii_case(&value) =>
+            {
+                cfg.rules
+                    .iter()
+                    .find(|r| &r.name == rule)
+                    .map(|r| (table, r))
+            }
+            _ => None,
+        }) else {
+            continue;
+        };
+        let Some(shard) = (0..rule.shard_count())
+            .find(|&s| rule.group_of_shard(s) == Some(cfg.default_group.as_str()))
+        else {
+            continue;
+        };
+        let physical = crate::config::physical_table_name(&table.name, shard);
+        edits.push((t.range(), format!("'{physical}'").into_bytes()));
+    }
+    (!edits.is_empty()).then(|| splice(sql, edits))
+}
+
 /// How a SHOW TABLES / SHOW TABLE STATUS listing is finished.
 struct ShowListing {
     like: Option<Vec<u8>>,

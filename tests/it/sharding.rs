@@ -564,6 +564,32 @@ fn show_tables_through_shardgate_lists_logical_tables() {
         "{create:?}"
     );
     assert_eq!(rows(&mut conn, "DESCRIBE country").len(), 2);
+    // information_schema by logical name (as ORMs reflect a table).
+    let cols = rows(
+        &mut conn,
+        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = 'blog' AND TABLE_NAME = 'article' ORDER BY ORDINAL_POSITION",
+    );
+    assert_eq!(
+        cols,
+        [
+            ["article", "id"],
+            ["article", "user_id"],
+            ["article", "title"],
+            ["article", "views"]
+        ],
+        "columns of the logical table"
+    );
+    let keys = rows(
+        &mut conn,
+        "SELECT DISTINCT TABLE_NAME, INDEX_NAME FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('article', 'orders')",
+    );
+    assert!(
+        keys.contains(&vec!["article".to_string(), "PRIMARY".to_string()])
+            && keys.contains(&vec!["orders".to_string(), "PRIMARY".to_string()]),
+        "{keys:?}"
+    );
 }
 
 #[test]
@@ -2047,4 +2073,48 @@ fn multi_statement_queries_over_sharded_tables_are_refused() {
         one(&mut conn, "SELECT COUNT(*) FROM article WHERE user_id = -1"),
         "0"
     );
+}
+
+/// EXPLAIN of a statement on a sharded table: each target explains its own
+/// rewritten statement (the server's plan rows, one set per shard).
+#[test]
+fn explain_shows_each_shards_plan() {
+    let _s = serial();
+    let mut conn = pconn();
+    let one_shard = rows(
+        &mut conn,
+        "EXPLAIN SELECT * FROM article WHERE user_id = 1500",
+    );
+    assert_eq!(one_shard.len(), 1, "{one_shard:?}");
+    assert_eq!(one_shard[0][2], "article_0001", "{one_shard:?}");
+    let all: Vec<String> = rows(
+        &mut conn,
+        "EXPLAIN SELECT title FROM article ORDER BY id LIMIT 3",
+    )
+    .into_iter()
+    .map(|r| r[2].clone())
+    .collect();
+    let mut tables = all.clone();
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            "article_0000",
+            "article_0001",
+            "article_0002",
+            "article_0003"
+        ],
+        "one plan row per shard: {all:?}"
+    );
+    let json = rows(
+        &mut conn,
+        "EXPLAIN FORMAT=JSON UPDATE article SET views = 1 WHERE user_id = 3500",
+    );
+    assert_eq!(json.len(), 1, "{json:?}");
+    assert!(json[0][0].contains("article_0003"), "{json:?}");
+    let refused = refused(
+        &mut conn,
+        "EXPLAIN SELECT * FROM article a JOIN comment c ON a.id = c.id",
+    );
+    assert!(refused.contains("JOIN"), "{refused}");
 }
