@@ -27,6 +27,7 @@ use crate::sql::LexOptions;
 
 mod ddl;
 mod insert;
+mod maintenance;
 
 /// What the sharding planner decided.
 pub enum ShardPlan {
@@ -145,6 +146,9 @@ pub fn plan_sharded(
     let current = ctx.schema.as_deref();
     if let Some(inner) = explained_statement(sql) {
         return plan_explain(topo, state, ctx, sql, inner, opts, params, may_block);
+    }
+    if let Some(plan) = maintenance::plan_maintenance(topo, current, sql, opts) {
+        return plan;
     }
     // Only the first statement of a multi-statement text would be routed:
     // the others would reach the shard unrewritten.

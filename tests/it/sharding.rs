@@ -2118,3 +2118,45 @@ fn explain_shows_each_shards_plan() {
     );
     assert!(refused.contains("JOIN"), "{refused}");
 }
+
+/// Table maintenance on a sharded table runs on every physical table (one
+/// result row each), on a broadcast table on every group's copy.
+#[test]
+fn table_maintenance_runs_on_every_physical_table() {
+    let _s = serial();
+    let mut conn = pconn();
+    let analyzed = rows(&mut conn, "ANALYZE TABLE article");
+    let mut tables: Vec<String> = analyzed
+        .iter()
+        .filter(|r| r[2] == "status")
+        .map(|r| r[0].clone())
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        (0..4)
+            .map(|s| format!("blog.{}", phys("article", s)))
+            .collect::<Vec<_>>(),
+        "{analyzed:?}"
+    );
+    assert!(
+        analyzed
+            .iter()
+            .filter(|r| r[2] == "status")
+            .all(|r| r[3] == "OK"),
+        "{analyzed:?}"
+    );
+    let sums = rows(&mut conn, "CHECKSUM TABLE country");
+    assert_eq!(sums.len(), 3, "one copy per group: {sums:?}");
+    assert!(
+        sums.iter()
+            .all(|r| r[0] == "blog.country" && r[1] == sums[0][1]),
+        "{sums:?}"
+    );
+    let checked = rows(&mut conn, "CHECK TABLE orders, country QUICK");
+    assert_eq!(
+        checked.len(),
+        5 + 3,
+        "five shards of orders, three copies: {checked:?}"
+    );
+}

@@ -1,0 +1,244 @@
+//! Table maintenance statements (`ANALYZE`, `OPTIMIZE`, `CHECK`, `REPAIR`,
+//! `CHECKSUM TABLE`) naming sharded or broadcast tables: each group gets
+//! the statement over the physical tables it holds (every shard of a
+//! sharded table, the copy of a broadcast table, unsharded tables on the
+//! schema's default group), and the groups' result rows (one per physical
+//! table: `Table`, `Op`, `Msg_type`, `Msg_text`, or `Table`, `Checksum`)
+//! are listed one after the other.
+//!
+//! <https://mariadb.com/kb/en/analyze-table/>
+
+use super::*;
+use crate::sql::{unquote_ident, Lexer, Token, TokenKind};
+
+/// One table of the list: schema and name unquoted, and where it is.
+struct NamedTable {
+    schema: Option<Vec<u8>>,
+    name: Vec<u8>,
+    range: Range<usize>,
+}
+
+/// Where the table list of a maintenance statement lies, and its tables.
+struct TableList {
+    range: Range<usize>,
+    tables: Vec<NamedTable>,
+}
+
+/// `VERB [NO_WRITE_TO_BINLOG | LOCAL] TABLE[S] t [, t]... [options]`.
+fn maintenance_tables(sql: &[u8], opts: LexOptions) -> Option<TableList> {
+    let tokens: Vec<Token> = Lexer::new(sql, opts)
+        .filter(|t| t.kind != TokenKind::Hint)
+        .collect();
+    let word = |i: usize| {
+        tokens
+            .get(i)
+            .filter(|t| t.is_word())
+            .map(|t| t.text(sql).to_ascii_uppercase())
+    };
+    let verb = word(0)?;
+    if ![
+        &b"ANALYZE"[..],
+        b"OPTIMIZE",
+        b"CHECK",
+        b"REPAIR",
+        b"CHECKSUM",
+    ]
+    .contains(&verb.as_slice())
+    {
+        return None;
+    }
+    let mut i = 1;
+    if matches!(word(i).as_deref(), Some(b"NO_WRITE_TO_BINLOG" | b"LOCAL")) {
+        i += 1;
+    }
+    if !matches!(word(i).as_deref(), Some(b"TABLE" | b"TABLES")) {
+        return None;
+    }
+    i += 1;
+    let start = tokens.get(i)?.start;
+    let mut tables = Vec::new();
+    loop {
+        let first = tokens.get(i).filter(|t| t.is_word())?;
+        let (schema, name, end) = match (tokens.get(i + 1), tokens.get(i + 2)) {
+            (Some(d), Some(n)) if d.kind == TokenKind::Dot && n.is_word() => {
+                let schema = unquote_ident(first.text(sql)).into_owned();
+                i += 3;
+                (Some(schema), unquote_ident(n.text(sql)).into_owned(), n.end)
+            }
+            _ => {
+                i += 1;
+                (None, unquote_ident(first.text(sql)).into_owned(), first.end)
+            }
+        };
+        tables.push(NamedTable {
+            schema,
+            name,
+            range: first.start..end,
+        });
+        match tokens.get(i) {
+            Some(t) if t.kind == TokenKind::Comma => i += 1,
+            _ => break,
+        }
+    }
+    let end = tables.last()?.range.end;
+    Some(TableList {
+        range: start..end,
+        tables,
+    })
+}
+
+/// The plan of a maintenance statement, `None` when `sql` is not one or
+/// names no sharded or broadcast table.
+pub(super) fn plan_maintenance(
+    topo: &Topology,
+    current: Option<&str>,
+    sql: &[u8],
+    opts: LexOptions,
+) -> Option<ShardPlan> {
+    // Most statements: one look at the first word.
+    let first: Vec<u8> = sql
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    if ![
+        &b"ANALYZE"[..],
+        b"OPTIMIZE",
+        b"CHECK",
+        b"REPAIR",
+        b"CHECKSUM",
+    ]
+    .contains(&first.as_slice())
+    {
+        return None;
+    }
+    let list = maintenance_tables(sql, opts)?;
+    // Physical table names per group, in the topology's group order.
+    let mut per_group: Vec<Vec<Vec<u8>>> = vec![Vec::new(); topo.groups.len()];
+    let mut push = |group: &str, name: Vec<u8>| {
+        if let Some(g) = topo.groups.iter().position(|g| g.name == group) {
+            per_group[g].push(name);
+        }
+    };
+    let mut any = false;
+    for NamedTable {
+        schema,
+        name,
+        range,
+    } in &list.tables
+    {
+        let schema_name = schema
+            .as_ref()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .or_else(|| current.map(str::to_owned));
+        let qualifier = |mut out: Vec<u8>| -> Vec<u8> {
+            if let Some(s) = schema {
+                let mut q = b"`".to_vec();
+                q.extend(
+                    s.iter()
+                        .flat_map(|&b| if b == b'`' { vec![b'`', b'`'] } else { vec![b] }),
+                );
+                q.extend_from_slice(b"`.");
+                q.append(&mut out);
+                return q;
+            }
+            out
+        };
+        match placement_of(topo, schema_name.as_deref(), name) {
+            Placement::Sharded { rule, name, .. } => {
+                any = true;
+                for shard in 0..rule.shard_count() {
+                    let Some(group) = rule.group_of_shard(shard) else {
+                        return Some(refuse(format!(
+                            "shardgate: shard {shard} of rule '{}' has no group",
+                            rule.name
+                        )));
+                    };
+                    push(group, qualifier(physical_sql_name(name, shard)));
+                }
+            }
+            Placement::Broadcast => {
+                any = true;
+                for g in &topo.groups {
+                    push(&g.name, sql[range.clone()].to_vec());
+                }
+            }
+            Placement::Plain => {
+                let group = schema_name
+                    .as_deref()
+                    .and_then(|s| topo.schemas.iter().find(|c| c.name.eq_ignore_ascii_case(s)))
+                    .map(|c| c.default_group.as_str())
+                    .or(topo.server.default_group.as_deref());
+                match group {
+                    Some(g) => push(g, sql[range.clone()].to_vec()),
+                    None => {
+                        return Some(refuse(
+                            "shardgate: an unsharded table of an undeclared schema has no group",
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if !any {
+        return None;
+    }
+    let mut targets = Vec::new();
+    for (g, names) in topo.groups.iter().zip(&per_group) {
+        if names.is_empty() {
+            continue;
+        }
+        let mut text = sql[..list.range.start].to_vec();
+        text.extend_from_slice(&names.join(&b", "[..]));
+        text.extend_from_slice(&sql[list.range.end..]);
+        match target(topo, &g.name, Some(text)) {
+            Ok(t) => targets.push(t),
+            Err(p) => return Some(p),
+        }
+    }
+    let gather = if targets.len() == 1 {
+        Gather::Relay
+    } else {
+        Gather::Merge(Box::new(MergeSpec::union()))
+    };
+    Some(ShardPlan::Action(Action::Forward {
+        targets,
+        gather,
+        effects: Effects::default(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sql: &str) -> Option<Vec<String>> {
+        maintenance_tables(sql.as_bytes(), LexOptions::default()).map(|l| {
+            l.tables
+                .iter()
+                .map(|t| {
+                    let n = String::from_utf8_lossy(&t.name);
+                    match &t.schema {
+                        Some(s) => format!("{}.{n}", String::from_utf8_lossy(s)),
+                        None => n.into_owned(),
+                    }
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn reads_table_lists() {
+        assert_eq!(names("ANALYZE TABLE t").unwrap(), ["t"]);
+        assert_eq!(
+            names("optimize no_write_to_binlog table `a b`, db.t2").unwrap(),
+            ["a b", "db.t2"]
+        );
+        assert_eq!(names("CHECK TABLE t, u EXTENDED").unwrap(), ["t", "u"]);
+        assert_eq!(names("CHECKSUM TABLE t QUICK").unwrap(), ["t"]);
+        assert_eq!(names("ANALYZE SELECT 1"), None);
+        assert_eq!(names("SELECT 1"), None);
+        assert_eq!(names("REPAIR TABLE"), None);
+    }
+}
