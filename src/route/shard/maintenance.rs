@@ -11,6 +11,9 @@
 use super::*;
 use crate::sql::{unquote_ident, Lexer, Token, TokenKind};
 
+/// The statements handled here, by their first word.
+const VERBS: [&[u8]; 5] = [b"ANALYZE", b"OPTIMIZE", b"CHECK", b"REPAIR", b"CHECKSUM"];
+
 /// One table of the list: schema and name unquoted, and where it is.
 struct NamedTable {
     schema: Option<Vec<u8>>,
@@ -36,15 +39,7 @@ fn maintenance_tables(sql: &[u8], opts: LexOptions) -> Option<TableList> {
             .map(|t| t.text(sql).to_ascii_uppercase())
     };
     let verb = word(0)?;
-    if ![
-        &b"ANALYZE"[..],
-        b"OPTIMIZE",
-        b"CHECK",
-        b"REPAIR",
-        b"CHECKSUM",
-    ]
-    .contains(&verb.as_slice())
-    {
+    if !VERBS.contains(&verb.as_slice()) {
         return None;
     }
     let mut i = 1;
@@ -102,15 +97,7 @@ pub(super) fn plan_maintenance(
         .take_while(|b| b.is_ascii_alphabetic())
         .map(u8::to_ascii_uppercase)
         .collect();
-    if ![
-        &b"ANALYZE"[..],
-        b"OPTIMIZE",
-        b"CHECK",
-        b"REPAIR",
-        b"CHECKSUM",
-    ]
-    .contains(&first.as_slice())
-    {
+    if !VERBS.contains(&first.as_slice()) {
         return None;
     }
     let list = maintenance_tables(sql, opts)?;
