@@ -237,6 +237,14 @@ pub fn compare_cells(
         return Ok(a.is_some().cmp(&b.is_some()));
     };
     if meta.is_string() {
+        if binary {
+            // Most binary string cells: a one-byte length, then the bytes.
+            if let (Some(p), Some(q)) = (short_binary_string(x), short_binary_string(y)) {
+                let c =
+                    coll.ok_or_else(|| format!("collation id {} is not supported", meta.charset))?;
+                return Ok(c.compare(p, q));
+            }
+        }
         if let (Value::Bytes(p), Value::Bytes(q)) =
             (cell_value(meta, binary, x)?, cell_value(meta, binary, y)?)
         {
@@ -246,6 +254,14 @@ pub fn compare_cells(
         }
     }
     Ok(cell_key(meta, coll, binary, a)?.cmp(&cell_key(meta, coll, binary, b)?))
+}
+
+/// The bytes of a binary-protocol string cell shorter than 251 bytes (its
+/// length prefix is one byte); `None` for longer or malformed cells, which
+/// take the general decoding.
+fn short_binary_string(cell: &[u8]) -> Option<&[u8]> {
+    let (&len, rest) = cell.split_first()?;
+    (len < 0xfb && rest.len() == usize::from(len)).then_some(rest)
 }
 
 #[cfg(test)]
@@ -266,6 +282,36 @@ mod tests {
     fn k(ty: ColumnType, cs: u16, s: &str) -> Key {
         let m = meta(ty, cs);
         cell_key(&m, m.collation().as_ref(), false, Some(s.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn binary_string_cells_compare_like_text_ones() {
+        let m = meta(ColumnType::VarString, 45);
+        let coll = m.collation();
+        let lenenc = |s: &[u8]| {
+            let mut out = Vec::new();
+            shardgate_proto::codec::put_lenenc_bytes(&mut out, s);
+            out
+        };
+        let long_a = "a".repeat(300);
+        let long_b = format!("{}B", "a".repeat(299));
+        let words: [&[u8]; 7] = [
+            b"",
+            b"abc",
+            b"ABD",
+            "été".as_bytes(),
+            b"ab ",
+            long_a.as_bytes(),
+            long_b.as_bytes(),
+        ];
+        for x in words {
+            for y in words {
+                let text = compare_cells(&m, coll.as_ref(), false, Some(x), Some(y)).unwrap();
+                let (bx, by) = (lenenc(x), lenenc(y));
+                let bin = compare_cells(&m, coll.as_ref(), true, Some(&bx), Some(&by)).unwrap();
+                assert_eq!(bin, text, "{x:?} vs {y:?}");
+            }
+        }
     }
 
     #[test]
