@@ -283,8 +283,6 @@ pub fn plan_prepare(
     p.plan()
 }
 
-/// SHOW TABLES / information_schema of a sharded schema: on its default
-/// group, physical names shown as logical ones.
 /// `EXPLAIN [EXTENDED | PARTITIONS | FORMAT = name] stmt` (or DESCRIBE /
 /// DESC) of a SELECT, INSERT, REPLACE, UPDATE or DELETE: where `stmt`
 /// starts in `sql`.
@@ -455,8 +453,10 @@ struct ShowListing {
     filtered: bool,
 }
 
-/// `listing`: a SHOW TABLES / TABLE STATUS (None: an information_schema
-/// query); `sql`: the text to send instead of the client's.
+/// SHOW TABLES / information_schema of a sharded schema: on its default
+/// group, physical names shown as logical ones. `listing`: a SHOW TABLES /
+/// TABLE STATUS (None: an information_schema query); `sql`: the text to
+/// send instead of the client's.
 fn logical_metadata(
     topo: &Topology,
     schema: Option<&str>,

@@ -91,13 +91,13 @@ pub(super) fn plan_maintenance(
     opts: LexOptions,
 ) -> Option<ShardPlan> {
     // Most statements: one look at the first word.
-    let first: Vec<u8> = sql
+    let start = sql.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    let len = sql[start..]
         .iter()
-        .skip_while(|b| b.is_ascii_whitespace())
         .take_while(|b| b.is_ascii_alphabetic())
-        .map(u8::to_ascii_uppercase)
-        .collect();
-    if !VERBS.contains(&first.as_slice()) {
+        .count();
+    let first = &sql[start..start + len];
+    if !VERBS.iter().any(|v| v.eq_ignore_ascii_case(first)) {
         return None;
     }
     let list = maintenance_tables(sql, opts)?;
