@@ -32,6 +32,12 @@ impl IoThread {
         self.shared
             .metrics
             .statement(inflight.effects.kind, elapsed, error);
+        if let Some(tables) = &inflight.effects.forget_columns {
+            let state = self.shared.route_state();
+            for (schema, table) in tables.iter() {
+                state.forget_table_columns(schema, table);
+            }
+        }
         if elapsed >= slow {
             self.shared
                 .stats

@@ -216,3 +216,38 @@ fn garbled_statements_do_not_panic_the_planner() {
         }
     }
 }
+
+/// DDL on a sharded table forgets its cached columns when planned, and asks
+/// the executor to forget them again once the statement is over (a read in
+/// between must not be kept).
+#[test]
+fn ddl_forgets_the_tables_columns_when_planned_and_when_over() {
+    let topo = config::parse(TOPOLOGY).expect("corpus topology");
+    let state = RouteState::build(&topo);
+    state.set_table_columns("blog", "article", TableColumns::default());
+    let ctx = RouteCtx {
+        schema: Some("blog".into()),
+        user: "app".into(),
+        conn_id: 1,
+        backslash_escapes: true,
+        multi_statements: false,
+        in_transaction: false,
+        caps: shardgate_proto::capability::Capabilities::empty(),
+        shard_key: None,
+    };
+    let plan = plan_query(
+        &topo,
+        &state,
+        &ctx,
+        b"ALTER TABLE article ADD COLUMN c0 INT FIRST",
+        true,
+    );
+    assert!(state.table_columns("blog", "article").is_none());
+    match plan {
+        Action::Forward { effects, .. } => assert_eq!(
+            effects.forget_columns.as_deref().map(Vec::as_slice),
+            Some(&[("blog".to_string(), "article".to_string())][..])
+        ),
+        other => panic!("{other:?}"),
+    }
+}

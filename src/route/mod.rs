@@ -82,6 +82,10 @@ pub struct Effects {
     pub write: bool,
     /// What the statement is, for the statement counters.
     pub kind: crate::stats::QueryKind,
+    /// DDL on these sharded tables (schema, table): their cached columns
+    /// are forgotten again once the statement is over, so a read made
+    /// while it ran is not kept.
+    pub forget_columns: Option<Box<Vec<(String, String)>>>,
 }
 
 /// One backend a statement goes to.

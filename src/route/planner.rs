@@ -375,6 +375,7 @@ fn plan_statement(
                 effects: fx,
             }) => {
                 effects.pin.insert(fx.pin);
+                effects.forget_columns = fx.forget_columns;
                 return Action::Forward {
                     targets,
                     gather,

@@ -1,15 +1,21 @@
 //! DDL on sharded tables (CREATE / ALTER / DROP / TRUNCATE TABLE, CREATE
-//! INDEX): run on every physical table of every group; the tables' column
-//! collations are read again when next needed.
+//! INDEX): run on every physical table of every group; the tables' cached
+//! columns are forgotten when the DDL is planned and again when it is over.
 
 use super::*;
 
 impl<'a, 't> Planner<'a, 't> {
     pub(super) fn plan_ddl(&self, sharded: &[TableId]) -> ShardPlan {
-        // Column collations may change: read them again when next needed.
+        // Columns and collations may change: read them again when next
+        // needed (and forget them once more when the DDL is over).
+        let mut effects = self.effects();
         for &t in sharded {
             if let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) {
                 self.state.forget_table_columns(&schema.name, name);
+                effects
+                    .forget_columns
+                    .get_or_insert_with(Default::default)
+                    .push((schema.name.clone(), (*name).to_owned()));
             }
         }
         let named: Vec<TableId> = (0..self.placements.len())
@@ -64,7 +70,7 @@ impl<'a, 't> Planner<'a, 't> {
         ShardPlan::Action(Action::Forward {
             targets,
             gather: Gather::SameOk,
-            effects: self.effects(),
+            effects,
         })
     }
 }
