@@ -53,6 +53,20 @@ name = "country"
 broadcast = true
 "#;
 
+/// A session of user `app` in schema `blog`.
+fn blog_ctx(multi_statements: bool) -> RouteCtx {
+    RouteCtx {
+        schema: Some("blog".into()),
+        user: "app".into(),
+        conn_id: 1,
+        backslash_escapes: true,
+        multi_statements,
+        in_transaction: false,
+        caps: shardgate_proto::capability::Capabilities::empty(),
+        shard_key: None,
+    }
+}
+
 fn describe(topo: &config::Topology, action: &Action) -> String {
     match action {
         Action::Forward {
@@ -116,16 +130,7 @@ fn plans_match_the_corpus() {
             );
         }
     };
-    let ctx = RouteCtx {
-        schema: Some("blog".into()),
-        user: "app".into(),
-        conn_id: 1,
-        backslash_escapes: true,
-        multi_statements: false,
-        in_transaction: false,
-        caps: shardgate_proto::capability::Capabilities::empty(),
-        shard_key: None,
-    };
+    let ctx = blog_ctx(false);
     let text = include_str!("testdata/plans.txt");
     let mut failures = Vec::new();
     let mut cases = 0;
@@ -168,16 +173,7 @@ fn plans_match_the_corpus() {
 fn garbled_statements_do_not_panic_the_planner() {
     let topo = config::parse(TOPOLOGY).expect("corpus topology");
     let state = RouteState::build(&topo);
-    let ctx = RouteCtx {
-        schema: Some("blog".into()),
-        user: "app".into(),
-        conn_id: 1,
-        backslash_escapes: true,
-        multi_statements: true,
-        in_transaction: false,
-        caps: shardgate_proto::capability::Capabilities::empty(),
-        shard_key: None,
-    };
+    let ctx = blog_ctx(true);
     let seeds = [
         "EXPLAIN FORMAT = JSON /* x */ SELECT * FROM article WHERE user_id = 5",
         "DESCRIBE DELETE FROM article WHERE user_id IN (1, 250)",
@@ -225,16 +221,7 @@ fn ddl_forgets_the_tables_columns_when_planned_and_when_over() {
     let topo = config::parse(TOPOLOGY).expect("corpus topology");
     let state = RouteState::build(&topo);
     state.set_table_columns("blog", "article", TableColumns::default());
-    let ctx = RouteCtx {
-        schema: Some("blog".into()),
-        user: "app".into(),
-        conn_id: 1,
-        backslash_escapes: true,
-        multi_statements: false,
-        in_transaction: false,
-        caps: shardgate_proto::capability::Capabilities::empty(),
-        shard_key: None,
-    };
+    let ctx = blog_ctx(false);
     let plan = plan_query(
         &topo,
         &state,
