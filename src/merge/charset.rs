@@ -70,8 +70,8 @@ fn char_to_latin1(c: char) -> u8 {
 }
 
 /// The latin1 bytes of UTF-8 `s`, one per character (`?` for what latin1
-/// lacks and for invalid bytes), as [`transcode`] makes them.
-/// Decodes lazily: a comparison that stops early reads no further.
+/// lacks and for each byte of an invalid sequence). Decodes lazily: a
+/// comparison that stops early reads no further.
 pub fn utf8_as_latin1(s: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -116,18 +116,9 @@ pub fn transcode(s: &[u8], from: Charset, to: Charset) -> Cow<'_, [u8]> {
     }
     let mut out = Vec::with_capacity(s.len());
     match (from, to) {
-        (Charset::Utf8, Charset::Latin1 | Charset::Ascii) => {
-            for chunk in s.utf8_chunks() {
-                for c in chunk.valid().chars() {
-                    let b = char_to_latin1(c);
-                    out.push(if to == Charset::Ascii && !b.is_ascii() {
-                        b'?'
-                    } else {
-                        b
-                    });
-                }
-                out.extend(chunk.invalid().iter().map(|_| b'?'));
-            }
+        (Charset::Utf8, Charset::Latin1) => out.extend(utf8_as_latin1(s)),
+        (Charset::Utf8, Charset::Ascii) => {
+            out.extend(utf8_as_latin1(s).map(|b| if b.is_ascii() { b } else { b'?' }))
         }
         (Charset::Latin1, Charset::Utf8) => {
             let mut buf = [0u8; 4];

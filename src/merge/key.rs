@@ -237,17 +237,18 @@ pub fn compare_cells(
         return Ok(a.is_some().cmp(&b.is_some()));
     };
     if meta.is_string() {
-        if binary {
-            // Most binary string cells: a one-byte length, then the bytes.
-            if let (Some(p), Some(q)) = (short_binary_string(x), short_binary_string(y)) {
-                let c =
-                    coll.ok_or_else(|| format!("collation id {} is not supported", meta.charset))?;
-                return Ok(c.compare(p, q));
-            }
-        }
-        if let (Value::Bytes(p), Value::Bytes(q)) =
-            (cell_value(meta, binary, x)?, cell_value(meta, binary, y)?)
-        {
+        // Most binary string cells: a one-byte length, then the bytes.
+        let short = binary
+            .then(|| short_binary_string(x).zip(short_binary_string(y)))
+            .flatten();
+        let strings = match short {
+            Some(pair) => Some(pair),
+            None => match (cell_value(meta, binary, x)?, cell_value(meta, binary, y)?) {
+                (Value::Bytes(p), Value::Bytes(q)) => Some((p, q)),
+                _ => None,
+            },
+        };
+        if let Some((p, q)) = strings {
             let c =
                 coll.ok_or_else(|| format!("collation id {} is not supported", meta.charset))?;
             return Ok(c.compare(p, q));

@@ -496,45 +496,35 @@ impl Merger {
         self.defs = std::mem::take(&mut self.shards[shard].defs);
         self.types = self.shards[shard].types.clone();
         let overrides = &self.spec.column_collations;
-        self.in_meta = self
+        let own = |d: &ColumnDefinition41<'_>, list_name: &[u8]| {
+            !d.org_table.is_empty() && d.org_name.eq_ignore_ascii_case(list_name)
+        };
+        // One pass over the definitions: each column's metadata (with the
+        // column's own collation, not the connection's) and, for ENUM/SET
+        // columns, their members.
+        let described: Vec<(ColMeta, Option<Arc<EnumDef>>)> = self
             .defs
             .iter()
             .map(|d| {
                 ColumnDefinition41::decode(d).map(|d| {
                     let mut m = ColMeta::of(&d);
-                    // The column's own collation, not the connection's.
-                    if !d.org_table.is_empty() {
-                        if let Some((_, id)) = overrides
-                            .iter()
-                            .find(|(n, _)| n.eq_ignore_ascii_case(d.org_name))
-                        {
-                            if m.charset != 63 {
-                                m.charset = *id;
-                            }
+                    if let Some((_, id)) = overrides.iter().find(|(n, _)| own(&d, n)) {
+                        if m.charset != 63 {
+                            m.charset = *id;
                         }
                     }
-                    m
+                    let is_enum =
+                        d.flags.contains(ColumnFlags::ENUM) || d.flags.contains(ColumnFlags::SET);
+                    let members = is_enum
+                        .then(|| self.spec.column_enums.iter().find(|(n, _)| own(&d, n)))
+                        .flatten()
+                        .map(|(_, e)| e.clone());
+                    (m, members)
                 })
             })
             .collect::<Result<_>>()
             .unwrap_or_default();
-        self.in_enums = self
-            .defs
-            .iter()
-            .map(|d| {
-                let d = ColumnDefinition41::decode(d).ok()?;
-                let is_enum =
-                    d.flags.contains(ColumnFlags::ENUM) || d.flags.contains(ColumnFlags::SET);
-                if !is_enum || d.org_table.is_empty() {
-                    return None;
-                }
-                self.spec
-                    .column_enums
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(d.org_name))
-                    .map(|(_, e)| e.clone())
-            })
-            .collect();
+        (self.in_meta, self.in_enums) = described.into_iter().unzip();
         for (idx, name) in &self.spec.derived_from {
             let id = overrides
                 .iter()

@@ -62,27 +62,55 @@ fn logical_create_statement(cell: &[u8], sharded: &[String]) -> Option<Vec<u8>> 
     Some(out)
 }
 
+/// The first cell of a row (`None` for NULL or no cell).
+fn first_cell(row: &[Option<Vec<u8>>]) -> Option<&[u8]> {
+    row.first().and_then(|c| c.as_deref())
+}
+
 /// SQL `LIKE`: `%` any run, `_` one character, `\\` escapes; bytewise
 /// (table names compare case-sensitively, as SHOW TABLES LIKE does with
-/// lower_case_table_names = 0).
+/// lower_case_table_names = 0). Greedy with one backtrack point (the last
+/// `%`), so a client's pattern costs at most length x pattern steps.
 fn sql_like(s: &[u8], pattern: &[u8]) -> bool {
-    let Some((&p, rest)) = pattern.split_first() else {
-        return s.is_empty();
+    // The length of the character starting at `s[i]` (`_` takes one).
+    let char_len = |i: usize| match s[i] {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
     };
-    match p {
-        b'%' => (0..=s.len()).any(|i| sql_like(&s[i..], rest)),
-        b'_' => {
-            // One UTF-8 character.
-            let len = s.first().map_or(0, |&b| match b {
-                0xF0.. => 4,
-                0xE0.. => 3,
-                0xC0.. => 2,
-                _ => 1,
-            });
-            len > 0 && s.len() >= len && sql_like(&s[len..], rest)
+    let (mut si, mut pi) = (0, 0);
+    // After the last `%`: where the pattern resumes, and where in `s` the
+    // `%` stopped matching.
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        let step = match pattern.get(pi) {
+            Some(b'%') => {
+                pi += 1;
+                star = Some((pi, si));
+                continue;
+            }
+            None if si == s.len() => return true,
+            None => None,
+            Some(b'_') if si < s.len() && si + char_len(si) <= s.len() => Some((char_len(si), 1)),
+            Some(b'\\') if pi + 1 < pattern.len() => {
+                (s.get(si) == Some(&pattern[pi + 1])).then_some((1, 2))
+            }
+            Some(&p) => (s.get(si) == Some(&p)).then_some((1, 1)),
+        };
+        match (step, star) {
+            (Some((ds, dp)), _) => {
+                si += ds;
+                pi += dp;
+            }
+            // Let the last `%` take one more byte, and try again after it.
+            (None, Some((after, from))) if from < s.len() => {
+                star = Some((after, from + 1));
+                pi = after;
+                si = from + 1;
+            }
+            (None, _) => return false,
         }
-        b'\\' if !rest.is_empty() => s.first() == Some(&rest[0]) && sql_like(&s[1..], &rest[1..]),
-        _ => s.first() == Some(&p) && sql_like(&s[1..], rest),
     }
 }
 
@@ -136,17 +164,16 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
                 Err(_) => return frames.to_vec(),
             }
         }
-        let first = |r: &Vec<Option<Vec<u8>>>| r.first().cloned().flatten();
-        let named = first(&cells);
+        let named = first_cell(&cells);
         if spec
             .like
             .as_ref()
-            .is_some_and(|p| !sql_like(named.as_deref().unwrap_or_default(), p))
+            .is_some_and(|p| !sql_like(named.unwrap_or_default(), p))
         {
             continue;
         }
         let repeated = if spec.show_tables {
-            rows.iter().any(|r| first(r) == named)
+            rows.iter().any(|r| first_cell(r) == named)
         } else {
             rows.contains(&cells)
         };
@@ -160,9 +187,7 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
                 .like
                 .as_ref()
                 .is_none_or(|p| sql_like(name.as_bytes(), p));
-            let present = rows
-                .iter()
-                .any(|r| r.first().and_then(|c| c.as_deref()) == Some(name.as_bytes()));
+            let present = rows.iter().any(|r| first_cell(r) == Some(name.as_bytes()));
             if matches && !present {
                 let mut row = vec![Some(name.as_bytes().to_vec())];
                 if ncols >= 2 {
@@ -251,6 +276,68 @@ mod tests {
         assert!(!sql_like(b"myxt", b"my\\_t"));
         assert!(sql_like("tä".as_bytes(), b"t_"));
         assert!(sql_like(b"", b"%"));
+        assert!(sql_like(b"a%b", b"a\\%b"));
+        assert!(!sql_like(b"axb", b"a\\%b"));
+        assert!(sql_like(b"abcabd", b"%ab_"));
+        assert!(sql_like(b"article_0000", b"%_0%"));
+        assert!(!sql_like(b"ab", b"a__"));
+        // Many `%` against a long name: decided at once, not by trying
+        // every split.
+        let name = vec![b'a'; 64];
+        let mut pattern = b"%a".repeat(30);
+        pattern.push(b'b');
+        assert!(!sql_like(&name, &pattern));
+        assert!(sql_like(&name, &b"%a".repeat(30)));
+    }
+
+    /// The definition of LIKE, by trying every split (exponential; small
+    /// inputs only).
+    fn like_by_definition(s: &[u8], pattern: &[u8]) -> bool {
+        let Some((&p, rest)) = pattern.split_first() else {
+            return s.is_empty();
+        };
+        match p {
+            b'%' => (0..=s.len()).any(|i| like_by_definition(&s[i..], rest)),
+            b'_' => {
+                let len = s.first().map_or(0, |&b| match b {
+                    0xF0.. => 4,
+                    0xE0.. => 3,
+                    0xC0.. => 2,
+                    _ => 1,
+                });
+                len > 0 && s.len() >= len && like_by_definition(&s[len..], rest)
+            }
+            b'\\' if !rest.is_empty() => {
+                s.first() == Some(&rest[0]) && like_by_definition(&s[1..], &rest[1..])
+            }
+            _ => s.first() == Some(&p) && like_by_definition(&s[1..], rest),
+        }
+    }
+
+    #[test]
+    fn like_agrees_with_its_definition() {
+        let atoms: [&[u8]; 6] = [b"a", b"b", b"%", b"_", b"\\", "\u{e4}".as_bytes()];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut pick = |n: u64| -> Vec<u8> {
+            let len = next() % n;
+            (0..len)
+                .flat_map(|_| atoms[(next() % 6) as usize].to_vec())
+                .collect()
+        };
+        for _ in 0..20_000 {
+            let (s, p) = (pick(7), pick(6));
+            assert_eq!(
+                sql_like(&s, &p),
+                like_by_definition(&s, &p),
+                "{s:?} LIKE {p:?}"
+            );
+        }
     }
 
     #[test]

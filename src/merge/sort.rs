@@ -11,12 +11,11 @@
 //! <https://en.wikipedia.org/wiki/K-way_merge_algorithm>
 
 use std::cmp::Ordering;
-
-use super::collation::Collation;
 use std::sync::Arc;
 
 use shardgate_proto::value::Value;
 
+use super::collation::Collation;
 use super::enums::EnumDef;
 use super::key::{cell_key, cell_value, compare_cells, ColMeta};
 use super::row::Row;

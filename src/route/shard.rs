@@ -144,7 +144,7 @@ pub fn plan_sharded(
         multi_statement,
     } = text;
     let current = ctx.schema.as_deref();
-    if let Some(inner) = explained_statement(sql) {
+    if let Some(inner) = explained_statement(sql, opts) {
         return plan_explain(topo, state, ctx, sql, inner, opts, params, may_block);
     }
     if let Some(plan) = maintenance::plan_maintenance(topo, current, sql, opts) {
@@ -285,67 +285,33 @@ pub fn plan_prepare(
 
 /// `EXPLAIN [EXTENDED | PARTITIONS | FORMAT = name] stmt` (or DESCRIBE /
 /// DESC) of a SELECT, INSERT, REPLACE, UPDATE or DELETE: where `stmt`
-/// starts in `sql`.
-fn explained_statement(sql: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    let skip_blanks = |i: &mut usize| loop {
-        while sql.get(*i).is_some_and(u8::is_ascii_whitespace) {
-            *i += 1;
-        }
-        if sql[*i..].starts_with(b"/*") && !sql[*i..].starts_with(b"/*+") {
-            match sql[*i + 2..].windows(2).position(|w| w == b"*/") {
-                Some(e) => *i += e + 4,
-                None => return,
-            }
-        } else {
-            return;
-        }
+/// starts in `sql`. Only the leading tokens are lexed.
+fn explained_statement(sql: &[u8], opts: LexOptions) -> Option<usize> {
+    use crate::sql::{Lexer, Op, TokenKind};
+    let mut tokens = Lexer::new(sql, opts);
+    let is = |t: &crate::sql::Token, words: &[&[u8]]| {
+        t.is_word() && words.iter().any(|w| t.text(sql).eq_ignore_ascii_case(w))
     };
-    let word = |i: usize| -> &[u8] {
-        let n = sql[i..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-            .count();
-        &sql[i..i + n]
-    };
-    skip_blanks(&mut i);
-    let w = word(i);
-    if !(w.eq_ignore_ascii_case(b"EXPLAIN")
-        || w.eq_ignore_ascii_case(b"DESCRIBE")
-        || w.eq_ignore_ascii_case(b"DESC"))
-    {
+    if !is(&tokens.next()?, &[b"EXPLAIN", b"DESCRIBE", b"DESC"]) {
         return None;
     }
-    i += w.len();
-    skip_blanks(&mut i);
-    let w = word(i);
-    if w.eq_ignore_ascii_case(b"EXTENDED") || w.eq_ignore_ascii_case(b"PARTITIONS") {
-        i += w.len();
-        skip_blanks(&mut i);
-    } else if w.eq_ignore_ascii_case(b"FORMAT") {
-        i += w.len();
-        skip_blanks(&mut i);
-        if sql.get(i) != Some(&b'=') {
+    let mut t = tokens.next()?;
+    if is(&t, &[b"EXTENDED", b"PARTITIONS"]) {
+        t = tokens.next()?;
+    } else if is(&t, &[b"FORMAT"]) {
+        if tokens.next()?.kind != TokenKind::Op(Op::Eq) || !tokens.next()?.is_word() {
             return None;
         }
-        i += 1;
-        skip_blanks(&mut i);
-        i += word(i).len();
-        skip_blanks(&mut i);
+        t = tokens.next()?;
     }
-    let w = word(i);
-    let explainable = [
-        &b"SELECT"[..],
-        b"WITH",
-        b"INSERT",
-        b"REPLACE",
-        b"UPDATE",
-        b"DELETE",
-    ]
-    .iter()
-    .any(|k| w.eq_ignore_ascii_case(k))
-        || (w.is_empty() && sql.get(i) == Some(&b'('));
-    explainable.then_some(i)
+    let explainable = t.kind == TokenKind::LParen
+        || is(
+            &t,
+            &[
+                b"SELECT", b"WITH", b"INSERT", b"REPLACE", b"UPDATE", b"DELETE",
+            ],
+        );
+    explainable.then_some(t.start)
 }
 
 /// EXPLAIN of a statement on sharded tables: the statement is planned, and
@@ -411,41 +377,32 @@ fn info_schema_sql(
     sql: &[u8],
     opts: LexOptions,
 ) -> Option<Vec<u8>> {
-    let cfg = topo
-        .schemas
-        .iter()
-        .find(|c| current.is_some_and(|s| c.name.eq_ignore_ascii_case(s)))?;
+    let current = current?;
     let mut edits = Vec::new();
     for t in crate::sql::Lexer::new(sql, opts) {
         if t.kind != crate::sql::TokenKind::String {
             continue;
         }
         let value = crate::sql::string_value(t.text(sql), opts);
-        let Some((table, rule)) = cfg.tables.iter().find_map(|table| match &table.kind {
-            TableKind::Sharded { rule, .. }
-                if table.name.as_bytes().eq_ignore_ascii_case(&value) =>
-            {
-                cfg.rules
-                    .iter()
-                    .find(|r| &r.name == rule)
-                    .map(|r| (table, r))
-            }
-            _ => None,
-        }) else {
-            continue;
-        };
-        let Some(shard) = (0..rule.shard_count())
-            .find(|&s| rule.group_of_shard(s) == Some(cfg.default_group.as_str()))
+        let Placement::Sharded {
+            schema, rule, name, ..
+        } = placement_of(topo, Some(current), &value)
         else {
             continue;
         };
-        let physical = crate::config::physical_table_name(&table.name, shard);
+        let Some(shard) = (0..rule.shard_count())
+            .find(|&s| rule.group_of_shard(s) == Some(schema.default_group.as_str()))
+        else {
+            continue;
+        };
+        let physical = crate::config::physical_table_name(name, shard);
         edits.push((t.range(), format!("'{physical}'").into_bytes()));
     }
     (!edits.is_empty()).then(|| splice(sql, edits))
 }
 
 /// How a SHOW TABLES / SHOW TABLE STATUS listing is finished.
+#[derive(Default)]
 struct ShowListing {
     like: Option<Vec<u8>>,
     status: bool,
@@ -478,11 +435,7 @@ fn logical_metadata(
         return ShardPlan::NotSharded;
     }
     let show_tables = listing.is_some();
-    let listing = listing.unwrap_or(ShowListing {
-        like: None,
-        status: false,
-        filtered: false,
-    });
+    let listing = listing.unwrap_or_default();
     match target(topo, &cfg.default_group, sql) {
         Ok(t) => ShardPlan::Action(Action::Forward {
             targets: vec![t],
@@ -735,7 +688,7 @@ impl<'a, 't> Planner<'a, 't> {
             Stmt::RenameTable | Stmt::LockTables => refuse(
                 "shardgate: RENAME TABLE and LOCK TABLES are not supported on sharded or broadcast tables",
             ),
-            Stmt::ShowCreateTable | Stmt::ShowColumns { .. } | Stmt::ShowIndex | Stmt::Describe => {
+            stmt if stmt.shows_table_structure() => {
                 // The first physical table has the logical table's structure;
                 // its name in the result becomes the logical one.
                 match self.on_one_shard(&sharded, 0) {
@@ -1269,11 +1222,7 @@ impl<'a, 't> Planner<'a, 't> {
     /// Only broadcast (and unsharded) tables: reads on one group, writes on
     /// every group.
     fn plan_broadcast_dml(&self) -> ShardPlan {
-        let shows_structure = matches!(
-            self.parsed.stmt,
-            Stmt::ShowCreateTable | Stmt::ShowColumns { .. } | Stmt::ShowIndex | Stmt::Describe
-        );
-        let is_read = shows_structure
+        let is_read = self.parsed.stmt.shows_table_structure()
             || (matches!(self.parsed.stmt, Stmt::Select)
                 && self.parsed.top().lock.is_none()
                 && !self.ctx.in_transaction);

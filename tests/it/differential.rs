@@ -33,7 +33,7 @@ use mysql::prelude::Queryable;
 use mysql::Conn;
 
 use crate::common::{direct_db, server_err, shared_db};
-use crate::sharding::{bucket_shard, cluster, layout, phys, q, run, val, Outcome, GROUPS};
+use crate::sharding::{bucket_shard, cluster, layout, outcome, phys, q, run, Outcome, GROUPS};
 
 /// Multi-shard SELECTs (scatter-gather merge) are expected to work.
 /// When false they are still sent, and a refusal with ERR 1235 is counted
@@ -1508,24 +1508,7 @@ struct Tally {
 
 fn exec(conn: &mut Conn, sql: &str, params: &[mysql::Value]) -> Result<Outcome, mysql::Error> {
     let stmt = conn.prep(sql)?;
-    let mut res = conn.exec_iter(&stmt, mysql::Params::Positional(params.to_vec()))?;
-    let cols: Vec<String> = res
-        .columns()
-        .as_ref()
-        .iter()
-        .map(|c| c.name_str().into_owned())
-        .collect();
-    let affected = res.affected_rows();
-    let mut rows = Vec::new();
-    for r in res.by_ref() {
-        rows.push(r?.unwrap().iter().map(val).collect());
-    }
-    drop(res);
-    Ok(Outcome {
-        cols,
-        rows,
-        affected,
-    })
+    outcome(conn.exec_iter(&stmt, mysql::Params::Positional(params.to_vec()))?)
 }
 
 fn show(r: &Result<Outcome, mysql::Error>) -> String {

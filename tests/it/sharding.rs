@@ -273,7 +273,13 @@ pub fn val(v: &Value) -> String {
 
 /// Runs one text-protocol statement; the first result set (or OK).
 pub fn run(conn: &mut Conn, sql: &str) -> Result<Outcome, mysql::Error> {
-    let mut res = conn.query_iter(sql)?;
+    outcome(conn.query_iter(sql)?)
+}
+
+/// The first result set (or OK) of a statement's reply, text or binary.
+pub fn outcome<P: mysql::prelude::Protocol>(
+    mut res: mysql::QueryResult<'_, '_, '_, P>,
+) -> Result<Outcome, mysql::Error> {
     let cols: Vec<String> = res
         .columns()
         .as_ref()
@@ -284,8 +290,7 @@ pub fn run(conn: &mut Conn, sql: &str) -> Result<Outcome, mysql::Error> {
     let affected = res.affected_rows();
     let mut rows = Vec::new();
     for r in res.by_ref() {
-        let r = r?;
-        rows.push(r.unwrap().iter().map(val).collect());
+        rows.push(row_strings(&r?));
     }
     drop(res);
     Ok(Outcome {
@@ -2034,7 +2039,8 @@ fn enum_and_set_columns_merge_in_definition_order() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
-fn row_strings(r: &mysql::Row) -> Vec<String> {
+/// A row's cells as text ([`val`]).
+pub fn row_strings(r: &mysql::Row) -> Vec<String> {
     (0..r.len())
         .map(|i| r.as_ref(i).map(val).unwrap_or_default())
         .collect()

@@ -9,6 +9,8 @@
 //! <https://mariadb.com/kb/en/analyze-table/>
 
 use super::*;
+use crate::route::default_target;
+use crate::route::lookup::quote_ident;
 use crate::sql::{unquote_ident, Lexer, Token, TokenKind};
 
 /// The statements handled here, by their first word.
@@ -119,18 +121,16 @@ pub(super) fn plan_maintenance(
             .as_ref()
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .or_else(|| current.map(str::to_owned));
-        let qualifier = |mut out: Vec<u8>| -> Vec<u8> {
-            if let Some(s) = schema {
-                let mut q = b"`".to_vec();
-                q.extend(
-                    s.iter()
-                        .flat_map(|&b| if b == b'`' { vec![b'`', b'`'] } else { vec![b] }),
-                );
-                q.extend_from_slice(b"`.");
-                q.append(&mut out);
-                return q;
+        let qualifier = |out: Vec<u8>| -> Vec<u8> {
+            match schema {
+                Some(s) => [
+                    quote_ident(&String::from_utf8_lossy(s)).as_bytes(),
+                    b".",
+                    &out,
+                ]
+                .concat(),
+                None => out,
             }
-            out
         };
         match placement_of(topo, schema_name.as_deref(), name) {
             Placement::Sharded { rule, name, .. } => {
@@ -151,21 +151,10 @@ pub(super) fn plan_maintenance(
                     push(&g.name, sql[range.clone()].to_vec());
                 }
             }
-            Placement::Plain => {
-                let group = schema_name
-                    .as_deref()
-                    .and_then(|s| topo.schemas.iter().find(|c| c.name.eq_ignore_ascii_case(s)))
-                    .map(|c| c.default_group.as_str())
-                    .or(topo.server.default_group.as_deref());
-                match group {
-                    Some(g) => push(g, sql[range.clone()].to_vec()),
-                    None => {
-                        return Some(refuse(
-                            "shardgate: an unsharded table of an undeclared schema has no group",
-                        ))
-                    }
-                }
-            }
+            Placement::Plain => match default_target(topo, schema_name.as_deref()) {
+                Ok((group, _)) => push(&group, sql[range.clone()].to_vec()),
+                Err((code, msg)) => return Some(ShardPlan::Action(err(code, &msg))),
+            },
         }
     }
     if !any {

@@ -360,12 +360,10 @@ impl<'a> P<'a> {
                 TokenKind::Keyword(Kw::Over) => info.window = true,
                 TokenKind::Ident | TokenKind::Keyword(_)
                     if self.is(j + 1, TokenKind::LParen)
-                        && !(j > 0 && self.is(j - 1, TokenKind::Dot)) =>
+                        && !(j > 0 && self.is(j - 1, TokenKind::Dot))
+                        && is_aggregate_name(self.text(j)) =>
                 {
-                    let w = self.text(j);
-                    if AGGREGATES.iter().any(|a| a.eq_ignore_ascii_case(w)) {
-                        info.aggregate = true;
-                    }
+                    info.aggregate = true;
                 }
                 _ => {}
             }

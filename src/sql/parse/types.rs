@@ -794,6 +794,17 @@ pub enum Stmt<'a> {
     Other,
 }
 
+impl Stmt<'_> {
+    /// SHOW CREATE TABLE / SHOW COLUMNS / SHOW INDEX / DESCRIBE: reads a
+    /// table's structure.
+    pub fn shows_table_structure(&self) -> bool {
+        matches!(
+            self,
+            Stmt::ShowCreateTable | Stmt::ShowColumns { .. } | Stmt::ShowIndex | Stmt::Describe
+        )
+    }
+}
+
 /// A route hint comment `/*+ shardgate: key=..., shard=N, master */`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteHint<'a> {
