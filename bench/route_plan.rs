@@ -21,6 +21,7 @@ use std::hint::black_box;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{Criterion, Throughput};
+use shardgate::route::keyvalue::KeyType;
 use shardgate::route::state::{RouteState, TableColumns};
 use shardgate::route::{plan_query, Action, RouteCtx};
 use shardgate_proto::capability::Capabilities;
@@ -98,14 +99,20 @@ fn benches(c: &mut Criterion) {
     let state = RouteState::build(&topo);
     // Merges compare strings by the columns' collations, normally read once
     // per table from a backend; no backend here, so the cache is filled.
-    for t in ["article", "comment"] {
+    // sbtest1's key type decides how its hash rule reads keys; read with
+    // the columns too.
+    for t in ["article", "comment", "sbtest1"] {
         state.set_table_columns(
             "sbtest",
             t,
             TableColumns {
                 ordered: vec![b"id".to_vec(), b"user_id".to_vec(), b"title".to_vec()],
                 collations: vec![(b"title".to_vec(), 45)],
-                enums: Vec::new(),
+                key_types: vec![
+                    (b"id".to_vec(), KeyType::Integer),
+                    (b"user_id".to_vec(), KeyType::Integer),
+                ],
+                ..Default::default()
             },
         );
     }

@@ -66,6 +66,42 @@ pub fn collation_supported(id: u16) -> bool {
     Collation::from_id(id).is_some()
 }
 
+/// The id of a collation the merger supports, by name (`COLLATE name` in
+/// a statement; `utf8_` is MariaDB's alias of `utf8mb3_`). `None` for
+/// names it does not know, or does not support.
+pub fn collation_id_by_name(name: &str) -> Option<u16> {
+    let name = name.to_ascii_lowercase();
+    let name = match name.strip_prefix("utf8_") {
+        Some(rest) => format!("utf8mb3_{rest}"),
+        None => name,
+    };
+    Some(match name.as_str() {
+        "binary" => 63,
+        "latin1_swedish_ci" => 8,
+        "ascii_general_ci" => 11,
+        "utf8mb3_general_ci" => 33,
+        "utf8mb4_general_ci" => 45,
+        "utf8mb4_bin" => 46,
+        "latin1_bin" => 47,
+        "latin1_general_ci" => 48,
+        "ascii_bin" => 65,
+        "utf8mb3_bin" => 83,
+        "utf8mb3_unicode_ci" => 192,
+        "utf8mb4_unicode_ci" => 224,
+        "latin1_swedish_nopad_ci" => 1032,
+        "ascii_general_nopad_ci" => 1035,
+        "utf8mb3_general_nopad_ci" => 1057,
+        "utf8mb4_general_nopad_ci" => 1069,
+        "utf8mb4_nopad_bin" => 1070,
+        "latin1_nopad_bin" => 1071,
+        "ascii_nopad_bin" => 1089,
+        "utf8mb3_nopad_bin" => 1107,
+        "utf8mb3_unicode_nopad_ci" => 1216,
+        "utf8mb4_unicode_nopad_ci" => 1248,
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Bytes,
@@ -585,6 +621,15 @@ mod tests {
         assert_eq!(cmp(63, "a", "a "), Less);
         assert_eq!(cmp(1070, "a", "a "), Less);
         assert!(collation_supported(63) && collation_supported(45));
+        assert_eq!(collation_id_by_name("UTF8MB4_BIN"), Some(46));
+        assert_eq!(collation_id_by_name("utf8_general_ci"), Some(33));
+        assert_eq!(collation_id_by_name("utf8mb4_unicode_520_ci"), None);
+        for id in [
+            8u16, 11, 33, 45, 46, 47, 48, 63, 65, 83, 192, 224, 1032, 1035, 1057, 1069, 1070, 1071,
+            1089, 1107, 1216, 1248,
+        ] {
+            assert!(collation_supported(id), "{id}");
+        }
         assert!(!collation_supported(255) && !collation_supported(2304));
         assert!(Collation::from_id(63).unwrap().is_binary());
     }

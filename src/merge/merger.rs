@@ -558,6 +558,7 @@ impl Merger {
                 format!("shardgate: internal error in the merge plan: {m}"),
             )
         })?;
+        super::expr_collation::apply(&self.spec, &mut self.in_meta)?;
         self.in_colls = self.in_meta.iter().map(ColMeta::collation).collect();
         self.order = RowOrder::new(
             self.spec.order_by.iter().map(|o| (o.column, o.desc)),

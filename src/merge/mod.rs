@@ -95,6 +95,7 @@ pub mod collation;
 mod collation_tables;
 mod decimal;
 mod enums;
+mod expr_collation;
 mod key;
 mod merger;
 pub mod ok;
@@ -109,4 +110,7 @@ pub use collation::collation_supported;
 pub use enums::EnumDef;
 pub use merger::{Merger, ShardReply};
 pub use ok::OkMerger;
-pub use spec::{check_aggregate, Aggregate, CmpOp, Limit, Literal, MergeSpec, OrderKey, Predicate};
+pub use spec::{
+    check_aggregate, Aggregate, CmpOp, ExprCollation, Limit, Literal, MergeSpec, OrderKey,
+    Predicate,
+};

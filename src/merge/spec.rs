@@ -147,9 +147,32 @@ pub struct MergeSpec {
     /// Result columns computed from a plain column (`MIN(sid)`): they take
     /// that column's collation from `column_collations`.
     pub derived_from: Vec<(usize, Vec<u8>)>,
+    /// Result columns computed by an expression (`CONCAT(tag, '')`,
+    /// `title COLLATE utf8mb4_bin`): where their collation comes from.
+    pub expr_collations: Vec<(usize, ExprCollation)>,
     /// The members of the tables' ENUM and SET columns (by lowercased
     /// column name): an ORDER BY on one sorts by the member's number.
     pub column_enums: Vec<(Vec<u8>, std::sync::Arc<super::EnumDef>)>,
+}
+
+/// Where the collation of a computed string column comes from. Column
+/// definitions carry the connection's collation for every column, so the
+/// merger needs this to order, group or de-duplicate such a column as the
+/// server does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExprCollation {
+    /// `COLLATE name` with a collation the merger supports (its id).
+    Named(u16),
+    /// `COLLATE name` with one it does not: refused as a merge key.
+    Unsupported(String),
+    /// Functions that keep their argument's collation (`CONCAT`, `UPPER`,
+    /// `SUBSTRING`, `IFNULL`, `CASE`, ...) over these (lowercased) columns:
+    /// the collation of its string columns when they have one.
+    Kept(Vec<Vec<u8>>),
+    /// Functions whose result collation shardgate does not model, over
+    /// these columns: usable as a merge key only when the string columns
+    /// among them have the connection's collation.
+    Unknown(Vec<Vec<u8>>),
 }
 
 impl Default for MergeSpec {
@@ -169,6 +192,7 @@ impl Default for MergeSpec {
             div_precision_increment: 4,
             column_collations: Vec::new(),
             derived_from: Vec::new(),
+            expr_collations: Vec::new(),
             column_enums: Vec::new(),
         }
     }
@@ -262,6 +286,9 @@ impl MergeSpec {
         }
         if let Some(h) = &mut self.having {
             h.map_columns(&fix);
+        }
+        for (c, _) in &mut self.expr_collations {
+            fix(c);
         }
     }
 

@@ -352,6 +352,10 @@ impl IoThread {
                 gather,
                 effects,
             } => {
+                if effects.on_attached && !c.backends.is_empty() {
+                    self.run_on_attached(key, plan.payload, effects);
+                    return;
+                }
                 let expect = if plan.payload.first() == Some(&0x03) {
                     Some(Expect::ResultSets)
                 } else {

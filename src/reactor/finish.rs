@@ -70,6 +70,9 @@ impl IoThread {
             for a in &fx.set_vars {
                 c.sess.state.set_var(a.clone());
             }
+            if fx.reset_autocommit {
+                c.sess.state.unset_var("autocommit");
+            }
             c.sess.pins.insert(fx.pin);
             c.sess.pins.remove(fx.unpin);
             if fx.pin.contains(PinReasons::PREPARED) {
@@ -112,6 +115,9 @@ impl IoThread {
                     }
                     for a in &fx.set_vars {
                         b.state.set_var(a.clone());
+                    }
+                    if fx.reset_autocommit {
+                        b.state.unset_var("autocommit");
                     }
                 }
                 in_txn |= b.status & StatusFlags::IN_TRANS.0 != 0;

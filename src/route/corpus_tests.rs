@@ -4,6 +4,7 @@
 
 use super::{plan_query, Action, Gather, RouteCtx};
 use crate::config;
+use crate::route::keyvalue::KeyType;
 use crate::route::state::{RouteState, TableColumns};
 
 const TOPOLOGY: &str = r#"
@@ -47,6 +48,10 @@ rule = "by_user"
 [[schema.table]]
 name = "h"
 key = "id"
+rule = "by_hash"
+[[schema.table]]
+name = "hs"
+key = "code"
 rule = "by_hash"
 [[schema.table]]
 name = "country"
@@ -126,9 +131,28 @@ fn plans_match_the_corpus() {
                     ordered: vec![b"id".to_vec(), b"user_id".to_vec(), b"title".to_vec()],
                     collations: vec![(b"title".to_vec(), 45)],
                     enums: Vec::new(),
+                    key_types: vec![
+                        (b"id".to_vec(), KeyType::Integer),
+                        (b"user_id".to_vec(), KeyType::Integer),
+                        (b"title".to_vec(), KeyType::Text),
+                    ],
                 },
             );
         }
+        // hs: a hash table with a string key.
+        state.set_table_columns(
+            "blog",
+            "hs",
+            TableColumns {
+                ordered: vec![b"code".to_vec(), b"n".to_vec()],
+                collations: vec![(b"code".to_vec(), 45)],
+                enums: Vec::new(),
+                key_types: vec![
+                    (b"code".to_vec(), KeyType::Text),
+                    (b"n".to_vec(), KeyType::Integer),
+                ],
+            },
+        );
     };
     let ctx = blog_ctx(false);
     let text = include_str!("testdata/plans.txt");

@@ -37,16 +37,27 @@
 //!   consistently by the application (`'Abc'` and `'abc'` may be on
 //!   different shards). `0x2A` is ambiguous (42 for an integer column, `'*'`
 //!   for a string column) and is refused as an INSERT key.
+//! * [`KeyType::Text`] (the key column is a string column: CHAR, VARCHAR,
+//!   BINARY, TEXT, BLOB; `hash` and `bucket` rules learn it from the
+//!   table's columns): a string is its bytes, exactly, whatever it looks
+//!   like (`'042'` and `'42'` are two keys, placed by `CRC32('042')` and
+//!   `CRC32('42')`), so placement is what `CRC32(k)` says in SQL. An integer
+//!   is the text MariaDB stores for it (`42` -> `'42'`); hex and bit
+//!   literals are binary strings. A number compared with a string column
+//!   is a *numeric* comparison that matches many strings (`'42'`, `' 42'`,
+//!   `'42abc'`), so the rules give it every shard in WHERE (see
+//!   `rules.rs`); a fraction is refused as an INSERT key (write it quoted).
 //! * `lookup` rules do not normalise at all: the directory table's server
 //!   compares the key as written, with the column's own type and collation.
 //! * NULL: an INSERT with a NULL key is an error ("shard key cannot be
 //!   NULL"); in a WHERE clause `k = NULL` (and `IN (NULL)`, and a NULL range
 //!   bound) matches no row, so it adds no shard — see `rules.rs`.
 //!
-//! Known limit of `Auto`: on a *string* key column, `k = 42` (a number
-//! literal) is a numeric comparison that also matches rows such as `'42abc'`
-//! or `'42.5x'`, which are hashed by their bytes elsewhere. Compare string
-//! keys with string literals.
+//! Known limit of `Auto` (a table whose columns could not be read, or a
+//! key column of another type: DATE, DECIMAL, ...): on a string column,
+//! `k = 42` would be a numeric comparison that also matches rows such as
+//! `'42abc'`, hashed by their bytes elsewhere; `hash` and `bucket` rules
+//! read the key column's type first, so string columns get `Text`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -60,6 +71,31 @@ pub enum KeyType {
     Integer,
     /// Not known: integer-like values are integers, other values are bytes.
     Auto,
+    /// A string column: strings are their exact bytes.
+    Text,
+}
+
+impl KeyType {
+    /// The key type of a column from its `information_schema` COLUMN_TYPE
+    /// (`bigint(20) unsigned`, `varchar(64)`, `date`): integer and string
+    /// columns are `Integer` and `Text`, anything else `Auto`.
+    pub fn of_column_type(column_type: &[u8]) -> KeyType {
+        let end = column_type
+            .iter()
+            .position(|c| !c.is_ascii_alphabetic())
+            .unwrap_or(column_type.len());
+        let word = column_type[..end].to_ascii_lowercase();
+        match word.as_slice() {
+            b"tinyint" | b"smallint" | b"mediumint" | b"int" | b"integer" | b"bigint" => {
+                KeyType::Integer
+            }
+            b"char" | b"varchar" | b"binary" | b"varbinary" | b"tinytext" | b"text"
+            | b"mediumtext" | b"longtext" | b"tinyblob" | b"blob" | b"mediumblob" | b"longblob" => {
+                KeyType::Text
+            }
+            _ => KeyType::Auto,
+        }
+    }
 }
 
 /// One shard-key value, in the form SQL gave it. See the module docs.
@@ -255,6 +291,9 @@ impl KeyValue {
 
     /// The value normalised for a column of type `ty` (see the module docs).
     pub fn canon(&self, ty: KeyType) -> Canon<'_> {
+        if ty == KeyType::Text {
+            return self.canon_text();
+        }
         match self {
             KeyValue::Null => Canon::Null,
             KeyValue::Int(i) => Canon::Int(i128::from(*i)),
@@ -267,7 +306,8 @@ impl KeyValue {
                 let num = Dec::parse(b);
                 match ty {
                     KeyType::Integer => num.map_or(Canon::NotNumber, |d| d.canon()),
-                    KeyType::Auto => match num.map(|d| d.canon()) {
+                    // (Text returned above.)
+                    KeyType::Auto | KeyType::Text => match num.map(|d| d.canon()) {
                         Some(Canon::Int(i)) => Canon::Int(i),
                         _ => match canonical_date(b) {
                             Some(d) => Canon::Bytes(Cow::Owned(d.into_bytes())),
@@ -277,7 +317,7 @@ impl KeyValue {
                 }
             }
             KeyValue::HexNum(b) => match ty {
-                KeyType::Auto => Canon::Ambiguous,
+                KeyType::Auto | KeyType::Text => Canon::Ambiguous,
                 KeyType::Integer => {
                     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
                     let sig = &b[first..];
@@ -289,6 +329,19 @@ impl KeyValue {
                     }
                 }
             },
+        }
+    }
+
+    /// [`KeyValue::canon`] for a string column: what MariaDB stores.
+    fn canon_text(&self) -> Canon<'_> {
+        match self {
+            KeyValue::Null => Canon::Null,
+            KeyValue::Int(i) => Canon::Bytes(Cow::Owned(i.to_string().into_bytes())),
+            KeyValue::UInt(u) => Canon::Bytes(Cow::Owned(u.to_string().into_bytes())),
+            // `1.50` is stored as '1.50', `1.5e0` as '1.5': the literal's
+            // text decides, which the canonical form has lost.
+            KeyValue::Number(_) => Canon::Ambiguous,
+            KeyValue::Str(b) | KeyValue::HexNum(b) => Canon::Bytes(Cow::Borrowed(b)),
         }
     }
 
@@ -791,6 +844,50 @@ mod tests {
         assert_eq!(KeyValue::Int(7).canon(t), Canon::Int(7));
         assert_eq!(KeyValue::Null.canon(t), Canon::Null);
         assert_eq!(num("2.5").canon(t), Canon::Frac { floor: 2 });
+    }
+
+    #[test]
+    fn strings_under_text_type_are_their_bytes() {
+        let t = KeyType::Text;
+        for v in ["42", "042", " 42", "42.0", "2024-1-5", "abc", ""] {
+            assert_eq!(
+                s(v).canon(t),
+                Canon::Bytes(Cow::Borrowed(v.as_bytes())),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            KeyValue::Int(-7).canon(t),
+            Canon::Bytes(Cow::Borrowed(b"-7"))
+        );
+        assert_eq!(
+            KeyValue::UInt(u64::MAX).canon(t),
+            Canon::Bytes(Cow::Borrowed(b"18446744073709551615"))
+        );
+        assert_eq!(num("2.50").canon(t), Canon::Ambiguous);
+        let h = KeyValue::from_hex_literal(b"0x2A").unwrap();
+        assert_eq!(h.canon(t), Canon::Bytes(Cow::Borrowed(b"*")));
+        assert_eq!(KeyValue::Null.canon(t), Canon::Null);
+    }
+
+    #[test]
+    fn key_types_of_column_types() {
+        for (ty, want) in [
+            ("bigint(20) unsigned", KeyType::Integer),
+            ("int(11)", KeyType::Integer),
+            ("TINYINT(1)", KeyType::Integer),
+            ("varchar(64)", KeyType::Text),
+            ("char(2)", KeyType::Text),
+            ("varbinary(16)", KeyType::Text),
+            ("longtext", KeyType::Text),
+            ("date", KeyType::Auto),
+            ("datetime(3)", KeyType::Auto),
+            ("decimal(10,2)", KeyType::Auto),
+            ("enum('a','b')", KeyType::Auto),
+            ("", KeyType::Auto),
+        ] {
+            assert_eq!(KeyType::of_column_type(ty.as_bytes()), want, "{ty}");
+        }
     }
 
     #[test]

@@ -445,7 +445,9 @@ impl LookupRouter {
                     directory: self.directory.name(),
                 })
             }
-            Placement::Hash => hash_key(&self.rule, n as usize, key)?,
+            Placement::Hash => {
+                hash_key(&self.rule, n as usize, key, super::keyvalue::KeyType::Auto)?
+            }
             Placement::RoundRobin => self.next.fetch_add(1, Ordering::Relaxed) % n,
         };
         let generation = self.cache.generation();

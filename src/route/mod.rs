@@ -86,6 +86,13 @@ pub struct Effects {
     /// are forgotten again once the statement is over, so a read made
     /// while it ran is not kept.
     pub forget_columns: Option<Box<Vec<(String, String)>>>,
+    /// `autocommit` goes back to its default (`SET autocommit = 1`): no
+    /// longer replayed.
+    pub reset_autocommit: bool,
+    /// Runs on every backend the session holds (and on its default target
+    /// when it holds none): `SET autocommit` with sharding, so that every
+    /// group's connection leaves or enters autocommit mode together.
+    pub on_attached: bool,
 }
 
 /// One backend a statement goes to.

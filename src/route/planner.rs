@@ -294,7 +294,7 @@ fn plan_statement(
                     ),
                 };
             }
-            set_effects(sql, &st, &mut effects)
+            set_effects(sql, &st, state.any_sharding(), &mut effects)
         }
         Kind::Begin { .. } if state.any_sharding() => return Action::Begin(sql.to_vec()),
         Kind::Commit { .. } | Kind::Rollback { .. } if state.any_sharding() => {
@@ -400,7 +400,10 @@ fn plan_statement(
 }
 
 /// Records the replayable assignments of a SET; pins for the others.
-fn set_effects(sql: &[u8], st: &Statement, effects: &mut Effects) {
+/// With sharding (`sharding`), `autocommit` is replayed too: a session
+/// spans one connection per group, and each must leave autocommit mode
+/// with it (else a ROLLBACK would undo only one group's writes).
+fn set_effects(sql: &[u8], st: &Statement, sharding: bool, effects: &mut Effects) {
     for a in &st.set_assignments {
         let value = sql.get(a.value.clone()).unwrap_or_default();
         let value_text = String::from_utf8_lossy(value).trim().to_string();
@@ -415,6 +418,9 @@ fn set_effects(sql: &[u8], st: &Statement, effects: &mut Effects) {
                 }
                 if name == "autocommit" {
                     // The server's status flags tell us; pinned while off.
+                    if sharding {
+                        autocommit_effects(&value_text, effects);
+                    }
                     continue;
                 }
                 if !is_replayable_value(value) {
@@ -441,6 +447,31 @@ fn set_effects(sql: &[u8], st: &Statement, effects: &mut Effects) {
             }
         }
     }
+}
+
+/// `SET autocommit = v` with sharding: off is replayed on every group's
+/// connection the session uses (and run now on those it holds); on (or
+/// DEFAULT) removes the replayed value. Anything else (a variable, an
+/// expression) cannot be replayed: the session is pinned as before.
+fn autocommit_effects(value: &str, effects: &mut Effects) {
+    let v = value
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_ascii_lowercase();
+    // The last assignment in the statement wins.
+    effects.set_vars.retain(|a| a.key != "autocommit");
+    effects.reset_autocommit = false;
+    match v.as_str() {
+        "0" | "off" | "false" => effects.set_vars.push(Assignment {
+            key: "autocommit".into(),
+            sql: "@@session.autocommit = 0".into(),
+        }),
+        "1" | "on" | "true" | "default" => effects.reset_autocommit = true,
+        _ => {
+            effects.pin.insert(PinReasons::UNREPLAYABLE_SET);
+            return;
+        }
+    }
+    effects.on_attached = true;
 }
 
 /// A value that means the same on every connection: literals, identifiers
@@ -482,5 +513,41 @@ mod tests {
         assert_eq!(kind("SET NAMES utf8"), Q::Other);
         assert_eq!(kind("/* unterminated"), Q::Other);
         assert_eq!(kind(""), Q::Other);
+    }
+
+    #[test]
+    fn autocommit_is_replayed_only_with_sharding() {
+        let fx = |sql: &str, sharding: bool| {
+            let st = sql::classify(sql.as_bytes(), sql::LexOptions::default());
+            let mut e = Effects::default();
+            set_effects(sql.as_bytes(), &st, sharding, &mut e);
+            let vars: Vec<String> = e.set_vars.iter().map(|a| a.sql.clone()).collect();
+            (vars, e.reset_autocommit, e.on_attached, e.pin)
+        };
+        let off = vec!["@@session.autocommit = 0".to_string()];
+        assert_eq!(fx("SET autocommit = 0", true).0, off);
+        assert!(fx("SET autocommit = 0", true).2);
+        assert_eq!(fx("set @@session.autocommit=OFF", true).0, off);
+        assert_eq!(fx("SET SESSION autocommit = 'off'", true).0, off);
+        for on in [
+            "SET autocommit = 1",
+            "SET autocommit=ON",
+            "SET autocommit = DEFAULT",
+        ] {
+            let (vars, unset, all, _) = fx(on, true);
+            assert!(vars.is_empty(), "{on}");
+            assert!(unset, "{on}");
+            assert!(all, "{on}");
+        }
+        // The last assignment wins.
+        let (vars, unset, _, _) = fx("SET autocommit = 0, autocommit = 1", true);
+        assert!(vars.is_empty() && unset);
+        // An expression cannot be replayed: pinned, as without sharding.
+        let (vars, _, all, pin) = fx("SET autocommit = @x", true);
+        assert!(vars.is_empty() && !all);
+        assert!(pin.contains(PinReasons::UNREPLAYABLE_SET));
+        // Without sharding the server's status flags are enough.
+        let (vars, unset, all, _) = fx("SET autocommit = 0", false);
+        assert!(vars.is_empty() && !unset && !all);
     }
 }

@@ -26,13 +26,14 @@ use crate::sql::LexOptions;
 use super::keyvalue::KeyValue;
 use super::rules::{self, KeyPredicate, RuleEnv, ShardSet};
 use super::shard::{cmp_predicate, literal_key_value, place_tables, Placement};
-use super::state::RouteState;
+use super::state::{KeyTypeState, RouteState};
 
 /// Where the shards of a prepared statement come from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRoute {
-    /// The logical schema and rule of the statement's table.
+    /// The logical schema, table and rule of the statement's table.
     pub schema: String,
+    pub table: String,
     pub rule: String,
     /// The shard-key conditions of WHERE, in its AND/OR shape.
     expr: KeyExpr,
@@ -81,7 +82,10 @@ pub fn key_route(
     }
     let (placements, _) = place_tables(topo, &parsed, current);
     let Some(Some(Placement::Sharded {
-        schema, key, rule, ..
+        schema,
+        name,
+        key,
+        rule,
     })) = placements.first()
     else {
         return None;
@@ -99,6 +103,7 @@ pub fn key_route(
     };
     Some(KeyRoute {
         schema: schema.name.clone(),
+        table: (*name).to_owned(),
         rule: rule.name.clone(),
         expr,
         params_only_in_key: params.iter().all(|&p| p),
@@ -161,9 +166,16 @@ impl KeyRoute {
             .rules
             .iter()
             .find(|x| x.name == self.rule)?;
+        let key_type = match state.key_type(&self.schema, &self.table) {
+            KeyTypeState::NotNeeded => None,
+            KeyTypeState::Known(t) => Some(t),
+            // The planner reads the table's columns first.
+            KeyTypeState::Unknown => return None,
+        };
         let env = RuleEnv {
             bucket_map: state.bucket_map(&self.schema, &self.rule),
             lookup: None,
+            key_type,
         };
         eval(&self.expr, rule, &env, values)
     }
@@ -207,6 +219,8 @@ fn eval(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::keyvalue::KeyType;
+    use crate::route::state::TableColumns;
 
     fn topo() -> Topology {
         crate::config::parse(
@@ -264,8 +278,58 @@ rule = "dir"
         let r = key_route(&topo, Some("app"), sql.as_bytes(), LexOptions::default(), n)?;
         assert_eq!((r.schema.as_str(), r.rule.as_str()), ("app", "by_id"));
         let values: Vec<KeyValue> = values.iter().map(|&v| KeyValue::from(v)).collect();
-        let set = r.shards(&topo, &RouteState::build(&topo), &values)?;
+        let state = RouteState::build(&topo);
+        state.set_table_columns("app", "t", columns(KeyType::Integer));
+        let set = r.shards(&topo, &state, &values)?;
         Some((set.to_vec(), r.params_only_in_key))
+    }
+
+    /// Columns `id` (of key type `ty`), `c`.
+    fn columns(ty: KeyType) -> TableColumns {
+        TableColumns {
+            ordered: vec![b"id".to_vec(), b"c".to_vec()],
+            key_types: vec![(b"id".to_vec(), ty), (b"c".to_vec(), KeyType::Text)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_key_columns_type_decides_and_an_unknown_one_defers_to_the_planner() {
+        let topo = topo();
+        let r = key_route(
+            &topo,
+            Some("app"),
+            b"SELECT c FROM t WHERE id = ?",
+            LexOptions::default(),
+            1,
+        )
+        .expect("key route");
+        let state = RouteState::build(&topo);
+        let s = |b: &str| vec![KeyValue::from_string(b.as_bytes())];
+        // Columns not read yet: the planner reads them first.
+        assert_eq!(r.shards(&topo, &state, &s("42")), None);
+        // An integer column: '42' is 42 (42 mod 2 = 0).
+        state.set_table_columns("app", "t", columns(KeyType::Integer));
+        assert_eq!(
+            r.shards(&topo, &state, &s("42")).map(|x| x.to_vec()),
+            Some(vec![0])
+        );
+        // A string column: '42' is its bytes, CRC32('42') % 2 = 0 and
+        // CRC32('042') % 2 = 1; an integer parameter compares numerically
+        // with every shard's strings.
+        state.set_table_columns("app", "t", columns(KeyType::Text));
+        assert_eq!(
+            r.shards(&topo, &state, &s("042")).map(|x| x.to_vec()),
+            Some(vec![1])
+        );
+        assert_eq!(
+            r.shards(&topo, &state, &[KeyValue::Int(42)])
+                .map(|x| x.to_vec()),
+            Some(vec![0, 1])
+        );
+        // DDL forgets them again.
+        state.forget_table_columns("app", "t");
+        assert_eq!(r.shards(&topo, &state, &s("42")), None);
     }
 
     #[test]

@@ -15,17 +15,23 @@
 //!   (`rows_per_table`) or at or above the last bound is
 //!   [`RouteError::KeyOutOfRange`] for an INSERT, never a guess. Range
 //!   predicates give exactly the shards whose ranges intersect.
-//! * `hash` (key type [`KeyType::Auto`]): an integer key `k` goes to
+//! * `hash` (key type [`KeyType::Integer`] or [`KeyType::Text`] as the key
+//!   column's type says, [`KeyType::Auto`] for other columns; the planner
+//!   reads it with the table's columns and passes it in
+//!   [`RuleEnv::key_type`]): an integer key `k` goes to
 //!   `k.rem_euclid(n)` — the mathematical modulo, never negative, so
 //!   `-1` is on shard `n - 1`. Check placement in SQL with
 //!   `MOD(MOD(k, n) + n, n)` (`MOD(k, n)` alone is negative for negative
 //!   `k`; for `BIGINT UNSIGNED` columns `k % n` is enough). Any other key
 //!   (strings, dates) goes to `CRC32(bytes) % n`, checkable as
-//!   `CRC32(k) % n`. Predicates: `=`/`IN` give their shards; a range gives
-//!   every shard, except a small range between two number literals
-//!   (`BETWEEN 10 AND 12`, at most `n` integers), which gives the shards of
-//!   those integers.
-//! * `bucket` (key type [`KeyType::Auto`]): `CRC32(key) % buckets` is the
+//!   `CRC32(k) % n`; in a string column every key is its bytes (`'042'` is
+//!   not 42). Predicates: `=`/`IN` give their shards (a number compared
+//!   with a string column gives every shard: it matches `'42'`, `' 42'`,
+//!   `'042'`...); a range gives every shard, except a small range between
+//!   two number literals on a column that is not a string one (`BETWEEN 10
+//!   AND 12`, at most `n` integers), which gives the shards of those
+//!   integers.
+//! * `bucket` (key type as for `hash`): `CRC32(key) % buckets` is the
 //!   bucket (for an integer key, the CRC32 of its decimal text, so
 //!   `CRC32(k) % buckets` checks it in SQL), the [`BucketMap`] gives the
 //!   bucket's group, and the table within the group is
@@ -468,6 +474,9 @@ pub struct RuleEnv<'a> {
     pub bucket_map: Option<&'a BucketMap>,
     /// The directory (with its cache) of a `lookup` rule.
     pub lookup: Option<&'a LookupRouter>,
+    /// The key column's type as read from the table (`hash` and `bucket`
+    /// rules); `None`: the rule's own assumption ([`key_type_of`]).
+    pub key_type: Option<KeyType>,
 }
 
 /// The key type each rule kind assumes: integers for `range`, unknown
@@ -477,6 +486,12 @@ pub fn key_type_of(rule: &Rule) -> KeyType {
         RuleKind::Range(_) => KeyType::Integer,
         _ => KeyType::Auto,
     }
+}
+
+/// The key type a `hash` or `bucket` rule works with: the column's, when
+/// known.
+fn hashed_key_type(env: &RuleEnv<'_>) -> KeyType {
+    env.key_type.unwrap_or(KeyType::Auto)
 }
 
 /// Every shard of the rule (DDL, scans).
@@ -496,7 +511,7 @@ pub fn shards_for_predicate(
         rule,
         &RuleEnv {
             bucket_map,
-            lookup: None,
+            ..RuleEnv::default()
         },
         pred,
     )
@@ -559,7 +574,14 @@ fn eq_shards(rule: &Rule, env: &RuleEnv<'_>, v: &KeyValue) -> Result<ShardSet, R
             Canon::Null | Canon::Frac { .. } | Canon::Big(_) => Ok(ShardSet::empty(n)),
             _ => Err(not_integer(rule, v)),
         },
-        RuleKind::Hash => match v.canon(KeyType::Auto) {
+        // A number compared with a string column compares numerically:
+        // '42', ' 42' and '42abc' all equal 42, wherever their bytes are.
+        RuleKind::Hash | RuleKind::Bucket { .. }
+            if hashed_key_type(env) == KeyType::Text && v.is_numeric_literal() =>
+        {
+            spread(rule, env)
+        }
+        RuleKind::Hash => match v.canon(hashed_key_type(env)) {
             Canon::Null => Ok(ShardSet::empty(n)),
             Canon::Int(k) => one(hash_int(k, n)),
             Canon::Bytes(b) => one(hash_bytes(&b, n)),
@@ -569,7 +591,7 @@ fn eq_shards(rule: &Rule, env: &RuleEnv<'_>, v: &KeyValue) -> Result<ShardSet, R
         },
         RuleKind::Bucket { buckets } => {
             let map = bucket_map_for(rule, env.bucket_map)?;
-            match v.canon(KeyType::Auto) {
+            match v.canon(hashed_key_type(env)) {
                 Canon::Null => Ok(ShardSet::empty(n)),
                 Canon::Int(k) => one(shard_of_bucket(rule, map, crc32_int(k) % buckets)?),
                 Canon::Bytes(b) => one(shard_of_bucket(rule, map, crc32(&b) % buckets)?),
@@ -654,12 +676,13 @@ fn range_pred_shards(
         }
         RuleKind::Hash | RuleKind::Bucket { .. } => {
             // Only between two number literals: a string bound compares as
-            // a string on a string column, where no hash order exists.
+            // a string on a string column, where no hash order exists (and
+            // a number bound compares numerically with a string column).
             let numeric = |b: &Bound<KeyValue>| match b {
                 Bound::Included(v) | Bound::Excluded(v) => v.is_numeric_literal(),
                 Bound::Unbounded => false,
             };
-            if !(numeric(lo) && numeric(hi)) {
+            if !(numeric(lo) && numeric(hi)) || hashed_key_type(env) == KeyType::Text {
                 return spread(rule, env);
             }
             let (Some(l), Some(h)) = (int_bound(rule, lo, true)?, int_bound(rule, hi, false)?)
@@ -698,8 +721,13 @@ fn range_pred_shards(
 pub fn shard_for_key(rule: &Rule, env: &RuleEnv<'_>, key: &KeyValue) -> Result<u32, RouteError> {
     match &rule.kind {
         RuleKind::Range(spec) => range_shard(rule, spec, key),
-        RuleKind::Hash => hash_shard(rule, key),
-        RuleKind::Bucket { .. } => bucket_shard(rule, bucket_map_for(rule, env.bucket_map)?, key),
+        RuleKind::Hash => hash_key(rule, rule.shard_count(), key, hashed_key_type(env)),
+        RuleKind::Bucket { .. } => bucket_shard_as(
+            rule,
+            bucket_map_for(rule, env.bucket_map)?,
+            key,
+            hashed_key_type(env),
+        ),
         RuleKind::Lookup(_) => match env.lookup {
             Some(router) => router.shard_for_insert(key),
             None => Err(RouteError::DirectoryNeeded {
@@ -731,15 +759,21 @@ pub fn range_shard(rule: &Rule, spec: &RangeSpec, key: &KeyValue) -> Result<u32,
     }
 }
 
-/// `hash`: `k.rem_euclid(n)` for integers, `CRC32(bytes) % n` otherwise.
+/// `hash`: `k.rem_euclid(n)` for integers, `CRC32(bytes) % n` otherwise
+/// (key column type unknown).
 pub fn hash_shard(rule: &Rule, key: &KeyValue) -> Result<u32, RouteError> {
-    hash_key(rule, rule.shard_count(), key)
+    hash_key(rule, rule.shard_count(), key, KeyType::Auto)
 }
 
-/// The `hash` placement of `key` over `n` shards (also the lookup rule's
-/// `placement = "hash"`).
-pub(super) fn hash_key(rule: &Rule, n: usize, key: &KeyValue) -> Result<u32, RouteError> {
-    match key.canon(KeyType::Auto) {
+/// The `hash` placement of `key` over `n` shards for a key column of type
+/// `ty` (also the lookup rule's `placement = "hash"`).
+pub(super) fn hash_key(
+    rule: &Rule,
+    n: usize,
+    key: &KeyValue,
+    ty: KeyType,
+) -> Result<u32, RouteError> {
+    match key.canon(ty) {
         Canon::Null => Err(null_key(rule)),
         Canon::Int(k) => Ok(hash_int(k, n)),
         Canon::Bytes(b) => Ok(hash_bytes(&b, n)),
@@ -756,15 +790,26 @@ pub(super) fn hash_key(rule: &Rule, n: usize, key: &KeyValue) -> Result<u32, Rou
     }
 }
 
-/// `bucket`: CRC32 → bucket → group (through `map`) → table `bucket % t`.
+/// `bucket`: CRC32 → bucket → group (through `map`) → table `bucket % t`
+/// (key column type unknown).
 pub fn bucket_shard(rule: &Rule, map: &BucketMap, key: &KeyValue) -> Result<u32, RouteError> {
+    bucket_shard_as(rule, map, key, KeyType::Auto)
+}
+
+/// [`bucket_shard`] for a key column of type `ty`.
+fn bucket_shard_as(
+    rule: &Rule,
+    map: &BucketMap,
+    key: &KeyValue,
+    ty: KeyType,
+) -> Result<u32, RouteError> {
     let RuleKind::Bucket { buckets } = rule.kind else {
         return Err(RouteError::NoBucketMap {
             rule: rule.name.clone(),
             detail: "it is not a bucket rule".into(),
         });
     };
-    let bucket = match key.canon(KeyType::Auto) {
+    let bucket = match key.canon(ty) {
         Canon::Null => return Err(null_key(rule)),
         Canon::Int(k) => crc32_int(k) % buckets,
         Canon::Bytes(b) => crc32(&b) % buckets,

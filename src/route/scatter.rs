@@ -12,6 +12,8 @@
 //! Anything the merger cannot merge exactly is refused with a `shardgate:`
 //! message (the caller sends it as ERR 1235).
 
+mod collation_source;
+
 use std::ops::Range;
 
 use crate::merge::{
@@ -246,6 +248,20 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
         .collect();
     spec.having = having.map(|h| h.resolve(&resolve));
     spec.derived_from = derived.into_iter().map(|(c, n)| (resolve(c), n)).collect();
+    // Computed columns: where their collation comes from.
+    for (i, item) in block.items[..b.known_items].iter().enumerate() {
+        if let ItemKind::Expr(_) = item.kind {
+            let text = sql.get(item.expr.clone()).unwrap_or_default();
+            if let Some(src) = collation_source::collation_source(text) {
+                spec.expr_collations.push((i, src));
+            }
+        }
+    }
+    for (k, text) in b.hidden.iter().enumerate() {
+        if let Some(src) = collation_source::collation_source(text) {
+            spec.expr_collations.push((resolve(Col::Hidden(k)), src));
+        }
+    }
     if grouped && block.order_by.is_empty() {
         // MariaDB returns GROUP BY results sorted by the group keys.
         spec.group_order();

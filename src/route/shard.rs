@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use shardgate_proto::error_codes::{self as ec, ErrorCode};
 
-use super::keyvalue::KeyValue;
+use super::keyvalue::{KeyType, KeyValue};
 use super::rules::{self, KeyPredicate, RouteError, RuleEnv, ShardSet};
-use super::state::{RouteState, TableColumns};
+use super::state::{KeyTypeState, RouteState, TableColumns};
 use super::{err, Action, Effects, Gather, RouteCtx, RouteTarget};
 use crate::config::{Rule, RuleKind, Schema, TableKind, Topology};
 use crate::merge::MergeSpec;
@@ -74,8 +74,10 @@ pub(super) fn literal_key_value(
             KeyValue::from_number_literal(&t)?
         }
         Literal::Str { bytes, .. } => KeyValue::from_string(bytes),
-        Literal::Hex(bytes) => KeyValue::from_hex_literal(bytes)?,
-        Literal::Bits(bits) => KeyValue::from_bit_literal(bits)?,
+        // The parser decoded the bytes; as a key they are a number or a
+        // binary string depending on the column (`KeyValue::HexNum`).
+        Literal::Hex(bytes) => KeyValue::HexNum(bytes.as_ref().into()),
+        Literal::Bits(digits) => KeyValue::from_bit_literal(&[b"0b", *digits].concat())?,
         Literal::Null => KeyValue::Null,
         Literal::Bool(b) => KeyValue::from(i64::from(*b)),
         Literal::Param(i) => params?.get(*i as usize)?.clone(),
@@ -746,8 +748,11 @@ impl<'a, 't> Planner<'a, 't> {
         found.ok_or_else(|| refuse("shardgate: no sharded table"))
     }
 
-    fn env(&self, schema: &Schema, rule: &Rule) -> RuleEnv<'_> {
-        RuleEnv {
+    /// What the rules need to route this statement's tables of `rule`:
+    /// its bucket map or directory, and for `hash` and `bucket` rules the
+    /// key column's type (read with the table's columns on first need).
+    fn env(&self, schema: &Schema, rule: &Rule) -> Result<RuleEnv<'_>, ShardPlan> {
+        Ok(RuleEnv {
             bucket_map: match rule.kind {
                 RuleKind::Bucket { .. } => self.state.bucket_map(&schema.name, &rule.name),
                 _ => None,
@@ -756,7 +761,50 @@ impl<'a, 't> Planner<'a, 't> {
                 RuleKind::Lookup(_) => self.state.lookup(&schema.name, &rule.name),
                 _ => None,
             },
+            key_type: self.key_type(schema, rule)?,
+        })
+    }
+
+    /// The key type of this statement's tables of `rule` (bound tables
+    /// have the same one; if they differ, `Auto`). `None` for rules that
+    /// do not depend on it.
+    fn key_type(&self, schema: &Schema, rule: &Rule) -> Result<Option<KeyType>, ShardPlan> {
+        if !matches!(rule.kind, RuleKind::Hash | RuleKind::Bucket { .. }) {
+            return Ok(None);
         }
+        let mut found = None;
+        for p in self.placements.iter().flatten() {
+            let Placement::Sharded {
+                schema: s,
+                name,
+                rule: r,
+                ..
+            } = *p
+            else {
+                continue;
+            };
+            if !std::ptr::eq(s, schema) || r.name != rule.name {
+                continue;
+            }
+            let ty = match self.state.key_type(&schema.name, name) {
+                KeyTypeState::NotNeeded => continue,
+                KeyTypeState::Known(t) => t,
+                KeyTypeState::Unknown => {
+                    self.table_columns(schema, name, rule)?;
+                    match self.state.key_type(&schema.name, name) {
+                        KeyTypeState::Known(t) => t,
+                        // No such table (yet): the server will say so.
+                        _ => KeyType::Auto,
+                    }
+                }
+            };
+            found = match found {
+                None => Some(ty),
+                Some(t) if t == ty => Some(t),
+                Some(_) => Some(KeyType::Auto),
+            };
+        }
+        Ok(found)
     }
 
     /// The key column of sharded table `t`.
@@ -941,8 +989,7 @@ impl<'a, 't> Planner<'a, 't> {
     /// Does each sharded table's own query block pin it to the same single
     /// shard (e.g. `... WHERE user_id = 5 AND id IN (SELECT .. FROM comment
     /// WHERE user_id = 5)`)? Then the statement meets its rows on that shard.
-    fn all_on_one_shard(&self, sharded: &[TableId], schema: &Schema, rule: &Rule) -> bool {
-        let env = self.env(schema, rule);
+    fn all_on_one_shard(&self, sharded: &[TableId], rule: &Rule, env: &RuleEnv<'_>) -> bool {
         let mut the_shard = None;
         for &t in sharded {
             let block = self.parsed.tables[t].block;
@@ -956,7 +1003,7 @@ impl<'a, 't> Planner<'a, 't> {
             };
             // Only predicates on this table's own key count here.
             let saved = self.only.replace(Some(t));
-            let set = self.shards_of(block, w, rule, &env);
+            let set = self.shards_of(block, w, rule, env);
             self.only.set(saved);
             let Ok(set) = set else {
                 return false;
@@ -977,10 +1024,9 @@ impl<'a, 't> Planner<'a, 't> {
     fn dml_shards(
         &self,
         sharded: &[TableId],
-        schema: &Schema,
         rule: &Rule,
+        env: &RuleEnv<'_>,
     ) -> Result<ShardSet, ShardPlan> {
-        let env = self.env(schema, rule);
         if let Some(hint) = &self.parsed.hint {
             if let Some(n) = hint.shard {
                 if n as usize >= rule.shard_count() {
@@ -996,7 +1042,7 @@ impl<'a, 't> Planner<'a, 't> {
                 let Some(kv) = self.key_value(v) else {
                     return Err(refuse("shardgate: the route hint key has no value"));
                 };
-                return match rules::shard_for_key(rule, &env, &kv) {
+                return match rules::shard_for_key(rule, env, &kv) {
                     Ok(s) => Ok(ShardSet::single(rule.shard_count(), s)),
                     Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
                         Err(ShardPlan::NeedsWorker)
@@ -1017,7 +1063,7 @@ impl<'a, 't> Planner<'a, 't> {
                 continue;
             };
             if let Some(w) = &block.where_ {
-                match self.shards_of(bi, w, rule, &env) {
+                match self.shards_of(bi, w, rule, env) {
                     Ok(s) => set = set.and(&s),
                     Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
                         return Err(ShardPlan::NeedsWorker)
@@ -1041,7 +1087,7 @@ impl<'a, 't> Planner<'a, 't> {
                     "shardgate: @@shardgate_shard_key must be a literal value",
                 ));
             };
-            return match rules::shard_for_key(rule, &env, &kv) {
+            return match rules::shard_for_key(rule, env, &kv) {
                 Ok(s) => Ok(ShardSet::single(rule.shard_count(), s)),
                 Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
                     Err(ShardPlan::NeedsWorker)
@@ -1121,14 +1167,18 @@ impl<'a, 't> Planner<'a, 't> {
         // A PREPARE is only routed for its metadata: whether its tables
         // meet on one shard may depend on the values bound at EXECUTE,
         // which is planned (and refused if need be) with them.
+        let env = match self.env(schema, rule) {
+            Ok(e) => e,
+            Err(p) => return p,
+        };
         if !self.prepare
             && !self.joined_on_keys(sharded)
-            && !self.all_on_one_shard(sharded, schema, rule)
+            && !self.all_on_one_shard(sharded, rule, &env)
         {
             return self.cross_shard_refusal(sharded);
         }
         if let Stmt::Insert(ins) = &self.parsed.stmt {
-            return self.plan_insert(ins, schema, rule);
+            return self.plan_insert(ins, schema, rule, &env);
         }
         if let Stmt::Update { assignments } = &self.parsed.stmt {
             for a in assignments {
@@ -1140,7 +1190,7 @@ impl<'a, 't> Planner<'a, 't> {
                 }
             }
         }
-        let set = match self.dml_shards(sharded, schema, rule) {
+        let set = match self.dml_shards(sharded, rule, &env) {
             Ok(s) => s,
             Err(p) => return p,
         };
@@ -1222,10 +1272,8 @@ impl<'a, 't> Planner<'a, 't> {
     /// Only broadcast (and unsharded) tables: reads on one group, writes on
     /// every group.
     fn plan_broadcast_dml(&self) -> ShardPlan {
-        let is_read = self.parsed.stmt.shows_table_structure()
-            || (matches!(self.parsed.stmt, Stmt::Select)
-                && self.parsed.top().lock.is_none()
-                && !self.ctx.in_transaction);
+        let is_read =
+            self.parsed.stmt.shows_table_structure() || matches!(self.parsed.stmt, Stmt::Select);
         if self.has_plain() || is_read {
             // With unsharded tables the statement runs where they live (every
             // group has the broadcast copies); a plain read goes to one group.
@@ -1242,7 +1290,15 @@ impl<'a, 't> Planner<'a, 't> {
             if groups.is_empty() {
                 return refuse("shardgate: no groups");
             }
-            let i = BROADCAST_RR.fetch_add(1, Ordering::Relaxed) % groups.len();
+            // Inside a transaction, and for locking reads, always the first
+            // group: one snapshot for the whole transaction (the copies of
+            // its own writes are on every group), and sessions that lock
+            // broadcast rows lock them in one place. Otherwise balanced.
+            let i = if self.ctx.in_transaction || self.parsed.top().lock.is_some() {
+                0
+            } else {
+                BROADCAST_RR.fetch_add(1, Ordering::Relaxed) % groups.len()
+            };
             return match target(self.topo, &groups[i].name, None) {
                 Ok(t) => ShardPlan::Action(Action::Forward {
                     targets: vec![t],
@@ -1305,21 +1361,38 @@ impl<'a, 't> Planner<'a, 't> {
         if !self.may_block {
             return Err(ShardPlan::NeedsWorker);
         }
-        let group = Self::group_of(rule, 0)?;
-        let Some(addr) = master_of(self.topo, group) else {
-            return Err(refuse(format!(
-                "shardgate: cannot resolve the master of group '{group}'"
-            )));
-        };
-        let physical = crate::config::physical_table_name(name, 0);
-        self.state
-            .load_table_columns(self.topo, addr, &schema.name, name, &physical)
-            .map_err(|e| {
-                ShardPlan::Action(err(
-                    ec::ER_UNKNOWN_ERROR,
-                    &format!("shardgate: cannot read the columns of '{name}': {e}"),
-                ))
-            })
+        // The first shard of each group in turn: a group whose master is
+        // down does not stop the tables on the others.
+        let mut failure = String::new();
+        for group in &rule.groups {
+            let shards = rule.shards_on(group);
+            if shards.is_empty() {
+                continue;
+            }
+            let shard = shards.start;
+            let Some(addr) = master_of(self.topo, group) else {
+                failure = format!("cannot resolve the master of group '{group}'");
+                continue;
+            };
+            let physical = crate::config::physical_table_name(name, shard);
+            match self
+                .state
+                .load_table_columns(self.topo, addr, &schema.name, name, &physical)
+            {
+                Ok(cols) => return Ok(cols),
+                Err(e) => {
+                    log::warn!(
+                        "ROUTER cannot read the columns of {}.{physical} on group {group}: {e}",
+                        schema.name
+                    );
+                    failure = format!("group '{group}': {e}");
+                }
+            }
+        }
+        Err(ShardPlan::Action(err(
+            ec::ER_UNKNOWN_ERROR,
+            &format!("shardgate: cannot read the columns of '{name}' ({failure})"),
+        )))
     }
 }
 

@@ -5,10 +5,12 @@
 //! contiguous layout; the metadata file will own their moved versions.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::config::{RuleKind, Topology};
+use crate::config::{RuleKind, TableKind, Topology};
 
+use super::keyvalue::KeyType;
 use super::lookup::{BlockingDirectory, LookupRouter};
 use super::rules::BucketMap;
 use crate::merge::EnumDef;
@@ -23,6 +25,9 @@ pub struct TableColumns {
     pub collations: Vec<(Vec<u8>, u16)>,
     /// The members of the ENUM and SET columns: (lowercased column, them).
     pub enums: Vec<(Vec<u8>, Arc<EnumDef>)>,
+    /// How each column's values compare as a shard key (from its type):
+    /// (lowercased column, key type).
+    pub key_types: Vec<(Vec<u8>, KeyType)>,
 }
 
 impl TableColumns {
@@ -31,6 +36,51 @@ impl TableColumns {
         self.ordered
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// The key type of column `name`; `Auto` for a column it lacks.
+    pub fn key_type(&self, name: &[u8]) -> KeyType {
+        self.key_types
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(name))
+            .map_or(KeyType::Auto, |&(_, t)| t)
+    }
+}
+
+/// What routing knows of a sharded table's key column type
+/// ([`RouteState::key_type`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTypeState {
+    /// The table's rule does not depend on it (`range`, `lookup`), or the
+    /// table is not a sharded one.
+    NotNeeded,
+    /// A `hash` or `bucket` table whose columns have not been read yet.
+    Unknown,
+    Known(KeyType),
+}
+
+/// The key column type slot of one `hash`/`bucket` table.
+struct KeySlot {
+    /// The key column, lowercased.
+    column: Vec<u8>,
+    /// 0 = unknown, else [`encode_key_type`].
+    ty: AtomicU8,
+}
+
+fn encode_key_type(t: KeyType) -> u8 {
+    match t {
+        KeyType::Integer => 1,
+        KeyType::Text => 2,
+        KeyType::Auto => 3,
+    }
+}
+
+fn decode_key_type(v: u8) -> Option<KeyType> {
+    match v {
+        1 => Some(KeyType::Integer),
+        2 => Some(KeyType::Text),
+        3 => Some(KeyType::Auto),
+        _ => None,
     }
 }
 
@@ -44,6 +94,11 @@ pub struct RouteState {
     /// kept by prepared statements (which carry collations in their merge
     /// step) are made again after it.
     collation_epoch: std::sync::atomic::AtomicU64,
+    /// The key column types of `hash` and `bucket` tables, by schema then
+    /// table (config spelling): where a string key's bytes are hashed
+    /// exactly and where `'42'` is the integer 42 depends on them. Filled
+    /// when the table's columns are read.
+    key_types: HashMap<String, HashMap<String, KeySlot>>,
     bucket_maps: HashMap<(String, String), Arc<BucketMap>>,
     lookups: HashMap<(String, String), Arc<LookupRouter>>,
     /// Schemas with at least one sharded or broadcast table.
@@ -69,6 +124,23 @@ impl RouteState {
         for schema in &topo.schemas {
             if !schema.tables.is_empty() {
                 st.sharded_schemas.push(schema.name.clone());
+            }
+            for table in &schema.tables {
+                let TableKind::Sharded { key, rule } = &table.kind else {
+                    continue;
+                };
+                if schema
+                    .rule(rule)
+                    .is_some_and(|r| matches!(r.kind, RuleKind::Hash | RuleKind::Bucket { .. }))
+                {
+                    st.key_types.entry(schema.name.clone()).or_default().insert(
+                        table.name.clone(),
+                        KeySlot {
+                            column: key.to_ascii_lowercase().into_bytes(),
+                            ty: AtomicU8::new(0),
+                        },
+                    );
+                }
             }
             for rule in &schema.rules {
                 let key = (schema.name.clone(), rule.name.clone());
@@ -190,6 +262,10 @@ impl RouteState {
             if let Some(id) = id {
                 out.collations.push((name.clone(), id));
             }
+            if let Some(ty) = ty {
+                out.key_types
+                    .push((name.clone(), KeyType::of_column_type(ty)));
+            }
             out.ordered.push(name);
         }
         let cols = Arc::new(out);
@@ -198,6 +274,7 @@ impl RouteState {
             // the server, or read the columns once it is created.
             return Ok(cols);
         }
+        self.note_key_type(schema, table, &cols);
         self.columns.lock().insert(
             (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
             cols.clone(),
@@ -205,9 +282,51 @@ impl RouteState {
         Ok(cols)
     }
 
+    /// Records the key column type of `schema.table` from its columns.
+    fn note_key_type(&self, schema: &str, table: &str, cols: &TableColumns) {
+        if let Some(slot) = self.key_slot(schema, table) {
+            slot.ty.store(
+                encode_key_type(cols.key_type(&slot.column)),
+                Ordering::Release,
+            );
+        }
+    }
+
+    fn key_slot(&self, schema: &str, table: &str) -> Option<&KeySlot> {
+        let tables = match self.key_types.get(schema) {
+            Some(t) => t,
+            None => {
+                self.key_types
+                    .iter()
+                    .find(|(s, _)| s.eq_ignore_ascii_case(schema))?
+                    .1
+            }
+        };
+        match tables.get(table) {
+            Some(slot) => Some(slot),
+            None => tables
+                .iter()
+                .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                .map(|(_, slot)| slot),
+        }
+    }
+
+    /// The key column type of sharded table `schema.table` (config
+    /// spelling; other spellings are found too, more slowly).
+    pub fn key_type(&self, schema: &str, table: &str) -> KeyTypeState {
+        match self.key_slot(schema, table) {
+            None => KeyTypeState::NotNeeded,
+            Some(slot) => match decode_key_type(slot.ty.load(Ordering::Acquire)) {
+                Some(t) => KeyTypeState::Known(t),
+                None => KeyTypeState::Unknown,
+            },
+        }
+    }
+
     /// Sets the columns of `schema.table` (tests, and callers that know
     /// them).
     pub fn set_table_columns(&self, schema: &str, table: &str, cols: TableColumns) {
+        self.note_key_type(schema, table, &cols);
         self.columns.lock().insert(
             (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
             Arc::new(cols),
@@ -216,6 +335,9 @@ impl RouteState {
 
     /// DDL changed a table: its columns are read again when needed.
     pub fn forget_table_columns(&self, schema: &str, table: &str) {
+        if let Some(slot) = self.key_slot(schema, table) {
+            slot.ty.store(0, Ordering::Release);
+        }
         self.columns
             .lock()
             .remove(&(schema.to_ascii_lowercase(), table.to_ascii_lowercase()));

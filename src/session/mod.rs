@@ -111,6 +111,13 @@ impl BackendState {
         }
     }
 
+    /// Forgets the replayed value of `key` (it is back at its default).
+    pub fn unset_var(&mut self, key: &str) {
+        if let Ok(i) = self.vars.binary_search_by(|v| v.key.as_str().cmp(key)) {
+            self.vars.remove(i);
+        }
+    }
+
     /// The `SET` statement that turns `self` (a backend connection's state)
     /// into `want` (a session's), or `None` when the variables agree.
     /// Variables the connection carries but the session never set go back

@@ -26,5 +26,7 @@ mod prepared_cache;
 mod reload;
 mod replication;
 mod sharding;
+mod sharding_collation;
+mod sharding_txn;
 mod shutdown;
 mod statements;

@@ -760,6 +760,14 @@ fn hash_insert_places_rows_by_mod_and_crc32_checked_in_sql() {
         "a b",
         "Ærøskøbing",
         "Москва",
+        // Strings that read as numbers are still strings in a VARCHAR key:
+        // placed by CRC32 of their bytes, as CRC32(sid) says.
+        "42",
+        "042",
+        "+42",
+        "4.2e1",
+        " 42",
+        "2024-1-5",
     ];
     let values: Vec<String> = sids
         .iter()
@@ -796,6 +804,41 @@ fn hash_insert_places_rows_by_mod_and_crc32_checked_in_sql() {
             &format!("SELECT COUNT(*) FROM {t} WHERE CRC32(sid) % {n} <> {s}"),
         );
         assert_eq!(bad, "0", "{t}: rows of other shards by CRC32()");
+    }
+    // A number compared with a string key compares numerically: '42',
+    // '042', '+42', '4.2e1' and ' 42' all equal 42, on whatever shard their
+    // bytes put them, so the statement reads every shard.
+    let mut want = Vec::new();
+    for &(g, s) in &l {
+        want.extend(rows(
+            &mut backend(g),
+            &format!("SELECT val FROM {} WHERE sid = 42", phys("session_kv", s)),
+        ));
+    }
+    want.sort();
+    assert_eq!(want.len(), 5, "the server's numeric matches: {want:?}");
+    let mut got = rows(&mut conn, "SELECT val FROM session_kv WHERE sid = 42");
+    got.sort();
+    assert_eq!(got, want, "sid = 42 through shardgate");
+    let mut got = rows(
+        &mut conn,
+        "SELECT val FROM session_kv WHERE sid IN (42, 43)",
+    );
+    got.sort();
+    assert_eq!(got, want, "sid IN (42, 43) through shardgate");
+    // Prepared: a string parameter is one key, an integer one compares
+    // numerically.
+    let stmt = conn
+        .prep("SELECT val FROM session_kv WHERE sid = ?")
+        .expect("prepare");
+    for _ in 0..2 {
+        let got: Vec<i64> = conn.exec(&stmt, ("042",)).expect("exec '042'");
+        assert_eq!(got, vec![(sids.len() - 5) as i64], "sid = '042' (prepared)");
+        let mut got: Vec<i64> = conn.exec(&stmt, (42i64,)).expect("exec 42");
+        got.sort_unstable();
+        let mut want_ints: Vec<i64> = want.iter().map(|r| r[0].parse().unwrap()).collect();
+        want_ints.sort_unstable();
+        assert_eq!(got, want_ints, "sid = 42 (prepared, integer parameter)");
     }
 }
 

@@ -162,8 +162,8 @@ fn router_caches_directory_answers() {
     // Through the rules engine.
     let rule = lookup_rule(Placement::None, 100);
     let env = super::super::rules::RuleEnv {
-        bucket_map: None,
         lookup: Some(&r),
+        ..Default::default()
     };
     use super::super::rules::{shard_for_key, shards_for_predicate_in, KeyPredicate};
     let p = KeyPredicate::In(vec![KeyValue::Int(7), KeyValue::Int(8)]);

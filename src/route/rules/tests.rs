@@ -345,7 +345,7 @@ fn bucket_shards_and_tables_per_group() {
     ));
     let env = RuleEnv {
         bucket_map: Some(&m),
-        lookup: None,
+        ..RuleEnv::default()
     };
     assert_eq!(shard_for_key(&r, &env, &s("1222211")), Ok(2));
     // A map for another bucket count is refused.

@@ -12,6 +12,7 @@ impl<'a, 't> Planner<'a, 't> {
         ins: &parse::Insert<'_>,
         schema: &Schema,
         rule: &Rule,
+        env: &RuleEnv<'_>,
     ) -> ShardPlan {
         let Some(Some(Placement::Sharded { key, name, .. })) = self.placements.get(ins.table)
         else {
@@ -19,7 +20,6 @@ impl<'a, 't> Planner<'a, 't> {
                 "shardgate: INSERT into a sharded table through another table is not supported",
             );
         };
-        let env = self.env(schema, rule);
         // Preparing (no bound values yet): a `?` key routes the metadata
         // prepare to the first shard; EXECUTE routes by the bound value.
         let preparing = self.prepare;
@@ -33,7 +33,7 @@ impl<'a, 't> Planner<'a, 't> {
                      or a parameter"
                 )));
             };
-            match rules::shard_for_key(rule, &env, &v) {
+            match rules::shard_for_key(rule, env, &v) {
                 Ok(s) => Ok(s as usize),
                 Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
                     Err(ShardPlan::NeedsWorker)

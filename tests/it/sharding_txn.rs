@@ -1,0 +1,176 @@
+//! Transactions over several groups through shardgate (issue 4): with
+//! `SET autocommit = 0` or `BEGIN`, a session holds one connection per
+//! group it touches, and every one of them must be in the transaction:
+//! other sessions (direct connections to each MariaDB) see nothing before
+//! COMMIT, ROLLBACK undoes the writes on every group (sharded rows and
+//! broadcast copies alike), and `SET autocommit = 1` commits them all, as
+//! MySQL does. Reads of broadcast tables inside a transaction return the
+//! transaction's own rows.
+//!
+//! Runs on the three-group cluster of `sharding.rs` (schema `blog`,
+//! `article` by ranges of 1000 `user_id`s: 100 on g0, 2100 on g1, 3100 on
+//! g2; `country` broadcast), under its [`serial`] lock, with its own keys.
+
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
+use crate::common::direct_db;
+use crate::sharding::{cluster, q, serial, GROUPS};
+
+/// Article ids of this module (each test cleans them up).
+const ID_LO: i64 = 970_000;
+/// One user per group: g0, g1, g2.
+const USERS: [i64; 3] = [100, 2100, 3100];
+/// Broadcast `country` codes of this module.
+const CODE: &str = "Q1";
+
+fn proxy_conn() -> Conn {
+    cluster().proxy.conn_db("blog")
+}
+
+/// Committed state as another session sees it, group by group: the
+/// number of this module's article rows, and whether the country copy is
+/// there.
+fn committed(ids_from: i64) -> Vec<(i64, bool)> {
+    cluster()
+        .dbs
+        .iter()
+        .enumerate()
+        .map(|(g, db)| {
+            let mut d = direct_db(db, "blog");
+            let mut n = 0i64;
+            let tables: &[&str] = if g == 0 {
+                &["article_0000", "article_0001"]
+            } else {
+                &[if g == 1 {
+                    "article_0002"
+                } else {
+                    "article_0003"
+                }]
+            };
+            for t in tables {
+                let c: i64 = d
+                    .query_first(format!("SELECT COUNT(*) FROM {t} WHERE id >= {ids_from}"))
+                    .expect("count")
+                    .expect("a row");
+                n += c;
+            }
+            let copy: Option<String> = d
+                .query_first(format!("SELECT name FROM country WHERE code = '{CODE}'"))
+                .expect("country");
+            (n, copy.is_some())
+        })
+        .collect()
+}
+
+fn write_everywhere(conn: &mut Conn, id: i64) {
+    for (i, u) in USERS.iter().enumerate() {
+        q(
+            conn,
+            &format!(
+                "INSERT INTO article (id, user_id, title) VALUES ({}, {u}, 'txn')",
+                id + i as i64
+            ),
+        );
+    }
+    q(
+        conn,
+        &format!("INSERT INTO country (code, name) VALUES ('{CODE}', 'Txnland')"),
+    );
+}
+
+fn cleanup(conn: &mut Conn) {
+    q(conn, "SET autocommit = 1");
+    q(conn, &format!("DELETE FROM article WHERE id >= {ID_LO}"));
+    q(conn, &format!("DELETE FROM country WHERE code = '{CODE}'"));
+}
+
+#[test]
+fn autocommit_off_covers_every_group_and_rollback_undoes_all() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    cleanup(&mut conn);
+    let nothing = vec![(0, false); GROUPS.len()];
+
+    q(&mut conn, "SET autocommit = 0");
+    write_everywhere(&mut conn, ID_LO);
+    assert_eq!(
+        committed(ID_LO),
+        nothing,
+        "with autocommit off no group may commit before COMMIT"
+    );
+    // The session itself sees its rows, on every group, and the broadcast
+    // copy (a read that must return rows, not an OK).
+    let mine = q(
+        &mut conn,
+        &format!("SELECT user_id FROM article WHERE id >= {ID_LO} ORDER BY user_id"),
+    );
+    assert_eq!(mine.rows, vec![vec!["100"], vec!["2100"], vec!["3100"]]);
+    let copy = q(
+        &mut conn,
+        &format!("SELECT name FROM country WHERE code = '{CODE}'"),
+    );
+    assert_eq!(copy.cols, vec!["name"]);
+    assert_eq!(copy.rows, vec![vec!["Txnland"]]);
+    q(&mut conn, "ROLLBACK");
+    assert_eq!(committed(ID_LO), nothing, "ROLLBACK undoes every group");
+    let left = q(
+        &mut conn,
+        &format!("SELECT COUNT(*) FROM article WHERE id >= {ID_LO}"),
+    );
+    assert_eq!(left.rows, vec![vec!["0"]]);
+
+    // Still autocommit off: the next writes are a new transaction.
+    write_everywhere(&mut conn, ID_LO + 10);
+    assert_eq!(committed(ID_LO), nothing);
+    q(&mut conn, "COMMIT");
+    assert_eq!(committed(ID_LO), vec![(1, true); GROUPS.len()]);
+
+    // SET autocommit = 1 commits what is pending, on every group.
+    q(
+        &mut conn,
+        &format!("DELETE FROM country WHERE code = '{CODE}'"),
+    );
+    q(
+        &mut conn,
+        &format!("DELETE FROM article WHERE id >= {ID_LO}"),
+    );
+    assert_eq!(committed(ID_LO), vec![(1, true); GROUPS.len()]);
+    q(&mut conn, "SET autocommit = 1");
+    assert_eq!(committed(ID_LO), nothing, "SET autocommit = 1 commits");
+
+    // Back in autocommit mode every write commits at once.
+    write_everywhere(&mut conn, ID_LO + 20);
+    assert_eq!(committed(ID_LO), vec![(1, true); GROUPS.len()]);
+    cleanup(&mut conn);
+}
+
+#[test]
+fn begin_covers_every_group_and_broadcast_reads_see_the_transaction() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    cleanup(&mut conn);
+    let nothing = vec![(0, false); GROUPS.len()];
+    for end in ["ROLLBACK", "COMMIT"] {
+        q(&mut conn, "BEGIN");
+        write_everywhere(&mut conn, ID_LO + 30);
+        for _ in 0..GROUPS.len() {
+            // Whatever group a read would be balanced to, inside the
+            // transaction it sees the transaction's own copy.
+            let copy = q(
+                &mut conn,
+                &format!("SELECT code, name FROM country WHERE code = '{CODE}'"),
+            );
+            assert_eq!(copy.rows, vec![vec![CODE, "Txnland"]], "{end}");
+        }
+        assert_eq!(committed(ID_LO), nothing, "{end}: nothing before the end");
+        q(&mut conn, end);
+        let want = if end == "COMMIT" {
+            vec![(1, true); GROUPS.len()]
+        } else {
+            nothing.clone()
+        };
+        assert_eq!(committed(ID_LO), want, "after {end}");
+    }
+    cleanup(&mut conn);
+}
