@@ -263,8 +263,12 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
         }
     }
     if grouped && block.order_by.is_empty() {
-        // MariaDB returns GROUP BY results sorted by the group keys.
+        // MariaDB returns GROUP BY results sorted by the group keys
+        // (descending for `GROUP BY x DESC`).
         spec.group_order();
+        for (o, g) in spec.order_by.iter_mut().zip(&block.group_by) {
+            o.desc = g.desc;
+        }
     }
     if spec.needs_sorted_shards() && block.order_by.is_empty() && !block.group_by.is_empty() {
         // Make every shard return its groups in group-key order.

@@ -1113,6 +1113,9 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT kind, MIN(at), MAX(at) FROM d_event GROUP BY kind ORDER BY kind DESC", true),
         ("SELECT uid, pid FROM d_post ORDER BY uid DESC, pid DESC LIMIT 7", true),
         ("SELECT eid FROM d_event ORDER BY eid LIMIT 5000, 3", true),
+        // MariaDB's GROUP BY ... DESC orders the groups without ORDER BY.
+        ("SELECT kind, COUNT(*), SUM(amount) FROM d_event GROUP BY kind DESC", true),
+        ("SELECT cc, city, COUNT(*) FROM d_user GROUP BY cc DESC, city", true),
     ] {
         out.push(query("scatter-more", sql.into(), ordered, Scatter));
     }

@@ -496,13 +496,17 @@ impl<'a> P<'a> {
                 return e;
             }
             let mut x = k;
+            let mut desc = false;
             if matches!(self.kw(k - 1), Some(Kw::Asc | Kw::Desc)) && k > j + 1 {
+                desc = self.is_kw(k - 1, Kw::Desc);
                 x = k - 1;
             }
             let info = self.scan(j, x, id, Clause::GroupBy);
             let key = self.key(j, x, id, info);
             let range = self.span(j, k);
-            self.out.blocks[id].group_by.push(GroupItem { range, key });
+            self.out.blocks[id]
+                .group_by
+                .push(GroupItem { range, key, desc });
             if self.is(k, TokenKind::Comma) {
                 j = k + 1;
                 continue;

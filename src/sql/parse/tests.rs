@@ -361,6 +361,20 @@ fn join_conditions_are_reported_apart() {
 }
 
 #[test]
+fn group_by_keeps_its_direction() {
+    let sql = "SELECT a, b, COUNT(*) FROM t GROUP BY a DESC, b ASC, c";
+    let p = parsed(sql);
+    let b = &p.blocks[0];
+    let got: Vec<(&str, bool)> = b
+        .group_by
+        .iter()
+        .map(|g| (txt(sql, &g.range), g.desc))
+        .collect();
+    assert_eq!(got, [("a DESC", true), ("b ASC", false), ("c", false)]);
+    assert!(matches!(&b.group_by[0].key, Key::Column(c) if c.name.is(b"a")));
+}
+
+#[test]
 fn aggregates_group_order_having() {
     let sql = "SELECT user_id, COUNT(DISTINCT tag) AS n, AVG(score) FROM article GROUP BY user_id HAVING n > 1 AND AVG(score) < 2.5 ORDER BY 2 DESC, user_id";
     let p = parsed(sql);

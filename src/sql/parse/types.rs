@@ -246,6 +246,9 @@ pub enum Key<'a> {
 pub struct GroupItem<'a> {
     pub range: Range<usize>,
     pub key: Key<'a>,
+    /// `GROUP BY x DESC` (MariaDB): the groups come out in descending order
+    /// when there is no ORDER BY.
+    pub desc: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
