@@ -41,7 +41,10 @@
 //!   BINARY, TEXT, BLOB; `hash` and `bucket` rules learn it from the
 //!   table's columns): a string is its bytes, exactly, whatever it looks
 //!   like (`'042'` and `'42'` are two keys, placed by `CRC32('042')` and
-//!   `CRC32('42')`), so placement is what `CRC32(k)` says in SQL. An integer
+//!   `CRC32('42')`), so placement is what `CRC32(k)` says in SQL.
+//!   [`KeyType::PaddedText`] (CHAR/VARCHAR/TEXT with a PAD SPACE collation,
+//!   MariaDB's default) drops trailing spaces first, as the column's
+//!   comparisons do (`'ab' = 'ab '`): both spellings find the same row. An integer
 //!   is the text MariaDB stores for it (`42` -> `'42'`); hex and bit
 //!   literals are binary strings. A number compared with a string column
 //!   is a *numeric* comparison that matches many strings (`'42'`, `' 42'`,
@@ -71,14 +74,41 @@ pub enum KeyType {
     Integer,
     /// Not known: integer-like values are integers, other values are bytes.
     Auto,
-    /// A string column: strings are their exact bytes.
+    /// A binary string column (BINARY, VARBINARY, BLOB) or one with a NO
+    /// PAD collation: strings are their exact bytes.
     Text,
+    /// A character string column (CHAR, VARCHAR, TEXT) with a PAD SPACE
+    /// collation, MariaDB's default: trailing spaces do not count in
+    /// comparisons (`'ab' = 'ab '`, and CHAR stores neither), so a string
+    /// is its bytes without them.
+    PaddedText,
 }
 
 impl KeyType {
+    /// Whether the key column is a string column.
+    pub fn is_text(self) -> bool {
+        matches!(self, KeyType::Text | KeyType::PaddedText)
+    }
+
     /// The key type of a column from its `information_schema` COLUMN_TYPE
-    /// (`bigint(20) unsigned`, `varchar(64)`, `date`): integer and string
-    /// columns are `Integer` and `Text`, anything else `Auto`.
+    /// (`bigint(20) unsigned`, `varchar(64)`, `date`) and COLLATION_NAME
+    /// (NULL for non-strings): integer columns are `Integer`, binary
+    /// strings and NO PAD collations `Text`, other character strings
+    /// `PaddedText`, anything else `Auto`.
+    pub fn of_column(column_type: &[u8], collation: Option<&[u8]>) -> KeyType {
+        match KeyType::of_column_type(column_type) {
+            KeyType::Text
+                if collation
+                    .is_some_and(|c| !c.eq_ignore_ascii_case(b"binary") && !contains_nopad(c)) =>
+            {
+                KeyType::PaddedText
+            }
+            t => t,
+        }
+    }
+
+    /// The key type of a column from its COLUMN_TYPE alone: string columns
+    /// are `Text` (see [`KeyType::of_column`] for the padding).
     pub fn of_column_type(column_type: &[u8]) -> KeyType {
         let end = column_type
             .iter()
@@ -96,6 +126,20 @@ impl KeyType {
             _ => KeyType::Auto,
         }
     }
+}
+
+/// Whether a collation name is a NO PAD one (`utf8mb4_nopad_bin`,
+/// `latin1_general_nopad_ci`, `utf8mb4_uca1400_..._nopad_...`).
+fn contains_nopad(collation: &[u8]) -> bool {
+    collation
+        .windows(5)
+        .any(|w| w.eq_ignore_ascii_case(b"nopad"))
+}
+
+/// `b` without its trailing spaces (PAD SPACE comparison ignores them).
+fn trim_spaces(b: &[u8]) -> &[u8] {
+    let end = b.iter().rposition(|&c| c != b' ').map_or(0, |i| i + 1);
+    &b[..end]
 }
 
 /// One shard-key value, in the form SQL gave it. See the module docs.
@@ -291,8 +335,19 @@ impl KeyValue {
 
     /// The value normalised for a column of type `ty` (see the module docs).
     pub fn canon(&self, ty: KeyType) -> Canon<'_> {
-        if ty == KeyType::Text {
-            return self.canon_text();
+        match ty {
+            KeyType::Text => return self.canon_text(),
+            KeyType::PaddedText => {
+                return match self.canon_text() {
+                    Canon::Bytes(Cow::Borrowed(b)) => Canon::Bytes(Cow::Borrowed(trim_spaces(b))),
+                    Canon::Bytes(Cow::Owned(mut b)) => {
+                        b.truncate(trim_spaces(&b).len());
+                        Canon::Bytes(Cow::Owned(b))
+                    }
+                    other => other,
+                };
+            }
+            KeyType::Integer | KeyType::Auto => {}
         }
         match self {
             KeyValue::Null => Canon::Null,
@@ -306,18 +361,20 @@ impl KeyValue {
                 let num = Dec::parse(b);
                 match ty {
                     KeyType::Integer => num.map_or(Canon::NotNumber, |d| d.canon()),
-                    // (Text returned above.)
-                    KeyType::Auto | KeyType::Text => match num.map(|d| d.canon()) {
-                        Some(Canon::Int(i)) => Canon::Int(i),
-                        _ => match canonical_date(b) {
-                            Some(d) => Canon::Bytes(Cow::Owned(d.into_bytes())),
-                            None => Canon::Bytes(Cow::Borrowed(b)),
-                        },
-                    },
+                    // (Text and PaddedText returned above.)
+                    KeyType::Auto | KeyType::Text | KeyType::PaddedText => {
+                        match num.map(|d| d.canon()) {
+                            Some(Canon::Int(i)) => Canon::Int(i),
+                            _ => match canonical_date(b) {
+                                Some(d) => Canon::Bytes(Cow::Owned(d.into_bytes())),
+                                None => Canon::Bytes(Cow::Borrowed(b)),
+                            },
+                        }
+                    }
                 }
             }
             KeyValue::HexNum(b) => match ty {
-                KeyType::Auto | KeyType::Text => Canon::Ambiguous,
+                KeyType::Auto | KeyType::Text | KeyType::PaddedText => Canon::Ambiguous,
                 KeyType::Integer => {
                     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
                     let sig = &b[first..];
@@ -333,6 +390,7 @@ impl KeyValue {
     }
 
     /// [`KeyValue::canon`] for a string column: what MariaDB stores.
+    /// The value as the bytes a string column stores for it.
     fn canon_text(&self) -> Canon<'_> {
         match self {
             KeyValue::Null => Canon::Null,
@@ -868,6 +926,52 @@ mod tests {
         let h = KeyValue::from_hex_literal(b"0x2A").unwrap();
         assert_eq!(h.canon(t), Canon::Bytes(Cow::Borrowed(b"*")));
         assert_eq!(KeyValue::Null.canon(t), Canon::Null);
+        assert_eq!(s("ab ").canon(t), Canon::Bytes(Cow::Borrowed(b"ab ")));
+    }
+
+    #[test]
+    fn padded_strings_lose_their_trailing_spaces() {
+        let t = KeyType::PaddedText;
+        for (v, want) in [
+            ("ab", "ab"),
+            ("ab  ", "ab"),
+            (" ab", " ab"),
+            ("a b ", "a b"),
+            ("   ", ""),
+            ("ab\t", "ab\t"),
+        ] {
+            assert_eq!(
+                s(v).canon(t),
+                Canon::Bytes(Cow::Borrowed(want.as_bytes())),
+                "{v:?}"
+            );
+        }
+        assert_eq!(
+            KeyValue::Int(42).canon(t),
+            Canon::Bytes(Cow::Borrowed(b"42"))
+        );
+        let h = KeyValue::from_hex_literal(b"0x612020").unwrap();
+        assert_eq!(h.canon(t), Canon::Bytes(Cow::Borrowed(b"a")));
+    }
+
+    #[test]
+    fn key_types_of_columns_and_collations() {
+        for (ty, coll, want) in [
+            ("varchar(64)", Some("utf8mb4_bin"), KeyType::PaddedText),
+            ("char(2)", Some("latin1_swedish_ci"), KeyType::PaddedText),
+            ("varchar(64)", Some("utf8mb4_nopad_bin"), KeyType::Text),
+            ("text", Some("utf8mb4_general_NOPAD_ci"), KeyType::Text),
+            ("varbinary(16)", Some("binary"), KeyType::Text),
+            ("blob", None, KeyType::Text),
+            ("int(11)", None, KeyType::Integer),
+            ("date", None, KeyType::Auto),
+        ] {
+            assert_eq!(
+                KeyType::of_column(ty.as_bytes(), coll.map(str::as_bytes)),
+                want,
+                "{ty} {coll:?}"
+            );
+        }
     }
 
     #[test]

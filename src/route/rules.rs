@@ -15,7 +15,8 @@
 //!   (`rows_per_table`) or at or above the last bound is
 //!   [`RouteError::KeyOutOfRange`] for an INSERT, never a guess. Range
 //!   predicates give exactly the shards whose ranges intersect.
-//! * `hash` (key type [`KeyType::Integer`] or [`KeyType::Text`] as the key
+//! * `hash` (key type [`KeyType::Integer`], [`KeyType::Text`] or
+//!   [`KeyType::PaddedText`] as the key
 //!   column's type says, [`KeyType::Auto`] for other columns; the planner
 //!   reads it with the table's columns and passes it in
 //!   [`RuleEnv::key_type`]): an integer key `k` goes to
@@ -25,7 +26,13 @@
 //!   `k`; for `BIGINT UNSIGNED` columns `k % n` is enough). Any other key
 //!   (strings, dates) goes to `CRC32(bytes) % n`, checkable as
 //!   `CRC32(k) % n`; in a string column every key is its bytes (`'042'` is
-//!   not 42). Predicates: `=`/`IN` give their shards (a number compared
+//!   not 42), without trailing spaces when the column's collation is PAD
+//!   SPACE (MariaDB's default, under which `'ab' = 'ab '`; a CHAR column
+//!   stores no trailing spaces, so `CRC32(k)` still checks it; for a
+//!   VARCHAR key stored with trailing spaces check
+//!   `CRC32(TRIM(TRAILING ' ' FROM k))`). Case- and accent-insensitive
+//!   collations are not folded: placement stays `CRC32(k)`, and a warning
+//!   says that a key written in another case than stored routes elsewhere. Predicates: `=`/`IN` give their shards (a number compared
 //!   with a string column gives every shard: it matches `'42'`, `' 42'`,
 //!   `'042'`...); a range gives every shard, except a small range between
 //!   two number literals on a column that is not a string one (`BETWEEN 10
@@ -577,7 +584,7 @@ fn eq_shards(rule: &Rule, env: &RuleEnv<'_>, v: &KeyValue) -> Result<ShardSet, R
         // A number compared with a string column compares numerically:
         // '42', ' 42' and '42abc' all equal 42, wherever their bytes are.
         RuleKind::Hash | RuleKind::Bucket { .. }
-            if hashed_key_type(env) == KeyType::Text && v.is_numeric_literal() =>
+            if hashed_key_type(env).is_text() && v.is_numeric_literal() =>
         {
             spread(rule, env)
         }
@@ -682,7 +689,7 @@ fn range_pred_shards(
                 Bound::Included(v) | Bound::Excluded(v) => v.is_numeric_literal(),
                 Bound::Unbounded => false,
             };
-            if !(numeric(lo) && numeric(hi)) || hashed_key_type(env) == KeyType::Text {
+            if !(numeric(lo) && numeric(hi)) || hashed_key_type(env).is_text() {
                 return spread(rule, env);
             }
             let (Some(l), Some(h)) = (int_bound(rule, lo, true)?, int_bound(rule, hi, false)?)

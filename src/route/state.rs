@@ -72,6 +72,7 @@ fn encode_key_type(t: KeyType) -> u8 {
         KeyType::Integer => 1,
         KeyType::Text => 2,
         KeyType::Auto => 3,
+        KeyType::PaddedText => 4,
     }
 }
 
@@ -80,8 +81,16 @@ fn decode_key_type(v: u8) -> Option<KeyType> {
         1 => Some(KeyType::Integer),
         2 => Some(KeyType::Text),
         3 => Some(KeyType::Auto),
+        4 => Some(KeyType::PaddedText),
         _ => None,
     }
+}
+
+/// Whether collation `name` compares letters case- or accent-insensitively
+/// (`_ci`, `_ai` in MariaDB's names; `_bin`, `_cs`, `binary` do not).
+fn folds_case_or_accents(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.split('_').any(|part| part == "ci" || part == "ai")
 }
 
 #[derive(Default)]
@@ -232,7 +241,7 @@ impl RouteState {
             .map_err(|e| e.to_string())?;
         let esc = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
         let sql = format!(
-            "SELECT c.COLUMN_NAME, k.ID, c.COLUMN_TYPE FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS k \
+            "SELECT c.COLUMN_NAME, k.ID, c.COLUMN_TYPE, c.COLLATION_NAME FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS k \
              ON k.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = '{}' AND c.TABLE_NAME = '{}' \
              ORDER BY c.ORDINAL_POSITION",
             esc(schema),
@@ -240,16 +249,17 @@ impl RouteState {
         );
         let packets = conn.query(&sql).map_err(|e| e.to_string())?;
         let mut out = TableColumns::default();
-        // column count, 3 definitions, EOF, rows, EOF
-        for p in packets.iter().skip(5) {
+        let mut key_collations = Vec::new();
+        // column count, 4 definitions, EOF, rows, EOF
+        for p in packets.iter().skip(6) {
             if p.first() == Some(&0xfe) && p.len() < 9 {
                 break;
             }
-            let cells: Vec<Option<&[u8]>> = shardgate_proto::row::TextRow::new(p, 3)
+            let cells: Vec<Option<&[u8]>> = shardgate_proto::row::TextRow::new(p, 4)
                 .cells()
                 .collect::<Result<_, _>>()
                 .map_err(|e| e.to_string())?;
-            let [Some(name), id, ty] = cells[..] else {
+            let [Some(name), id, ty, collation] = cells[..] else {
                 continue;
             };
             let name = name.to_ascii_lowercase();
@@ -264,7 +274,10 @@ impl RouteState {
             }
             if let Some(ty) = ty {
                 out.key_types
-                    .push((name.clone(), KeyType::of_column_type(ty)));
+                    .push((name.clone(), KeyType::of_column(ty, collation)));
+            }
+            if let Some(c) = collation {
+                key_collations.push((name.clone(), String::from_utf8_lossy(c).into_owned()));
             }
             out.ordered.push(name);
         }
@@ -274,7 +287,7 @@ impl RouteState {
             // the server, or read the columns once it is created.
             return Ok(cols);
         }
-        self.note_key_type(schema, table, &cols);
+        self.note_key_type(schema, table, &cols, &key_collations);
         self.columns.lock().insert(
             (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
             cols.clone(),
@@ -282,12 +295,30 @@ impl RouteState {
         Ok(cols)
     }
 
-    /// Records the key column type of `schema.table` from its columns.
-    fn note_key_type(&self, schema: &str, table: &str, cols: &TableColumns) {
-        if let Some(slot) = self.key_slot(schema, table) {
-            slot.ty.store(
-                encode_key_type(cols.key_type(&slot.column)),
-                Ordering::Release,
+    /// Records the key column type of `schema.table` from its columns, and
+    /// warns when a string key's collation equates different bytes.
+    fn note_key_type(
+        &self,
+        schema: &str,
+        table: &str,
+        cols: &TableColumns,
+        collations: &[(Vec<u8>, String)],
+    ) {
+        let Some(slot) = self.key_slot(schema, table) else {
+            return;
+        };
+        slot.ty.store(
+            encode_key_type(cols.key_type(&slot.column)),
+            Ordering::Release,
+        );
+        let collation = collations
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(&slot.column))
+            .map(|(_, name)| name.as_str());
+        if let Some(name) = collation.filter(|n| folds_case_or_accents(n)) {
+            log::warn!(
+                "ROUTER {schema}.{table}: shard key column {} has collation {name}, which                  compares different bytes as equal ('a' = 'A'); string keys are placed by                  their exact bytes, so a key written in another case or accent than the                  stored one routes to another shard. Prefer a _bin collation for a string                  shard key",
+                String::from_utf8_lossy(&slot.column)
             );
         }
     }
@@ -326,7 +357,7 @@ impl RouteState {
     /// Sets the columns of `schema.table` (tests, and callers that know
     /// them).
     pub fn set_table_columns(&self, schema: &str, table: &str, cols: TableColumns) {
-        self.note_key_type(schema, table, &cols);
+        self.note_key_type(schema, table, &cols, &[]);
         self.columns.lock().insert(
             (schema.to_ascii_lowercase(), table.to_ascii_lowercase()),
             Arc::new(cols),
@@ -373,5 +404,32 @@ impl RouteState {
         self.sharded_schemas
             .iter()
             .any(|s| s.eq_ignore_ascii_case(schema))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::folds_case_or_accents;
+
+    #[test]
+    fn insensitive_collations_are_told_from_exact_ones() {
+        for name in [
+            "utf8mb4_general_ci",
+            "latin1_swedish_ci",
+            "utf8mb4_uca1400_ai_ci",
+            "UTF8MB4_UNICODE_CI",
+            "utf8mb4_general_nopad_ci",
+        ] {
+            assert!(folds_case_or_accents(name), "{name}");
+        }
+        for name in [
+            "utf8mb4_bin",
+            "binary",
+            "latin1_general_cs",
+            "utf8mb4_nopad_bin",
+            "utf8mb4_uca1400_as_cs",
+        ] {
+            assert!(!folds_case_or_accents(name), "{name}");
+        }
     }
 }

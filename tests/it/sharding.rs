@@ -840,6 +840,48 @@ fn hash_insert_places_rows_by_mod_and_crc32_checked_in_sql() {
         want_ints.sort_unstable();
         assert_eq!(got, want_ints, "sid = 42 (prepared, integer parameter)");
     }
+    // utf8mb4_bin is PAD SPACE: 'k' = 'k  ' on the server, so both
+    // spellings are one key, placed by the bytes without trailing spaces.
+    let m = n as u32;
+    let padded = (0..)
+        .map(|i| format!("pad{i}"))
+        .find(|k| crc32(k.as_bytes()) % m != crc32(format!("{k}  ").as_bytes()) % m)
+        .expect("a key whose padded bytes hash elsewhere");
+    for &(g, s) in &l {
+        let t = phys("session_kv", s);
+        q(
+            &mut backend(g),
+            &format!("DELETE FROM {t} WHERE sid LIKE 'pad%'"),
+        );
+    }
+    q(
+        &mut conn,
+        &format!("INSERT INTO session_kv (sid, val) VALUES ('{padded}  ', 7001)"),
+    );
+    let home = (crc32(padded.as_bytes()) % m) as usize;
+    assert_eq!(
+        where_is("session_kv", &l, "sid", &format!("'{padded}'")),
+        vec![(l[home].0, phys("session_kv", home))],
+        "'{padded}  ' is placed as '{padded}'"
+    );
+    for lit in [
+        format!("'{padded}'"),
+        format!("'{padded} '"),
+        format!("'{padded}  '"),
+    ] {
+        let got = rows(
+            &mut conn,
+            &format!("SELECT val FROM session_kv WHERE sid = {lit}"),
+        );
+        assert_eq!(got, vec![vec!["7001".to_string()]], "sid = {lit}");
+    }
+    // The server sees the same key: a duplicate, as on one MariaDB.
+    let e = run(
+        &mut conn,
+        &format!("INSERT INTO session_kv (sid, val) VALUES ('{padded}', 7002)"),
+    )
+    .expect_err("duplicate of a padded key");
+    assert_eq!(server_err(&e).map(|(c, _)| c), Some(1062), "{e}");
 }
 
 #[test]
