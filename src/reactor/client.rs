@@ -233,6 +233,8 @@ pub(super) struct Client {
     pub switch_plugin: &'static str,
     /// The backend stopped reading because our write buffer is full.
     pub backpressure: bool,
+    /// A multi-shard write's own transaction (`reactor::implicit_txn`).
+    pub implicit_txn: super::implicit_txn::ImplicitTxn,
 }
 
 impl Client {
@@ -373,6 +375,7 @@ impl IoThread {
             counted_user: false,
             switch_plugin: auth::NATIVE,
             backpressure: false,
+            implicit_txn: Default::default(),
         };
         let greeting = HandshakeV10::new(
             SERVER_VERSION.as_bytes(),

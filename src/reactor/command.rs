@@ -435,6 +435,18 @@ impl IoThread {
 
     /// Runs one statement on every node the session holds a connection to.
     pub(super) fn run_on_attached(&mut self, key: usize, payload: Vec<u8>, effects: Effects) {
+        self.run_on_every_attached(key, payload, effects, Gather::Relay);
+    }
+
+    /// [`IoThread::run_on_attached`], gathering the replies with `gather`
+    /// (`Gather::Relay`: relayed when there is one node, else one OK).
+    pub(super) fn run_on_every_attached(
+        &mut self,
+        key: usize,
+        payload: Vec<u8>,
+        effects: Effects,
+        gather: Gather,
+    ) {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
@@ -445,10 +457,9 @@ impl IoThread {
             .into_iter()
             .map(|addr| Target::new(addr.to_string(), addr, payload.clone()))
             .collect();
-        let gather = if targets.len() == 1 {
-            Gather::Relay
-        } else {
-            Gather::SameOk
+        let gather = match gather {
+            Gather::Relay if targets.len() > 1 => Gather::SameOk,
+            g => g,
         };
         let inflight = InFlight::new(targets, Some(Expect::ResultSets), effects, gather, None);
         self.start_statement(key, inflight);

@@ -24,6 +24,7 @@ impl IoThread {
             return;
         };
         let n = inflight.targets.len();
+        super::implicit_txn::open_if_needed(c, &inflight);
         c.inflight = Some(inflight);
         c.phase = ClientPhase::AwaitBackend;
         if let Err(msg) = self.choose_nodes(ck) {
@@ -546,6 +547,15 @@ impl IoThread {
         if !inf.targets.iter().all(|t| t.done) {
             return;
         }
+        if self.implicit_txn_step(ck) {
+            return;
+        }
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return;
+        };
+        let Some(inf) = c.inflight.as_ref() else {
+            return;
+        };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
         let error = inf.error.clone();
         let relay = matches!(inf.gather, Gather::Relay);

@@ -13,6 +13,7 @@ mod client;
 mod command;
 mod dispatch;
 mod finish;
+mod implicit_txn;
 mod io_thread;
 mod kill;
 mod prepared;

@@ -68,6 +68,10 @@ enum State {
 pub struct Outcome {
     /// Status flags of the last OK/EOF seen.
     pub status: u16,
+    /// An OK or EOF carried status flags (an ERR, or a COM_STMT_PREPARE
+    /// reply without EOF packets, has none: the server's transaction and
+    /// autocommit state are then what it reported before).
+    pub status_seen: bool,
     /// True when the (last) result was an ERR packet.
     pub error: bool,
     /// From the last OK packet.
@@ -176,6 +180,7 @@ impl ReplyTracker {
 
     fn on_status(&mut self, status: u16) {
         self.outcome.status = status;
+        self.outcome.status_seen = true;
         if status & StatusFlags::SESSION_STATE_CHANGED.0 != 0 {
             self.outcome.session_state_changed = true;
         }

@@ -229,7 +229,9 @@ impl IoThread {
             b.tracker = None;
             b.deadline = None;
             b.last_used = Instant::now();
-            b.status = outcome.status;
+            if outcome.status_seen {
+                b.status = outcome.status;
+            }
             target = b.target.take();
         }
         if adv.done {

@@ -506,6 +506,17 @@ fn admin_port_commands_reload_and_metrics() {
         sessions.iter().any(|r| col(r, "user") == Some(APP_USER)),
         "{sessions:?}"
     );
+    // A failed statement leaves the session unpinned: an ERR carries no
+    // status flags, so the connection's transaction and autocommit state
+    // are what it reported before (the session's backend goes back).
+    app.query_drop("SELECT * FROM no_such_table_here")
+        .expect_err("unknown table");
+    let sessions = rows(&mut c, "SHOW SESSIONS");
+    let held: Vec<_> = sessions
+        .iter()
+        .filter(|r| col(r, "user") == Some(APP_USER) && col(r, "backend").is_some())
+        .collect();
+    assert!(held.is_empty(), "sessions holding a backend: {held:?}");
     let stats = rows(&mut c, "SHOW STATS");
     let stat = |k: &str| {
         stats

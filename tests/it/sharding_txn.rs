@@ -39,16 +39,7 @@ fn committed(ids_from: i64) -> Vec<(i64, bool)> {
         .map(|(g, db)| {
             let mut d = direct_db(db, "blog");
             let mut n = 0i64;
-            let tables: &[&str] = if g == 0 {
-                &["article_0000", "article_0001"]
-            } else {
-                &[if g == 1 {
-                    "article_0002"
-                } else {
-                    "article_0003"
-                }]
-            };
-            for t in tables {
+            for t in article_tables(g) {
                 let c: i64 = d
                     .query_first(format!("SELECT COUNT(*) FROM {t} WHERE id >= {ids_from}"))
                     .expect("count")
@@ -172,5 +163,146 @@ fn begin_covers_every_group_and_broadcast_reads_see_the_transaction() {
         };
         assert_eq!(committed(ID_LO), want, "after {end}");
     }
+    cleanup(&mut conn);
+}
+
+/// The physical `article` tables of group `g`.
+fn article_tables(g: usize) -> &'static [&'static str] {
+    match g {
+        0 => &["article_0000", "article_0001"],
+        1 => &["article_0002"],
+        _ => &["article_0003"],
+    }
+}
+
+/// `(user_id, id)` rows of this module committed on group `g` (as another
+/// session sees them), sorted.
+fn committed_rows(g: usize) -> Vec<(i64, i64)> {
+    let mut d = direct_db(&cluster().dbs[g], "blog");
+    let mut rows = Vec::new();
+    for t in article_tables(g) {
+        let r: Vec<(i64, i64)> = d
+            .query(format!("SELECT user_id, id FROM {t} WHERE id >= {ID_LO}"))
+            .expect("rows");
+        rows.extend(r);
+    }
+    rows.sort_unstable();
+    rows
+}
+
+fn err_code(conn: &mut Conn, sql: &str) -> u16 {
+    match conn.query_drop(sql) {
+        Ok(()) => panic!("{sql}: expected an error"),
+        Err(mysql::Error::MySqlError(e)) => e.code,
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+#[test]
+fn a_write_on_several_shards_is_all_or_nothing_in_autocommit_mode() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    cleanup(&mut conn);
+    let [u0, u1, u2] = USERS;
+    let lo = ID_LO + 40;
+
+    // A multi-row INSERT split over the three groups, whose g2 row is a
+    // duplicate: nothing of it stays anywhere, as on one server.
+    q(
+        &mut conn,
+        &format!("INSERT INTO article (id, user_id, title) VALUES ({lo}, {u2}, 'first')"),
+    );
+    let code = err_code(
+        &mut conn,
+        &format!(
+            "INSERT INTO article (id, user_id, title) VALUES ({}, {u0}, 'x'), ({}, {u1}, 'x'), \
+             ({lo}, {u2}, 'dup')",
+            lo + 1,
+            lo + 2
+        ),
+    );
+    assert_eq!(code, 1062, "duplicate key on one shard");
+    assert_eq!(committed_rows(0), vec![], "g0 rolled back");
+    assert_eq!(committed_rows(1), vec![], "g1 rolled back");
+    assert_eq!(committed_rows(2), vec![(u2, lo)]);
+
+    // A scatter UPDATE that fails on g0 only (two rows of one user get the
+    // same primary key): g1's row keeps its id.
+    q(
+        &mut conn,
+        &format!(
+            "INSERT INTO article (id, user_id, title) VALUES ({}, {u0}, 'a'), ({}, {u0}, 'b'), \
+             ({}, {u1}, 'c')",
+            lo + 10,
+            lo + 11,
+            lo + 12
+        ),
+    );
+    let dup_update = format!(
+        "UPDATE article SET id = {} WHERE id BETWEEN {} AND {}",
+        lo + 20,
+        lo + 10,
+        lo + 12
+    );
+    let code = err_code(&mut conn, &dup_update);
+    assert_eq!(code, 1062, "duplicate key on g0");
+    assert_eq!(committed_rows(0), vec![(u0, lo + 10), (u0, lo + 11)]);
+    assert_eq!(committed_rows(1), vec![(u1, lo + 12)], "g1 rolled back");
+    // The same as a prepared statement (routed at EXECUTE).
+    let stmt = conn
+        .prep("UPDATE article SET id = ? WHERE id BETWEEN ? AND ?")
+        .expect("prepare");
+    match conn.exec_drop(&stmt, (lo + 20, lo + 10, lo + 12)) {
+        Err(mysql::Error::MySqlError(e)) => assert_eq!(e.code, 1062),
+        other => panic!("prepared duplicate update: {other:?}"),
+    }
+    assert_eq!(
+        committed_rows(1),
+        vec![(u1, lo + 12)],
+        "g1 rolled back (prepared)"
+    );
+
+    // A broadcast INSERT whose row already exists on g1 only.
+    let mut g1 = direct_db(&cluster().dbs[1], "blog");
+    g1.query_drop(format!(
+        "INSERT INTO country (code, name) VALUES ('{CODE}', 'only g1')"
+    ))
+    .expect("direct insert");
+    let code = err_code(
+        &mut conn,
+        &format!("INSERT INTO country (code, name) VALUES ('{CODE}', 'Txnland')"),
+    );
+    assert_eq!(code, 1062, "duplicate on g1");
+    let copies: Vec<bool> = committed(ID_LO).iter().map(|&(_, c)| c).collect();
+    assert_eq!(copies, vec![false, true, false], "g0 and g2 rolled back");
+    g1.query_drop(format!("DELETE FROM country WHERE code = '{CODE}'"))
+        .expect("direct delete");
+
+    // Success: committed everywhere at once, affected rows summed, and the
+    // session is not left in a transaction (ROLLBACK undoes nothing).
+    conn.query_drop(format!(
+        "UPDATE article SET title = 'done' WHERE id >= {ID_LO}"
+    ))
+    .expect("scatter update");
+    assert_eq!(conn.affected_rows(), 4);
+    q(&mut conn, "ROLLBACK");
+    for g in 0..GROUPS.len() {
+        let mut d = direct_db(&cluster().dbs[g], "blog");
+        for t in article_tables(g) {
+            let n: i64 = d
+                .query_first(format!(
+                    "SELECT COUNT(*) FROM {t} WHERE id >= {ID_LO} AND title <> 'done'"
+                ))
+                .expect("count")
+                .expect("a row");
+            assert_eq!(n, 0, "{t}: the update is committed");
+        }
+    }
+    // Inside an explicit transaction the application decides: a failed
+    // statement leaves the other shards' changes to its COMMIT/ROLLBACK.
+    q(&mut conn, "BEGIN");
+    assert_eq!(err_code(&mut conn, &dup_update), 1062);
+    q(&mut conn, "ROLLBACK");
+    assert_eq!(committed_rows(1), vec![(u1, lo + 12)]);
     cleanup(&mut conn);
 }

@@ -1,0 +1,144 @@
+//! Writes on several shards outside a transaction (autocommit on, no
+//! BEGIN): one statement to MariaDB is all or nothing, so shardgate runs
+//! such a write inside a transaction of its own on every backend it
+//! touches (`send_target` sends the BEGIN with the statement), then ends it
+//! with COMMIT on all of them when every shard succeeded, or ROLLBACK on
+//! all when one failed (duplicate key, a lost backend...), and only then
+//! answers the client: the statement's OK (affected rows summed), or its
+//! first error with nothing left applied anywhere.
+//!
+//! The end is one COMMIT per group, not a two-phase commit: a group that
+//! fails between the other groups' COMMIT and its own loses its part, and
+//! the client gets that COMMIT's error.
+
+use super::client::{err_payload, ok_payload, session_status, Client, InFlight};
+use super::io_thread::{Conn, IoThread};
+use crate::route::{Effects, Gather};
+use crate::session::PinReasons;
+use crate::stats::QueryKind;
+use shardgate_proto::error_codes as ec;
+
+/// Where a client's implicit transaction is.
+#[derive(Debug, Default)]
+pub(super) enum ImplicitTxn {
+    /// None running.
+    #[default]
+    Off,
+    /// The multi-shard write is running inside it.
+    Running,
+    /// COMMIT or ROLLBACK is running; the write's outcome waits for it.
+    Ending {
+        /// The write's first error (the transaction is rolled back).
+        error: Option<Vec<u8>>,
+        affected: u64,
+        insert_id: u64,
+    },
+}
+
+/// Whether `inf` is a write on several shards that needs a transaction of
+/// shardgate's own: a DML statement gathered from several targets while
+/// the session has no transaction open and autocommit on.
+fn needs_implicit_txn(c: &Client, inf: &InFlight) -> bool {
+    matches!(inf.gather, Gather::SumOk | Gather::SameOk)
+        && inf.targets.len() > 1
+        && matches!(
+            inf.effects.kind,
+            QueryKind::Insert | QueryKind::Update | QueryKind::Delete
+        )
+        && !inf.effects.end_txn
+        && c.sess.txn_begin.is_none()
+        && !c.sess.pins.contains(PinReasons::TRANSACTION)
+        && !c.sess.pins.contains(PinReasons::AUTOCOMMIT_OFF)
+        && !c.sess.state.vars.iter().any(|a| a.key == "autocommit")
+}
+
+/// Opens the implicit transaction for `inf` when it needs one (before its
+/// targets get their backends: each then starts with BEGIN).
+pub(super) fn open_if_needed(c: &mut Client, inf: &InFlight) {
+    if needs_implicit_txn(c, inf) {
+        // Pinned like a transaction: one connection per node, so the
+        // shards of a node share its transaction.
+        c.sess.pins.insert(PinReasons::TRANSACTION);
+        c.sess.txn_begin = Some(b"BEGIN".to_vec());
+        c.implicit_txn = ImplicitTxn::Running;
+    }
+}
+
+impl IoThread {
+    /// Every target of the client's statement is done: when the statement
+    /// belongs to an implicit transaction, takes over its completion (ends
+    /// the transaction, then replies) and returns true.
+    pub(super) fn implicit_txn_step(&mut self, ck: usize) -> bool {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return false;
+        };
+        let Some(inf) = c.inflight.as_ref() else {
+            return false;
+        };
+        let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
+        let error = inf.error.clone().map(|e| {
+            if e.is_empty() {
+                err_payload(ec::ER_UNKNOWN_ERROR, "shardgate: a shard failed")
+            } else {
+                e
+            }
+        });
+        match std::mem::take(&mut c.implicit_txn) {
+            ImplicitTxn::Off => false,
+            ImplicitTxn::Running => {
+                let failed = error.is_some();
+                self.finish_statement(ck, status, failed, affected, insert_id);
+                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+                    return true;
+                };
+                c.sess.txn_begin = None;
+                if c.backends.is_empty() {
+                    // No backend was reached: there is nothing to end.
+                    c.sess.pins.remove(PinReasons::TRANSACTION);
+                    let reply = match error {
+                        Some(e) => e,
+                        None => ok_payload(c.sess.caps, affected, insert_id, session_status(c)),
+                    };
+                    self.maybe_release_after_statement(ck);
+                    self.reply_local(ck, &reply);
+                    return true;
+                }
+                c.implicit_txn = ImplicitTxn::Ending {
+                    error,
+                    affected,
+                    insert_id,
+                };
+                let sql: &[u8] = if failed { b"ROLLBACK" } else { b"COMMIT" };
+                let mut payload = vec![0x03];
+                payload.extend_from_slice(sql);
+                let effects = Effects {
+                    end_txn: true,
+                    write: !failed,
+                    ..Effects::default()
+                };
+                self.run_on_every_attached(ck, payload, effects, Gather::SameOk);
+                true
+            }
+            ImplicitTxn::Ending {
+                error: write_error,
+                affected,
+                insert_id,
+            } => {
+                let end_failed = error.is_some();
+                self.finish_statement(ck, status, end_failed, 0, 0);
+                let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+                    return true;
+                };
+                let reply = match (write_error, error) {
+                    // Rolled back: the write's own error.
+                    (Some(e), _) => e,
+                    // COMMIT failed somewhere: the client must know.
+                    (None, Some(e)) => e,
+                    (None, None) => ok_payload(c.sess.caps, affected, insert_id, session_status(c)),
+                };
+                self.reply_local(ck, &reply);
+                true
+            }
+        }
+    }
+}
