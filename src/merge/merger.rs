@@ -88,9 +88,6 @@ struct Shard {
     queue: VecDeque<Row>,
     /// Union: rows of this shard in the union queue.
     queued: usize,
-    /// The last row taken when the queue became empty, to check that the
-    /// next row keeps the order.
-    last: Option<Row>,
 }
 
 /// The scatter-gather merger of one statement. See the module docs of
@@ -128,7 +125,11 @@ pub struct Merger {
     /// DISTINCT over rows sorted on every visible column: duplicates are
     /// adjacent, so only the last distinct row is kept (no set).
     distinct_adjacent: bool,
-    last_distinct: Option<Row>,
+    /// Sorted mode: the last row the k-way merge gave. The next one must
+    /// not sort before it (a shard that sorts differently from the merge
+    /// is caught there, one comparison per row), and equals it when it is
+    /// an adjacent duplicate.
+    last_sorted: Option<Row>,
     skipped: u64,
     emitted: u64,
     header_sent: bool,
@@ -171,7 +172,6 @@ impl Merger {
                     defs: Vec::new(),
                     queue: VecDeque::new(),
                     queued: 0,
-                    last: None,
                 })
                 .collect(),
             columns_known: false,
@@ -192,7 +192,7 @@ impl Merger {
             current: None,
             seen: HashSet::new(),
             distinct_adjacent: false,
-            last_distinct: None,
+            last_sorted: None,
             skipped: 0,
             emitted: 0,
             buffered_bytes: 0,
@@ -667,16 +667,6 @@ impl Merger {
             Mode::Sorted | Mode::GroupStream => {
                 self.order.check(&row).map_err(|e| self.bad_cell(e))?;
                 let s = &self.shards[shard];
-                let prev = s.queue.back().or(s.last.as_ref());
-                if prev.is_some_and(|p| self.order.cmp(p, &row) == Ordering::Greater) {
-                    return Err((
-                        ER_UNKNOWN_ERROR,
-                        format!(
-                            "shardgate: shard {shard} returned rows out of ORDER BY order (the shards' \
-                             collation or sort differs from what shardgate merges by)"
-                        ),
-                    ));
-                }
                 let was_empty = s.queue.is_empty();
                 self.buffered_bytes += row.size();
                 if self.buffered_bytes > self.spec.max_buffered_bytes {
@@ -725,9 +715,9 @@ impl Merger {
         Ok(())
     }
 
-    /// The next row of the k-way merge, when every unfinished shard has a
-    /// row buffered.
-    fn pop_sorted(&mut self) -> Option<Row> {
+    /// The next row of the k-way merge and its shard, when every
+    /// unfinished shard has a row buffered.
+    fn pop_sorted(&mut self) -> Option<(usize, Row)> {
         if self.waiting > 0 {
             return None;
         }
@@ -740,12 +730,11 @@ impl Merger {
             self.heap.pop(|a, b| head_cmp(shards, order, a, b));
             if self.shards[s].phase != Phase::Done {
                 self.waiting += 1;
-                self.shards[s].last = Some(row.clone());
             }
         } else {
             self.heap.top_changed(|a, b| head_cmp(shards, order, a, b));
         }
-        Some(row)
+        Some((s, row))
     }
 
     fn limit_reached(&self) -> bool {
@@ -778,22 +767,25 @@ impl Merger {
                 }
             }
             Mode::Sorted => {
-                while let Some(row) = self.pop_sorted() {
+                while let Some((shard, row)) = self.pop_sorted() {
+                    let after_last = self
+                        .last_sorted
+                        .as_ref()
+                        .map(|last| self.order.cmp(last, &row));
+                    if after_last == Some(Ordering::Greater) {
+                        return Err(out_of_order(shard));
+                    }
                     if self.distinct_adjacent {
                         // The ORDER BY covers every selected column: rows
                         // that sort equal are equal, and come out adjacent.
-                        if self
-                            .last_distinct
-                            .as_ref()
-                            .is_some_and(|last| self.order.cmp(last, &row) == Ordering::Equal)
-                        {
+                        if after_last == Some(Ordering::Equal) {
                             continue;
                         }
                         self.emit_row(&row, out, seq)?;
-                        self.last_distinct = Some(row);
                     } else {
                         self.emit(&row, out, seq)?;
                     }
+                    self.last_sorted = Some(row);
                     if self.limit_reached() {
                         self.finished = true;
                         return Ok(());
@@ -801,13 +793,18 @@ impl Merger {
                 }
             }
             Mode::GroupStream => {
-                while let Some(row) = self.pop_sorted() {
+                while let Some((shard, row)) = self.pop_sorted() {
                     let plan = self
                         .plan
                         .as_ref()
                         .ok_or((ER_UNKNOWN_ERROR, String::new()))?;
-                    match &mut self.current {
-                        Some(g) if self.order.cmp(g.first(), &row) == Ordering::Equal => {
+                    let after = self
+                        .current
+                        .as_ref()
+                        .map(|g| self.order.cmp(g.first(), &row));
+                    match (&mut self.current, after) {
+                        (_, Some(Ordering::Greater)) => return Err(out_of_order(shard)),
+                        (Some(g), Some(Ordering::Equal)) => {
                             plan.fold(g, &row).map_err(internal)?;
                         }
                         _ => {
@@ -1010,6 +1007,18 @@ impl Merger {
 
 const MULTI_RESULTS: &str =
     "shardgate: a statement with several result sets (CALL, multi-statement) cannot be merged across shards";
+
+/// A shard's rows came in another order than the merge's: the shards'
+/// collation or sort differs from what shardgate merges by.
+fn out_of_order(shard: usize) -> Fail {
+    (
+        ER_UNKNOWN_ERROR,
+        format!(
+            "shardgate: shard {shard} returned rows out of ORDER BY order (the shards' \
+             collation or sort differs from what shardgate merges by)"
+        ),
+    )
+}
 
 fn too_many(what: &str, max: usize) -> Fail {
     (

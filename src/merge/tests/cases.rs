@@ -611,6 +611,27 @@ fn refuses_what_it_cannot_compare() {
     let bad = vec![cells(&[Some("2")]), cells(&[Some("1")])];
     let o = run(spec.clone(), MODERN, &[reply(MODERN, &cols, &bad, 0)]);
     assert!(matches!(&o.end, End::Err(1105, m) if m.contains("out of ORDER BY order")));
+    // ... seen only against the other shard's rows, and in streamed groups
+    let ok = vec![cells(&[Some("1")]), cells(&[Some("4")])];
+    let bad = vec![cells(&[Some("3")]), cells(&[Some("2")])];
+    let both = [reply(MODERN, &cols, &ok, 0), reply(MODERN, &cols, &bad, 0)];
+    let o = run(spec.clone(), MODERN, &both);
+    assert!(
+        matches!(&o.end, End::Err(1105, m) if m.contains("shard 1 returned rows out of ORDER BY order")),
+        "{:?}",
+        o.end
+    );
+    let grouped = MergeSpec {
+        group_by: vec![0],
+        order_by: vec![OrderKey::asc(0)],
+        ..MergeSpec::default()
+    };
+    let o = run(grouped, MODERN, &both);
+    assert!(
+        matches!(&o.end, End::Err(1105, m) if m.contains("out of ORDER BY order")),
+        "{:?}",
+        o.end
+    );
     // shards disagree on the columns
     let two = [c("i", ColumnType::Long), c("j", ColumnType::Long)];
     let o = run(
