@@ -533,7 +533,7 @@ fn select_value(sess: &Session, expr: &str) -> Option<String> {
         "user()" | "current_user()" | "session_user()" | "system_user()" => {
             return Some(format!("{}@{}", sess.user, sess.peer.ip()))
         }
-        "version()" => return Some(super::server::SERVER_VERSION.to_string()),
+        "version()" => return Some(super::server::sql_version().to_string()),
         "connection_id()" => return Some(sess.id.to_string()),
         _ => {}
     }
@@ -552,7 +552,7 @@ fn select_value(sess: &Session, expr: &str) -> Option<String> {
 fn variable(sess: &Session, name: &str) -> Option<String> {
     Some(match name {
         "version_comment" => "shardgate admin port".to_string(),
-        "version" => super::server::SERVER_VERSION.to_string(),
+        "version" => super::server::sql_version().to_string(),
         "max_allowed_packet" => (64u64 << 20).to_string(),
         "wait_timeout" | "interactive_timeout" => "28800".to_string(),
         "autocommit" => "1".to_string(),

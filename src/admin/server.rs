@@ -35,8 +35,17 @@ use crate::reactor::Shared;
 use crate::session::auth::{new_scramble, CACHING_SHA2, NATIVE};
 
 /// What the admin port calls itself in the greeting.
-pub const SERVER_VERSION: &str =
-    concat!("10.11.99-shardgate-", env!("CARGO_PKG_VERSION"), "-admin");
+pub const SERVER_VERSION: &str = concat!(
+    "5.5.5-10.11.99-MariaDB-shardgate-",
+    env!("CARGO_PKG_VERSION"),
+    "-admin"
+);
+
+/// The version as `VERSION()` / `@@version` show it: without the greeting's
+/// `5.5.5-` compatibility prefix, as MariaDB shows its own.
+pub fn sql_version() -> &'static str {
+    SERVER_VERSION.trim_start_matches("5.5.5-")
+}
 
 /// utf8mb4_general_ci.
 const GREETING_COLLATION: u8 = 45;

@@ -28,8 +28,16 @@ use crate::route::{self, Effects, Gather};
 use crate::session::auth::{self, AuthCheck};
 use crate::session::{PinReasons, Session};
 
-/// What shardgate tells clients it is.
-pub const SERVER_VERSION: &str = concat!("10.11.99-shardgate-", env!("CARGO_PKG_VERSION"));
+/// What shardgate tells clients it is: a MariaDB 10.11 (the backends'
+/// dialect). The `5.5.5-` prefix is MariaDB's own: MySQL clients read the
+/// version's first number, and one of 8 or more makes them assume MySQL 8
+/// (MySQL Connector/Python then sends `SET NAMES ... COLLATE
+/// utf8mb4_0900_ai_ci`, which MariaDB refuses); MariaDB clients find
+/// "MariaDB" in it and skip the prefix.
+pub const SERVER_VERSION: &str = concat!(
+    "5.5.5-10.11.99-MariaDB-shardgate-",
+    env!("CARGO_PKG_VERSION")
+);
 /// utf8mb4_general_ci: the collation announced in the greeting.
 pub(super) const GREETING_COLLATION: u8 = 45;
 /// Steps one readiness round may take before yielding to other connections.

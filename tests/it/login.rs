@@ -113,6 +113,18 @@ fn login_greeting_names_a_supported_plugin() {
         g.contains("mysql_native_password") || g.contains("caching_sha2_password"),
         "greeting names an unexpected plugin: {g:?}"
     );
+    // The version reads as MariaDB's own greeting: "5.5.5-" then a 10.x
+    // MariaDB version, so MySQL clients do not take it for a MySQL 8
+    // (whose default collation utf8mb4_0900_ai_ci MariaDB refuses).
+    let version_end = greeting[1..].iter().position(|&b| b == 0).map(|i| i + 1);
+    let version = text(&greeting[1..version_end.expect("NUL-ended version")]);
+    assert!(
+        version.starts_with("5.5.5-10.") && version.contains("-MariaDB"),
+        "greeting version {version:?}"
+    );
+    // (The mysql crate, like MySQL clients, reads it as 5.5.5, exactly as
+    // it reads a MariaDB server's own greeting.)
+    assert_eq!(c.server_version(), (5, 5, 5), "{version}");
 }
 
 #[test]
