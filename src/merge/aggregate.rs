@@ -15,6 +15,8 @@
 //! <https://mariadb.com/kb/en/avg/>
 //! <https://mariadb.com/kb/en/sum/>
 
+use std::collections::HashSet;
+
 use shardgate_proto::codec::put_lenenc_bytes;
 use shardgate_proto::column::{ColumnDefinition41, ColumnFlags, ColumnType};
 use shardgate_proto::value::{Value, NOT_FIXED_DEC};
@@ -35,6 +37,8 @@ enum Fold {
     /// Neither grouped nor aggregated: the first non-NULL value.
     Any,
     Count,
+    /// `COUNT(DISTINCT x)`: the set of `x` values seen.
+    CountDistinct,
     SumDec,
     SumFloat,
     Min,
@@ -59,6 +63,7 @@ enum Acc {
     Float(Option<f64>),
     Best(Option<(Key, Vec<u8>)>),
     Any(Option<Vec<u8>>),
+    Distinct(HashSet<Key>),
 }
 
 /// One group being merged: its first row and one accumulator per column.
@@ -123,6 +128,7 @@ impl GroupPlan {
                 Aggregate::Sum => sum_fold(c),
                 Aggregate::Min => Fold::Min,
                 Aggregate::Max => Fold::Max,
+                Aggregate::CountDistinct => Fold::CountDistinct,
                 Aggregate::Avg { .. } => continue,
             };
         }
@@ -133,6 +139,11 @@ impl GroupPlan {
         for (c, f) in finish.iter().enumerate() {
             if let Finish::Avg { scale, .. } = *f {
                 out_meta[c] = avg_meta(scale);
+            }
+        }
+        for (c, f) in folds.iter().enumerate() {
+            if *f == Fold::CountDistinct {
+                out_meta[c] = count_meta();
             }
         }
         GroupPlan {
@@ -193,6 +204,50 @@ impl GroupPlan {
         true
     }
 
+    /// Writes column `c`'s definition as MariaDB shows a COUNT (name and
+    /// table from the shard's column `c`, which held the counted values)
+    /// and returns true, when `c` is a `COUNT(DISTINCT ...)`.
+    pub fn write_count_definition(&self, c: usize, defs: &[Vec<u8>], p: &mut Vec<u8>) -> bool {
+        if self.folds.get(c) != Some(&Fold::CountDistinct) {
+            return false;
+        }
+        let Some(Ok(def)) = defs.get(c).map(|d| ColumnDefinition41::decode(d)) else {
+            return false;
+        };
+        let meta = count_meta();
+        ColumnDefinition41 {
+            character_set: meta.charset,
+            column_length: 21,
+            column_type: meta.ty,
+            flags: meta.flags,
+            decimals: 0,
+            filler: [0, 0],
+            trailing: b"",
+            schema: b"",
+            table: b"",
+            org_table: b"",
+            org_name: b"",
+            ..def
+        }
+        .encode(p);
+        true
+    }
+
+    /// The row of a grouping without GROUP BY over no rows at all (MariaDB
+    /// still answers one row): counts are 0, everything else NULL.
+    pub fn empty_row(&self) -> Result<Row, String> {
+        let mut row = Row::with_capacity(self.folds.len());
+        for (c, f) in self.folds.iter().enumerate() {
+            match f {
+                Fold::Count | Fold::CountDistinct => row.push(Some(
+                    &self.encode_number(&Decimal::from_i128(0), &self.out_meta[c])?,
+                )),
+                _ => row.push(None),
+            }
+        }
+        Ok(row)
+    }
+
     /// A group holding one row.
     pub fn start(&self, row: Row) -> Result<Group, String> {
         let accs = self
@@ -202,6 +257,7 @@ impl GroupPlan {
                 Fold::First => Acc::None,
                 Fold::Any => Acc::Any(None),
                 Fold::Count => Acc::Count(0),
+                Fold::CountDistinct => Acc::Distinct(HashSet::new()),
                 Fold::SumDec => Acc::Dec(None),
                 Fold::SumFloat => Acc::Float(None),
                 Fold::Min | Fold::Max => Acc::Best(None),
@@ -216,8 +272,10 @@ impl GroupPlan {
         Ok(g)
     }
 
-    /// Folds one more row into a group.
-    pub fn fold(&self, g: &mut Group, row: &Row) -> Result<(), String> {
+    /// Folds one more row into a group; returns how many values it added
+    /// to the group's `COUNT(DISTINCT ...)` sets (memory the caller bounds).
+    pub fn fold(&self, g: &mut Group, row: &Row) -> Result<usize, String> {
+        let mut added = 0;
         for (c, acc) in g.accs.iter_mut().enumerate() {
             let cell = row.cell(c);
             let meta = &self.in_meta[c];
@@ -249,6 +307,12 @@ impl GroupPlan {
                         *sum = Some(sum.unwrap_or(0.0) + f);
                     }
                 }
+                Acc::Distinct(seen) => {
+                    let key = cell_key(meta, self.colls[c].as_ref(), self.binary, cell)?;
+                    if key != Key::Null && seen.insert(key) {
+                        added += 1;
+                    }
+                }
                 Acc::Best(best) => {
                     let key = cell_key(meta, self.colls[c].as_ref(), self.binary, cell)?;
                     if key == Key::Null {
@@ -265,7 +329,7 @@ impl GroupPlan {
                 }
             }
         }
-        Ok(())
+        Ok(added)
     }
 
     /// The merged row of a group.
@@ -288,6 +352,12 @@ impl GroupPlan {
                 Acc::Best(b) => row.push(b.as_ref().map(|(_, v)| v.as_slice())),
                 Acc::Count(n) => {
                     row.push(Some(&self.encode_number(&Decimal::from_i128(*n), meta)?))
+                }
+                Acc::Distinct(seen) => {
+                    row.push(Some(&self.encode_number(
+                        &Decimal::from_i128(seen.len() as i128),
+                        &self.out_meta[c],
+                    )?))
                 }
                 Acc::Dec(None) | Acc::Float(None) => row.push(None),
                 Acc::Dec(Some(d)) => row.push(Some(&self.encode_number(d, meta)?)),
@@ -380,6 +450,18 @@ fn avg_meta(scale: Option<u32>) -> ColMeta {
         charset: super::collation::BINARY,
         cells_charset: super::collation::BINARY,
         flags: ColumnFlags::BINARY | ColumnFlags::NUM,
+    }
+}
+
+/// What MariaDB gives for a COUNT: a BIGINT that is never NULL.
+fn count_meta() -> ColMeta {
+    ColMeta {
+        ty: ColumnType::LongLong,
+        unsigned: false,
+        decimals: 0,
+        charset: super::collation::BINARY,
+        cells_charset: super::collation::BINARY,
+        flags: ColumnFlags::NOT_NULL | ColumnFlags::BINARY | ColumnFlags::NUM,
     }
 }
 

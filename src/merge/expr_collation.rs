@@ -22,6 +22,9 @@ pub(super) fn apply(spec: &MergeSpec, meta: &mut [ColMeta]) -> Result<(), (Error
         spec.order_by.iter().any(|o| o.column == c)
             || spec.group_by.contains(&c)
             || (spec.distinct && c < visible)
+            || spec
+                .aggregates
+                .contains(&(c, super::spec::Aggregate::CountDistinct))
     };
     let of_column = |name: &[u8]| {
         spec.column_collations

@@ -122,6 +122,9 @@ pub struct Merger {
     /// the next rows).
     current: Option<Group>,
     seen: HashSet<Vec<Key>>,
+    /// Values held in the groups' `COUNT(DISTINCT ...)` sets (bounded by
+    /// `spec.max_groups`, like the groups).
+    distinct_values: usize,
     /// DISTINCT over rows sorted on every visible column: duplicates are
     /// adjacent, so only the last distinct row is kept (no set).
     distinct_adjacent: bool,
@@ -191,6 +194,7 @@ impl Merger {
             group_list: Vec::new(),
             current: None,
             seen: HashSet::new(),
+            distinct_values: 0,
             distinct_adjacent: false,
             last_sorted: None,
             skipped: 0,
@@ -621,6 +625,13 @@ impl Merger {
                     }
                     continue;
                 }
+                Aggregate::CountDistinct => {
+                    // The shards return the counted values themselves.
+                    if let Some(p) = self.in_meta[c].equality_problem() {
+                        return Err(unsupported("COUNT(DISTINCT)", c, p));
+                    }
+                    continue;
+                }
                 Aggregate::Count | Aggregate::Sum => [c, c],
                 Aggregate::Avg { sum, count } => [sum, count],
             };
@@ -701,7 +712,11 @@ impl Merger {
                 let internal =
                     |e: String| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}"));
                 if let Some(&i) = self.groups.get(&key) {
-                    plan.fold(&mut self.group_list[i], &row).map_err(internal)?;
+                    let added = plan.fold(&mut self.group_list[i], &row).map_err(internal)?;
+                    self.distinct_values += added;
+                    if self.distinct_values > self.spec.max_groups {
+                        return Err(too_many("COUNT(DISTINCT) values", self.spec.max_groups));
+                    }
                 } else {
                     if self.group_list.len() >= self.spec.max_groups {
                         return Err(too_many("groups", self.spec.max_groups));
@@ -805,7 +820,13 @@ impl Merger {
                     match (&mut self.current, after) {
                         (_, Some(Ordering::Greater)) => return Err(out_of_order(shard)),
                         (Some(g), Some(Ordering::Equal)) => {
-                            plan.fold(g, &row).map_err(internal)?;
+                            self.distinct_values += plan.fold(g, &row).map_err(internal)?;
+                            if self.distinct_values > self.spec.max_groups {
+                                return Err(too_many(
+                                    "COUNT(DISTINCT) values",
+                                    self.spec.max_groups,
+                                ));
+                            }
                         }
                         _ => {
                             let g = plan.start(row).map_err(internal)?;
@@ -846,13 +867,15 @@ impl Merger {
         let row = plan
             .finish(g)
             .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}")))?;
-        if let Some(h) = &self.spec.having {
+        Ok(self.having_passes(&row).then_some(row))
+    }
+
+    /// Whether a merged group's row passes HAVING (true without HAVING).
+    fn having_passes(&self, row: &Row) -> bool {
+        self.spec.having.as_ref().is_none_or(|h| {
             let cell = |i: usize| row.cell(i);
-            if h.eval(&cell, &self.emit_meta, &self.emit_colls, self.spec.binary) != Some(true) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(row))
+            h.eval(&cell, &self.emit_meta, &self.emit_colls, self.spec.binary) == Some(true)
+        })
     }
 
     fn emit_group(
@@ -883,6 +906,24 @@ impl Merger {
             if let Some(row) = self.finish_group(g)? {
                 order.check(&row).map_err(|e| self.bad_cell(e))?;
                 rows.push(row);
+            }
+        }
+        let global = self.spec.group_by.is_empty();
+        let shards_grouped = self
+            .spec
+            .aggregates
+            .iter()
+            .any(|&(_, a)| a == Aggregate::CountDistinct);
+        if groups.is_empty() && global && shards_grouped {
+            // The shards grouped by the COUNT(DISTINCT) column and found no
+            // row; without GROUP BY the server still answers one row.
+            if let Some(plan) = &self.plan {
+                let row = plan
+                    .empty_row()
+                    .map_err(|e| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}")))?;
+                if self.having_passes(&row) {
+                    rows.push(row);
+                }
             }
         }
         drop(groups);
@@ -976,10 +1017,13 @@ impl Merger {
         self.header_sent = true;
     }
 
-    /// Column `c`'s definition: the shard's, or AVG's as MariaDB shows it.
+    /// Column `c`'s definition: the shard's, or AVG's or COUNT's as
+    /// MariaDB shows them.
     fn write_definition(&self, c: usize, p: &mut Vec<u8>) {
         if let Some(plan) = &self.plan {
-            if plan.write_avg_definition(c, &self.defs, p) {
+            if plan.write_avg_definition(c, &self.defs, p)
+                || plan.write_count_definition(c, &self.defs, p)
+            {
                 return;
             }
         }

@@ -63,6 +63,12 @@ pub enum Aggregate {
     /// NEWDECIMAL with the sum's decimals + `div_precision_increment`
     /// (max 38), or DOUBLE with decimals 31 when the sum is a DOUBLE.
     Avg { sum: usize, count: usize },
+    /// `COUNT(DISTINCT x)`: the shards group by `x` as well and return `x`
+    /// itself in this column (one row per distinct value and group); the
+    /// merger counts each group's distinct non-NULL values, compared by
+    /// the column's type and collation as the server compares them. Its
+    /// definition is rewritten to COUNT's (LONGLONG).
+    CountDistinct,
 }
 
 /// Comparison operators of [`Predicate::Cmp`].

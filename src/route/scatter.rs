@@ -5,6 +5,8 @@
 //!   aggregates that only HAVING / ORDER BY read become hidden trailing
 //!   columns;
 //! - `AVG(x)` runs as `SUM(x)` plus a hidden `COUNT(x)`;
+//! - one `COUNT(DISTINCT x)` in the select list runs as `x`, with `x` added
+//!   to the shards' GROUP BY (the merger counts the distinct values);
 //! - `LIMIT o, c` runs as `LIMIT o+c` (no LIMIT at all when grouping);
 //! - HAVING is evaluated by the merger (the shards get `HAVING 1`);
 //! - grouped rows come sorted by the group keys from every shard.
@@ -92,9 +94,29 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     let mut aggregates: Vec<(Col, Aggregate)> = Vec::new();
     let mut avg_counts: Vec<(usize, Col)> = Vec::new();
     let mut derived: Vec<(Col, Vec<u8>)> = Vec::new();
+    // COUNT(DISTINCT x): its select item and `x`.
+    let mut count_distinct: Option<(usize, Vec<u8>)> = None;
     // Aggregates in the select list.
     for (i, item) in block.items.iter().enumerate() {
         match &item.kind {
+            ItemKind::Aggregate(agg) if agg.func == AggFunc::Count && agg.distinct => {
+                let arg =
+                    count_distinct_arg(sql, agg, i < b.known_items, count_distinct.is_some())?;
+                // The shards return `x` itself (named like the COUNT) and
+                // group by it; the merger counts the distinct values.
+                let mut text = arg.clone();
+                if item.alias.is_none() {
+                    text.extend_from_slice(b" AS `");
+                    text.extend(sql[item.expr.clone()].iter().filter(|&&c| c != b'`'));
+                    text.push(b'`');
+                }
+                b.edits.push((item.expr.clone(), text));
+                aggregates.push((Col::Item(i), Aggregate::CountDistinct));
+                if let Some(name) = plain_column_name(&arg) {
+                    derived.push((Col::Item(i), name));
+                }
+                count_distinct = Some((i, arg));
+            }
             ItemKind::Aggregate(agg) => {
                 check_aggregate(agg_name(agg.func), agg.distinct)?;
                 if i >= b.known_items {
@@ -160,6 +182,18 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     for g in &block.group_by {
         let col = b.key_column(&g.key, g.range.clone())?;
         group_cols.push(col);
+    }
+    // COUNT(DISTINCT x): the shards group by x as well.
+    if let Some((_, arg)) = &count_distinct {
+        let (at, text) = match block.group_by.last() {
+            Some(g) => (g.range.end, [b", ".as_slice(), arg].concat()),
+            None => match group_by_position(sql, block)? {
+                // Before a clause's keyword (which follows a space).
+                at if at < block.range.end => (at, [b"GROUP BY ".as_slice(), arg, b" "].concat()),
+                at => (at, [b" GROUP BY ".as_slice(), arg].concat()),
+            },
+        };
+        b.edits.push((at..at, text));
     }
     // HAVING.
     let mut having = None;
@@ -262,6 +296,13 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
             spec.expr_collations.push((resolve(Col::Hidden(k)), src));
         }
     }
+    if let Some((i, arg)) = &count_distinct {
+        if plain_column_name(arg).is_none() {
+            if let Some(src) = collation_source::collation_source(arg) {
+                spec.expr_collations.push((*i, src));
+            }
+        }
+    }
     if grouped && block.order_by.is_empty() {
         // MariaDB returns GROUP BY results sorted by the group keys
         // (descending for `GROUP BY x DESC`).
@@ -306,6 +347,116 @@ fn simple_agg(f: AggFunc) -> Aggregate {
         AggFunc::Sum => Aggregate::Sum,
         AggFunc::Min => Aggregate::Min,
         AggFunc::Max | AggFunc::Avg => Aggregate::Max,
+    }
+}
+
+/// The `x` of a select-list `COUNT(DISTINCT x)` that can be merged: one
+/// expression, before any `*`, the only one of the statement.
+fn count_distinct_arg(
+    sql: &[u8],
+    agg: &parse::Aggregate,
+    before_star: bool,
+    another: bool,
+) -> Result<Vec<u8>, String> {
+    let AggArg::Expr(r) = &agg.arg else {
+        return Err("shardgate: COUNT(DISTINCT *) is not valid SQL".into());
+    };
+    if !before_star {
+        return Err("shardgate: aggregates after `*` in the select list are not supported over several shards".into());
+    }
+    if another {
+        return Err(
+            "shardgate: only one COUNT(DISTINCT ...) per statement can be merged across shards"
+                .into(),
+        );
+    }
+    let arg = sql.get(r.clone()).unwrap_or_default();
+    let tokens = crate::sql::lexer::tokenize(arg, crate::sql::LexOptions::default());
+    let mut depth = 0i32;
+    for t in &tokens {
+        match t.text(arg) {
+            b"(" => depth += 1,
+            b")" => depth -= 1,
+            b"," if depth == 0 => {
+                return Err(
+                    "shardgate: COUNT(DISTINCT a, b) over several shards is not supported; \
+                     count one expression (e.g. CONCAT_WS)"
+                        .into(),
+                )
+            }
+            // The shards' SQL repeats `x` in GROUP BY: a parameter would be
+            // bound twice.
+            b"?" => {
+                return Err(
+                    "shardgate: COUNT(DISTINCT ...) with a `?` parameter inside cannot run on \
+                     several shards"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(arg.to_vec())
+}
+
+/// The column name of `text` when it is a plain (optionally qualified,
+/// optionally backquoted) column reference.
+fn plain_column_name(text: &[u8]) -> Option<Vec<u8>> {
+    let name = text.trim_ascii().rsplit(|&b| b == b'.').next()?;
+    let name: Vec<u8> = name.iter().copied().filter(|&b| b != b'`').collect();
+    let plain = !name.is_empty()
+        && !name[0].is_ascii_digit()
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80);
+    plain.then_some(name)
+}
+
+/// Where ` GROUP BY ...` goes in a SELECT without one: before the first
+/// top-level HAVING / ORDER BY / LIMIT / locking / INTO / WINDOW clause
+/// after FROM, or at the end of the block.
+fn group_by_position(sql: &[u8], block: &Block<'_>) -> Result<usize, String> {
+    let text = sql.get(block.range.clone()).unwrap_or_default();
+    let tokens = crate::sql::lexer::tokenize(text, crate::sql::LexOptions::default());
+    let mut depth = 0i32;
+    let mut after_from = false;
+    for (k, t) in tokens.iter().enumerate() {
+        let word = t.text(text);
+        // A keyword as written (not quoted, not a name after `.`).
+        let bare = matches!(
+            t.kind,
+            crate::sql::lexer::TokenKind::Keyword(_) | crate::sql::lexer::TokenKind::Ident
+        ) && (k == 0 || tokens[k - 1].text(text) != b".");
+        match word {
+            b"(" => depth += 1,
+            b")" => depth -= 1,
+            _ if depth != 0 || !bare => {}
+            _ if word.eq_ignore_ascii_case(b"from") => after_from = true,
+            _ if after_from
+                && [
+                    b"having".as_slice(),
+                    b"order",
+                    b"limit",
+                    b"for",
+                    b"lock",
+                    b"into",
+                    b"window",
+                    b"procedure",
+                    b"offset",
+                    b"fetch",
+                ]
+                .iter()
+                .any(|k| word.eq_ignore_ascii_case(k)) =>
+            {
+                return Ok(block.range.start + t.start);
+            }
+            _ => {}
+        }
+    }
+    if after_from {
+        Ok(block.range.end)
+    } else {
+        Err("shardgate: COUNT(DISTINCT ...) without FROM cannot run on several shards".into())
     }
 }
 

@@ -1113,6 +1113,14 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT kind, MIN(at), MAX(at) FROM d_event GROUP BY kind ORDER BY kind DESC", true),
         ("SELECT uid, pid FROM d_post ORDER BY uid DESC, pid DESC LIMIT 7", true),
         ("SELECT eid FROM d_event ORDER BY eid LIMIT 5000, 3", true),
+        // COUNT(DISTINCT x): the shards group by x too; NULLs not counted.
+        ("SELECT COUNT(DISTINCT city) FROM d_user", false),
+        ("SELECT COUNT(DISTINCT city), COUNT(*), SUM(score), MAX(born) FROM d_user WHERE score > 0", false),
+        ("SELECT cc, COUNT(DISTINCT city), COUNT(*), AVG(score) FROM d_user GROUP BY cc ORDER BY cc", true),
+        ("SELECT cc, COUNT(DISTINCT city) AS n FROM d_user GROUP BY cc HAVING n > 2 ORDER BY n DESC, cc", true),
+        ("SELECT COUNT(DISTINCT kind) FROM d_event WHERE amount > 1000000000000", false),
+        ("SELECT kind, COUNT(DISTINCT flag) FROM d_event GROUP BY kind ORDER BY kind LIMIT 3", true),
+        ("SELECT COUNT(DISTINCT YEAR(born)) FROM d_user", false),
         // MariaDB's GROUP BY ... DESC orders the groups without ORDER BY.
         ("SELECT kind, COUNT(*), SUM(amount) FROM d_event GROUP BY kind DESC", true),
         ("SELECT cc, city, COUNT(*) FROM d_user GROUP BY cc DESC, city", true),
@@ -1131,7 +1139,6 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     ));
     for (sql, ordered) in [
         ("SELECT uid, score FROM d_user ORDER BY 2 DESC, 1 LIMIT 10", true),
-        ("SELECT COUNT(DISTINCT city) FROM d_user", false),
         ("SELECT SUM(likes * 2), MAX(likes + 1) FROM d_post", false),
         ("SELECT uid, score * 2 AS d FROM d_user WHERE score IS NOT NULL ORDER BY d, uid LIMIT 5", true),
         ("SELECT uid FROM d_user WHERE score = 7 UNION SELECT uid FROM d_post WHERE likes = 7", false),

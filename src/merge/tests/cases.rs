@@ -864,3 +864,49 @@ fn sequential_shards_are_buffered_within_the_byte_bound() {
     );
     assert!(o.rows.is_empty());
 }
+
+#[test]
+fn count_distinct_counts_values_by_collation_across_shards() {
+    // The shards grouped by (g, s) and return s itself for COUNT(DISTINCT s).
+    let cols = [
+        c("g", ColumnType::Long),
+        with_cs(c("COUNT(DISTINCT s)", ColumnType::VarString), 45),
+    ];
+    let s0 = vec![
+        cells(&[Some("1"), Some("a")]),
+        cells(&[Some("1"), Some("b")]),
+        cells(&[Some("2"), None]),
+    ];
+    let s1 = vec![
+        cells(&[Some("1"), Some("A")]),
+        cells(&[Some("1"), Some("c")]),
+        cells(&[Some("2"), Some("x")]),
+    ];
+    let spec = MergeSpec {
+        group_by: vec![0],
+        aggregates: vec![(1, Aggregate::CountDistinct)],
+        ..MergeSpec::default()
+    };
+    let replies = [reply(MODERN, &cols, &s0, 0), reply(MODERN, &cols, &s1, 0)];
+    let o = run(spec.clone(), MODERN, &replies);
+    assert!(matches!(o.end, End::Eof { .. }), "{:?}", o.end);
+    // 'a' = 'A' under utf8mb4_general_ci; NULL is not counted.
+    assert_eq!(
+        o.rows,
+        vec![
+            cells(&[Some("1"), Some("3")]),
+            cells(&[Some("2"), Some("1")])
+        ]
+    );
+    assert_eq!(o.cols[1].0, "COUNT(DISTINCT s)");
+    assert_eq!(o.cols[1].1, ColumnType::LongLong, "defined as COUNT");
+    // Without GROUP BY and without rows: one row, 0.
+    let global = MergeSpec {
+        aggregates: vec![(0, Aggregate::CountDistinct)],
+        ..MergeSpec::default()
+    };
+    let one = [with_cs(c("n", ColumnType::VarString), 45)];
+    let empty = [reply(MODERN, &one, &[], 0), reply(MODERN, &one, &[], 0)];
+    let o = run(global, MODERN, &empty);
+    assert_eq!(o.rows, vec![cells(&[Some("0")])]);
+}
