@@ -207,6 +207,10 @@ fn garbled_statements_do_not_panic_the_planner() {
         "SELECT * FROM information_schema.COLUMNS WHERE TABLE_NAME IN ('article', 'h')",
         "INSERT INTO h VALUES (1, 2, 'x'), (3, 4, 'y')",
         "SELECT 1; SELECT * FROM article",
+        "SELECT title, COUNT(DISTINCT v) AS n, AVG(v) FROM h WHERE id > 3 GROUP BY title \
+         HAVING n > 1 ORDER BY n DESC LIMIT 2, 3",
+        "SELECT COUNT(DISTINCT LOWER(title)) FROM h t WHERE (v) IN (1, 2) FOR UPDATE",
+        "SELECT DISTINCT title, MAX(v) FROM article GROUP BY title DESC ORDER BY 2",
     ];
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
