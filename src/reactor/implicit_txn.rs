@@ -37,7 +37,7 @@ pub(super) enum ImplicitTxn {
 
 /// Whether `inf` is a write on several shards that needs a transaction of
 /// shardgate's own: a DML statement gathered from several targets while
-/// the session has no transaction open and autocommit on.
+/// the session has no transaction open, autocommit on and no LOCK TABLES.
 fn needs_implicit_txn(c: &Client, inf: &InFlight) -> bool {
     matches!(inf.gather, Gather::SumOk | Gather::SameOk)
         && inf.targets.len() > 1
@@ -49,6 +49,8 @@ fn needs_implicit_txn(c: &Client, inf: &InFlight) -> bool {
         && c.sess.txn_begin.is_none()
         && !c.sess.pins.contains(PinReasons::TRANSACTION)
         && !c.sess.pins.contains(PinReasons::AUTOCOMMIT_OFF)
+        // BEGIN would release the session's LOCK TABLES locks.
+        && !c.sess.pins.contains(PinReasons::LOCK_TABLES)
         && !c.sess.state.vars.iter().any(|a| a.key == "autocommit")
 }
 

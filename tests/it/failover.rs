@@ -276,9 +276,11 @@ fn an_operator_down_master_is_not_promoted_away() {
     );
 }
 
-/// Probes that fail while the master is alive (here: a 1 ms probe
-/// timeout) take it down, but the last confirmation connect finds it
-/// answering: no replica is promoted, nothing is reset.
+/// Probes that fail while the master is alive (here: the master frozen
+/// with SIGSTOP long enough for its probes to time out, and thawed while
+/// the failover's confirmation connect waits for its greeting) take it
+/// down, but the last confirmation connect finds it answering: no replica
+/// is promoted, nothing is reset.
 #[test]
 fn a_master_that_only_fails_its_probes_is_not_replaced() {
     let master = MariaDb::start();
@@ -289,8 +291,19 @@ fn a_master_that_only_fails_its_probes_is_not_replaced() {
             replica.port
         ))
         .group("failover = \"promote\"")
-        .tail("[health]\ninterval = \"100ms\"\ntimeout = \"1ms\"\ndown_after = 2\nup_after = 2");
+        .tail("[health]\ninterval = \"300ms\"\ntimeout = \"250ms\"\ndown_after = 2\nup_after = 2");
     let proxy = Proxy::start(&cfg);
+    master.pause();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !proxy.log().contains("is DOWN after") && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    // The failover thread looks every 300 ms; its confirmation connect
+    // (backend.connect_timeout, 2 s) then waits for the frozen master. If
+    // it looks after the thaw, the master is still DOWN (two good probes
+    // 300 ms apart bring it UP) and answers at once.
+    thread::sleep(Duration::from_millis(450));
+    master.resume();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !proxy.log().contains("answered a confirmation connect") && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(100));

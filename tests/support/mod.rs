@@ -251,6 +251,26 @@ impl MariaDb {
         }
     }
 
+    /// SIGSTOP the server: it keeps its sockets (connects are accepted by
+    /// the kernel) but answers nothing until [`MariaDb::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT a server stopped by [`MariaDb::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(sig)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} {}", self.child.id());
+    }
+
     /// SIGKILL the server (crash, for failover tests). The datadir stays;
     /// [`MariaDb::restart`] brings it back on the same port.
     pub fn kill(&mut self) {
