@@ -266,6 +266,7 @@ GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -n "$(git -C "$ROOT" status --porcelain -- src proto Cargo.toml Cargo.lock 2>/dev/null)" ] && GIT_REV="$GIT_REV+dirty"
 say "# shardgate benchmark $STAMP (UTC)"
 say "# command: $([ "$QUICK" = 1 ] && echo "QUICK=1 ")DURATION=$DURATION TABLES=$TABLES TABLE_SIZE=$TABLE_SIZE THREADS=\"$THREADS\" bench/sysbench.sh"
+[ "$SHARDGATE_BIN" = "$ROOT/target/release/shardgate" ] || GIT_REV="(SHARDGATE_BIN given: not necessarily checkout $GIT_REV)"
 say "# shardgate $GIT_REV ($SHARDGATE_BIN, built $(date -u -r "$SHARDGATE_BIN" '+%F %T')), io_threads=$SG_IO_THREADS worker_threads=$SG_WORKER_THREADS (0 = cores)"
 say "# $("$HAPROXY" -v | head -n1 | cut -d' ' -f1-3), $(mariadbd --version 2>/dev/null | awk '{print $3}' || true), $(sysbench --version)"
 say "# host: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f MiB", $2/1024}' /proc/meminfo), load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
