@@ -24,11 +24,16 @@ impl IoThread {
             return;
         };
         let n = inflight.targets.len();
-        super::implicit_txn::open_if_needed(c, &inflight);
+        let implicit = super::implicit_txn::open_if_needed(c, &inflight);
         c.inflight = Some(inflight);
         c.phase = ClientPhase::AwaitBackend;
         if let Err(msg) = self.choose_nodes(ck) {
             self.statement_refused(ck, &msg);
+            return;
+        }
+        if implicit {
+            // Group by group (`reactor::implicit_txn`).
+            self.implicit_txn_launch(ck);
             return;
         }
         for idx in 0..n {
@@ -545,7 +550,21 @@ impl IoThread {
             return;
         };
         if !inf.targets.iter().all(|t| t.done) {
-            return;
+            // An implicit transaction's next group starts now, or its
+            // remaining groups are skipped after a failure.
+            if self.implicit_txn_launch(ck) {
+                return;
+            }
+            let Some(Conn::Client(c)) = self.conns.get(ck) else {
+                return;
+            };
+            if !c
+                .inflight
+                .as_ref()
+                .is_some_and(|i| i.targets.iter().all(|t| t.done))
+            {
+                return;
+            }
         }
         if self.implicit_txn_step(ck) {
             return;

@@ -7,6 +7,14 @@
 //! answers the client: the statement's OK (affected rows summed), or its
 //! first error with nothing left applied anywhere.
 //!
+//! The groups run one after the other, in the order of their names: two
+//! such writes over the same rows then take their locks group by group in
+//! the same order and cannot wait for each other across servers (run in
+//! parallel, each could hold one group's rows while waiting for the
+//! other's, a deadlock no server sees, broken only by
+//! `innodb_lock_wait_timeout`). After a failure the remaining groups are
+//! not started.
+//!
 //! The end is one COMMIT per group, not a two-phase commit: a group that
 //! fails between the other groups' COMMIT and its own loses its part, and
 //! the client gets that COMMIT's error.
@@ -24,8 +32,9 @@ pub(super) enum ImplicitTxn {
     /// None running.
     #[default]
     Off,
-    /// The multi-shard write is running inside it.
-    Running,
+    /// The multi-shard write is running inside it: its targets in group
+    /// order, and how many of them have been started.
+    Running { order: Vec<usize>, launched: usize },
     /// COMMIT or ROLLBACK is running; the write's outcome waits for it.
     Ending {
         /// The write's first error (the transaction is rolled back).
@@ -55,18 +64,72 @@ fn needs_implicit_txn(c: &Client, inf: &InFlight) -> bool {
 }
 
 /// Opens the implicit transaction for `inf` when it needs one (before its
-/// targets get their backends: each then starts with BEGIN).
-pub(super) fn open_if_needed(c: &mut Client, inf: &InFlight) {
-    if needs_implicit_txn(c, inf) {
-        // Pinned like a transaction: one connection per node, so the
-        // shards of a node share its transaction.
-        c.sess.pins.insert(PinReasons::TRANSACTION);
-        c.sess.txn_begin = Some(b"BEGIN".to_vec());
-        c.implicit_txn = ImplicitTxn::Running;
+/// targets get their backends: each then starts with BEGIN). True when it
+/// did: the caller then starts the targets with
+/// [`IoThread::implicit_txn_launch`].
+pub(super) fn open_if_needed(c: &mut Client, inf: &InFlight) -> bool {
+    if !needs_implicit_txn(c, inf) {
+        return false;
     }
+    // Pinned like a transaction: one connection per node, so the shards of
+    // a node share its transaction.
+    c.sess.pins.insert(PinReasons::TRANSACTION);
+    c.sess.txn_begin = Some(b"BEGIN".to_vec());
+    let mut order: Vec<usize> = (0..inf.targets.len()).collect();
+    order.sort_by(|&a, &b| inf.targets[a].group.cmp(&inf.targets[b].group));
+    c.implicit_txn = ImplicitTxn::Running { order, launched: 0 };
+    true
 }
 
 impl IoThread {
+    /// Starts the next group's targets of the implicit transaction once the
+    /// previous group's are done (the first group's on the first call).
+    /// After a failure the groups not started are skipped (marked done).
+    /// True when it started targets.
+    pub(super) fn implicit_txn_launch(&mut self, ck: usize) -> bool {
+        let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
+            return false;
+        };
+        let ImplicitTxn::Running { order, launched } = &mut c.implicit_txn else {
+            return false;
+        };
+        let Some(inf) = c.inflight.as_mut() else {
+            return false;
+        };
+        if *launched >= order.len()
+            || order[..*launched]
+                .iter()
+                .any(|&i| inf.targets.get(i).is_some_and(|t| !t.done))
+        {
+            return false;
+        }
+        if inf.error.is_some() {
+            for &i in &order[*launched..] {
+                if let Some(t) = inf.targets.get_mut(i) {
+                    t.done = true;
+                }
+            }
+            *launched = order.len();
+            return false;
+        }
+        let start = *launched;
+        let group = inf.targets.get(order[start]).map(|t| t.group.clone());
+        while *launched < order.len()
+            && inf.targets.get(order[*launched]).map(|t| &t.group) == group.as_ref()
+        {
+            *launched += 1;
+        }
+        let stage = order[start..*launched].to_vec();
+        for idx in stage {
+            self.acquire(ck, idx);
+            match self.conns.get(ck) {
+                Some(Conn::Client(c)) if c.inflight.is_some() => {}
+                _ => break, // the statement already ended
+            }
+        }
+        true
+    }
+
     /// Every target of the client's statement is done: when the statement
     /// belongs to an implicit transaction, takes over its completion (ends
     /// the transaction, then replies) and returns true.
@@ -87,7 +150,7 @@ impl IoThread {
         });
         match std::mem::take(&mut c.implicit_txn) {
             ImplicitTxn::Off => false,
-            ImplicitTxn::Running => {
+            ImplicitTxn::Running { .. } => {
                 let failed = error.is_some();
                 self.finish_statement(ck, status, failed, affected, insert_id);
                 let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
