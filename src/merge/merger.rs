@@ -713,10 +713,7 @@ impl Merger {
                     |e: String| (ER_UNKNOWN_ERROR, format!("shardgate: merging groups: {e}"));
                 if let Some(&i) = self.groups.get(&key) {
                     let added = plan.fold(&mut self.group_list[i], &row).map_err(internal)?;
-                    self.distinct_values += added;
-                    if self.distinct_values > self.spec.max_groups {
-                        return Err(too_many("COUNT(DISTINCT) values", self.spec.max_groups));
-                    }
+                    self.hold_distinct(added)?;
                 } else {
                     if self.group_list.len() >= self.spec.max_groups {
                         return Err(too_many("groups", self.spec.max_groups));
@@ -726,6 +723,16 @@ impl Merger {
                     self.group_list.push(g);
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Counts `added` more values held in `COUNT(DISTINCT ...)` sets,
+    /// failing past `spec.max_groups`.
+    fn hold_distinct(&mut self, added: usize) -> std::result::Result<(), Fail> {
+        self.distinct_values += added;
+        if self.distinct_values > self.spec.max_groups {
+            return Err(too_many("COUNT(DISTINCT) values", self.spec.max_groups));
         }
         Ok(())
     }
@@ -820,13 +827,8 @@ impl Merger {
                     match (&mut self.current, after) {
                         (_, Some(Ordering::Greater)) => return Err(out_of_order(shard)),
                         (Some(g), Some(Ordering::Equal)) => {
-                            self.distinct_values += plan.fold(g, &row).map_err(internal)?;
-                            if self.distinct_values > self.spec.max_groups {
-                                return Err(too_many(
-                                    "COUNT(DISTINCT) values",
-                                    self.spec.max_groups,
-                                ));
-                            }
+                            let added = plan.fold(g, &row).map_err(internal)?;
+                            self.hold_distinct(added)?;
                         }
                         _ => {
                             let g = plan.start(row).map_err(internal)?;

@@ -629,14 +629,7 @@ impl IoThread {
                 self.finish_statement(ck, status, true, affected, insert_id)
             }
             (_, Some(err)) => {
-                let err = if err.is_empty() {
-                    super::client::err_payload(
-                        shardgate_proto::error_codes::ER_UNKNOWN_ERROR,
-                        "shardgate: a shard failed",
-                    )
-                } else {
-                    err
-                };
+                let err = gathered_error(err);
                 self.finish_statement(ck, status, true, affected, insert_id);
                 self.reply_local(ck, &err);
             }
@@ -652,5 +645,19 @@ impl IoThread {
                 self.reply_local(ck, &ok);
             }
         }
+    }
+}
+
+/// The ERR payload a gathered statement answers with: the first target's
+/// ERR, or (empty: the failure was shardgate's, already logged) a generic
+/// one.
+pub(super) fn gathered_error(err: Vec<u8>) -> Vec<u8> {
+    if err.is_empty() {
+        super::client::err_payload(
+            shardgate_proto::error_codes::ER_UNKNOWN_ERROR,
+            "shardgate: a shard failed",
+        )
+    } else {
+        err
     }
 }

@@ -19,12 +19,11 @@
 //! fails between the other groups' COMMIT and its own loses its part, and
 //! the client gets that COMMIT's error.
 
-use super::client::{err_payload, ok_payload, session_status, Client, InFlight};
+use super::client::{ok_payload, session_status, Client, InFlight};
 use super::io_thread::{Conn, IoThread};
 use crate::route::{Effects, Gather};
 use crate::session::PinReasons;
 use crate::stats::QueryKind;
-use shardgate_proto::error_codes as ec;
 
 /// Where a client's implicit transaction is.
 #[derive(Debug, Default)]
@@ -141,13 +140,7 @@ impl IoThread {
             return false;
         };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
-        let error = inf.error.clone().map(|e| {
-            if e.is_empty() {
-                err_payload(ec::ER_UNKNOWN_ERROR, "shardgate: a shard failed")
-            } else {
-                e
-            }
-        });
+        let error = inf.error.clone().map(super::dispatch::gathered_error);
         match std::mem::take(&mut c.implicit_txn) {
             ImplicitTxn::Off => false,
             ImplicitTxn::Running { .. } => {

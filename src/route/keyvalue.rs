@@ -44,8 +44,8 @@
 //!   `CRC32('42')`), so placement is what `CRC32(k)` says in SQL.
 //!   [`KeyType::PaddedText`] (CHAR/VARCHAR/TEXT with a PAD SPACE collation,
 //!   MariaDB's default) drops trailing spaces first, as the column's
-//!   comparisons do (`'ab' = 'ab '`): both spellings find the same row. An integer
-//!   is the text MariaDB stores for it (`42` -> `'42'`); hex and bit
+//!   comparisons do (`'ab' = 'ab '`): both spellings find the same row.
+//!   An integer is the text MariaDB stores for it (`42` -> `'42'`); hex and bit
 //!   literals are binary strings. A number compared with a string column
 //!   is a *numeric* comparison that matches many strings (`'42'`, `' 42'`,
 //!   `'42abc'`), so the rules give it every shard in WHERE (see
@@ -389,8 +389,7 @@ impl KeyValue {
         }
     }
 
-    /// [`KeyValue::canon`] for a string column: what MariaDB stores.
-    /// The value as the bytes a string column stores for it.
+    /// [`KeyValue::canon`] for a string column: the bytes it stores.
     fn canon_text(&self) -> Canon<'_> {
         match self {
             KeyValue::Null => Canon::Null,

@@ -32,7 +32,8 @@
 //!   VARCHAR key stored with trailing spaces check
 //!   `CRC32(TRIM(TRAILING ' ' FROM k))`). Case- and accent-insensitive
 //!   collations are not folded: placement stays `CRC32(k)`, and a warning
-//!   says that a key written in another case than stored routes elsewhere. Predicates: `=`/`IN` give their shards (a number compared
+//!   says that a key written in another case than stored routes elsewhere.
+//!   Predicates: `=`/`IN` give their shards (a number compared
 //!   with a string column gives every shard: it matches `'42'`, `' 42'`,
 //!   `'042'`...); a range gives every shard, except a small range between
 //!   two number literals on a column that is not a string one (`BETWEEN 10

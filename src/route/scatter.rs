@@ -105,11 +105,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                 // The shards return `x` itself (named like the COUNT) and
                 // group by it; the merger counts the distinct values.
                 let mut text = arg.clone();
-                if item.alias.is_none() {
-                    text.extend_from_slice(b" AS `");
-                    text.extend(sql[item.expr.clone()].iter().filter(|&&c| c != b'`'));
-                    text.push(b'`');
-                }
+                text.extend_from_slice(&named_as_written(sql, item));
                 b.edits.push((item.expr.clone(), text));
                 aggregates.push((Col::Item(i), Aggregate::CountDistinct));
                 if let Some(name) = plain_column_name(&arg) {
@@ -130,17 +126,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                         let mut text = b"SUM(".to_vec();
                         text.extend_from_slice(&arg);
                         text.push(b')');
-                        if item.alias.is_none() {
-                            text.extend_from_slice(b" AS `");
-                            text.extend_from_slice(
-                                &sql[item.expr.clone()]
-                                    .iter()
-                                    .copied()
-                                    .filter(|&c| c != b'`')
-                                    .collect::<Vec<u8>>(),
-                            );
-                            text.push(b'`');
-                        }
+                        text.extend_from_slice(&named_as_written(sql, item));
                         b.edits.push((item.expr.clone(), text));
                         let mut count = b"COUNT(".to_vec();
                         count.extend_from_slice(&arg);
@@ -154,14 +140,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                         if let AggArg::Expr(r) = &agg.arg {
                             let arg = sql.get(r.clone()).unwrap_or_default();
                             // MIN(col) / MAX(col) compare like the column.
-                            let name = arg.rsplit(|&b| b == b'.').next().unwrap_or_default();
-                            let name: Vec<u8> =
-                                name.iter().copied().filter(|&b| b != b'`').collect();
-                            if !name.is_empty()
-                                && name
-                                    .iter()
-                                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80)
-                            {
+                            if let Some(name) = plain_column_name(arg) {
                                 derived.push((col, name));
                             }
                         }
@@ -399,17 +378,35 @@ fn count_distinct_arg(
     Ok(arg.to_vec())
 }
 
-/// The column name of `text` when it is a plain (optionally qualified,
-/// optionally backquoted) column reference.
+/// The column name of `text` when it reads as a plain (optionally
+/// qualified, optionally backquoted) column reference; a name that is no
+/// column of the table (a number) finds no collation and changes nothing.
 fn plain_column_name(text: &[u8]) -> Option<Vec<u8>> {
     let name = text.trim_ascii().rsplit(|&b| b == b'.').next()?;
     let name: Vec<u8> = name.iter().copied().filter(|&b| b != b'`').collect();
     let plain = !name.is_empty()
-        && !name[0].is_ascii_digit()
         && name
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b >= 0x80);
     plain.then_some(name)
+}
+
+/// ` AS `<the item as written>`` for a select item rewritten for the
+/// shards, so the column keeps the client's name; nothing when the item
+/// has its own alias.
+fn named_as_written(sql: &[u8], item: &parse::SelectItem<'_>) -> Vec<u8> {
+    if item.alias.is_some() {
+        return Vec::new();
+    }
+    let mut text = b" AS `".to_vec();
+    text.extend(
+        sql.get(item.expr.clone())
+            .unwrap_or_default()
+            .iter()
+            .filter(|&&c| c != b'`'),
+    );
+    text.push(b'`');
+    text
 }
 
 /// Where ` GROUP BY ...` goes in a SELECT without one: before the first

@@ -317,7 +317,11 @@ impl RouteState {
             .map(|(_, name)| name.as_str());
         if let Some(name) = collation.filter(|n| folds_case_or_accents(n)) {
             log::warn!(
-                "ROUTER {schema}.{table}: shard key column {} has collation {name}, which                  compares different bytes as equal ('a' = 'A'); string keys are placed by                  their exact bytes, so a key written in another case or accent than the                  stored one routes to another shard. Prefer a _bin collation for a string                  shard key",
+                "ROUTER {schema}.{table}: shard key column {} has collation {name}, which \
+                 compares different bytes as equal ('a' = 'A'); string keys are placed by \
+                 their exact bytes, so a key written in another case or accent than the \
+                 stored one routes to another shard. Prefer a _bin collation for a string \
+                 shard key",
                 String::from_utf8_lossy(&slot.column)
             );
         }
