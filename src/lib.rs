@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod fast_hash;
 pub mod health;
 pub mod merge;
 pub mod meta;

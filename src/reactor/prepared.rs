@@ -94,7 +94,7 @@ pub(super) struct PlanCache {
     /// the plans carry column collations, which DDL may change).
     collation_epoch: u64,
     /// What the planner made for each shard set seen so far.
-    plans: HashMap<route::rules::ShardSet, CachedPlan>,
+    plans: crate::fast_hash::FastMap<route::rules::ShardSet, CachedPlan>,
 }
 
 impl std::fmt::Debug for PlanCache {
@@ -125,7 +125,7 @@ impl PlanCache {
             schema: ctx.schema.clone(),
             backslash_escapes: opts.backslash_escapes,
             collation_epoch: state.collation_epoch(),
-            plans: HashMap::new(),
+            plans: Default::default(),
         }
     }
 

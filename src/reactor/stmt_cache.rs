@@ -13,39 +13,13 @@
 //! so the servers' `max_prepared_stmt_count` is not exhausted.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// SQL text -> (backend statement id, last use tick), for one schema.
+use crate::fast_hash::FastBuild;
+
+/// SQL text -> (backend statement id, last use tick), for one schema
+/// (hashed fast: SipHash of the SQL text cost ~700 instructions per
+/// EXECUTE, and the map is bounded per connection).
 type BySql = HashMap<Box<[u8]>, (u32, u64), FastBuild>;
-
-/// A multiply-rotate hasher for the cache's keys: SipHash of the SQL text
-/// cost ~700 instructions per EXECUTE. Its weakness to crafted collisions
-/// costs a client at most slower lookups in one connection's bounded map.
-#[derive(Debug, Default, Clone, Copy)]
-struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastBuild = BuildHasherDefault<FastHasher>;
 
 /// The statements prepared on one backend connection.
 #[derive(Debug, Default)]
@@ -148,23 +122,6 @@ impl StmtCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
-
-    #[test]
-    fn the_hasher_tells_near_identical_statements_apart() {
-        let b = FastBuild::default();
-        let base = b"SELECT c FROM sbtest1_0001 WHERE id=?".to_vec();
-        let mut seen = std::collections::HashSet::new();
-        assert!(seen.insert(b.hash_one(&base[..])));
-        for i in 0..base.len() {
-            let mut v = base.clone();
-            v[i] ^= 1;
-            assert!(seen.insert(b.hash_one(&v[..])), "byte {i}");
-        }
-        let mut longer = base.clone();
-        longer.push(b' ');
-        assert!(seen.insert(b.hash_one(&longer[..])));
-    }
 
     #[test]
     fn hit_after_prepare_and_schema_is_part_of_the_key() {

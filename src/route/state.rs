@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::config::{RuleKind, TableKind, Topology};
+use crate::fast_hash::FastMap;
 
 use super::keyvalue::KeyType;
 use super::lookup::{BlockingDirectory, LookupRouter};
@@ -107,9 +108,11 @@ pub struct RouteState {
     /// table (config spelling): where a string key's bytes are hashed
     /// exactly and where `'42'` is the integer 42 depends on them. Filled
     /// when the table's columns are read.
-    key_types: HashMap<String, HashMap<String, KeySlot>>,
-    bucket_maps: HashMap<(String, String), Arc<BucketMap>>,
-    lookups: HashMap<(String, String), Arc<LookupRouter>>,
+    key_types: FastMap<String, FastMap<String, KeySlot>>,
+    /// Bucket maps and lookup routers by schema then rule name (nested so
+    /// that the per-statement lookups borrow the names).
+    bucket_maps: FastMap<String, FastMap<String, Arc<BucketMap>>>,
+    lookups: FastMap<String, FastMap<String, Arc<LookupRouter>>>,
     /// Schemas with at least one sharded or broadcast table.
     sharded_schemas: Vec<String>,
 }
@@ -196,14 +199,20 @@ impl RouteState {
                             }),
                         };
                         if let Some(map) = map {
-                            st.bucket_maps.insert(key, Arc::new(map));
+                            st.bucket_maps
+                                .entry(key.0.clone())
+                                .or_default()
+                                .insert(key.1.clone(), Arc::new(map));
                         }
                     }
                     RuleKind::Lookup(_) => {
                         match BlockingDirectory::for_rule(topo, &schema.name, rule) {
                             Ok(dir) => {
                                 if let Some(router) = LookupRouter::new(rule, Arc::new(dir)) {
-                                    st.lookups.insert(key, Arc::new(router));
+                                    st.lookups
+                                        .entry(key.0.clone())
+                                        .or_default()
+                                        .insert(key.1.clone(), Arc::new(router));
                                 }
                             }
                             Err(e) => {
@@ -387,15 +396,11 @@ impl RouteState {
     }
 
     pub fn bucket_map(&self, schema: &str, rule: &str) -> Option<&BucketMap> {
-        self.bucket_maps
-            .get(&(schema.to_string(), rule.to_string()))
-            .map(|m| &**m)
+        self.bucket_maps.get(schema)?.get(rule).map(|m| &**m)
     }
 
     pub fn lookup(&self, schema: &str, rule: &str) -> Option<&LookupRouter> {
-        self.lookups
-            .get(&(schema.to_string(), rule.to_string()))
-            .map(|l| &**l)
+        self.lookups.get(schema)?.get(rule).map(|l| &**l)
     }
 
     /// True when some schema has sharded or broadcast tables (otherwise
