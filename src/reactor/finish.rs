@@ -109,7 +109,7 @@ impl IoThread {
         for bk in attached {
             if let Some(Conn::Backend(b)) = self.conns.get_mut(bk) {
                 if !error && ran_on.contains(&bk) {
-                    b.state.schema = schema.clone();
+                    b.state.schema.clone_from(&schema);
                     if fx.reset_backend {
                         b.state.vars.clear();
                     }
