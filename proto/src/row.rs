@@ -122,6 +122,18 @@ pub struct BinaryValues<'a, 't> {
     done: bool,
 }
 
+/// Reads the header byte and the NULL bitmap of a binary row of `ncols`
+/// columns from `r` (at the row's start); returns the bitmap (column `i`
+/// is NULL when bit `i + 2` is set).
+pub fn binary_row_start<'a>(r: &mut Reader<'a>, ncols: usize) -> Result<&'a [u8]> {
+    if r.u8("binary row: header")? != BINARY_ROW_HEADER {
+        return Err(ProtoError::Invalid {
+            what: "binary row: header",
+        });
+    }
+    r.take(binary_null_bitmap_len(ncols), "binary row: NULL bitmap")
+}
+
 impl<'a, 't> BinaryValues<'a, 't> {
     /// Reads the header and NULL bitmap of `payload`, a binary row whose
     /// columns have `types` (type and unsigned flag, from
@@ -130,15 +142,7 @@ impl<'a, 't> BinaryValues<'a, 't> {
     /// <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_binary_resultset.html#sect_protocol_binary_resultset_row>
     pub fn new(payload: &'a [u8], types: &'t [(ColumnType, bool)]) -> Result<Self> {
         let mut r = Reader::new(payload);
-        if r.u8("binary row: header")? != BINARY_ROW_HEADER {
-            return Err(ProtoError::Invalid {
-                what: "binary row: header",
-            });
-        }
-        let bitmap = r.take(
-            binary_null_bitmap_len(types.len()),
-            "binary row: NULL bitmap",
-        )?;
+        let bitmap = binary_row_start(&mut r, types.len())?;
         Ok(BinaryValues {
             bitmap,
             r,

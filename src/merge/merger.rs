@@ -131,8 +131,8 @@ pub struct Merger {
     /// Sorted mode: the last row the k-way merge gave. The next one must
     /// not sort before it (a shard that sorts differently from the merge
     /// is caught there, one comparison per row), and equals it when it is
-    /// an adjacent duplicate.
-    last_sorted: Option<Row>,
+    /// an adjacent duplicate. With the shard it came from.
+    last_sorted: Option<(usize, Row)>,
     skipped: u64,
     emitted: u64,
     header_sent: bool,
@@ -790,10 +790,15 @@ impl Merger {
             }
             Mode::Sorted => {
                 while let Some((shard, row)) = self.pop_sorted() {
+                    // A row from another shard than the last one's was in
+                    // the heap when the last one was its top, so it does
+                    // not sort before it: only a shard's own next row can
+                    // be out of order. Duplicates need the comparison.
                     let after_last = self
                         .last_sorted
                         .as_ref()
-                        .map(|last| self.order.cmp(last, &row));
+                        .filter(|(from, _)| *from == shard || self.distinct_adjacent)
+                        .map(|(_, last)| self.order.cmp(last, &row));
                     if after_last == Some(Ordering::Greater) {
                         return Err(out_of_order(shard));
                     }
@@ -807,7 +812,7 @@ impl Merger {
                     } else {
                         self.emit(&row, out, seq)?;
                     }
-                    self.last_sorted = Some(row);
+                    self.last_sorted = Some((shard, row));
                     if self.limit_reached() {
                         self.finished = true;
                         return Ok(());
