@@ -141,6 +141,7 @@ error_codes! {
     ER_XAER_RMERR = 1401, b"XAE03";
     ER_XA_RBROLLBACK = 1402, b"XA100";
     ER_DATA_TOO_LONG = 1406, b"22001";
+    ER_CONNECT_TO_FOREIGN_DATA_SOURCE = 1429, b"HY000";
     ER_XAER_DUPID = 1440, b"XAE08";
     ER_ROW_IS_REFERENCED_2 = 1451, b"23000";
     ER_NO_REFERENCED_ROW_2 = 1452, b"23000";
@@ -166,12 +167,38 @@ error_codes! {
     ER_ACCOUNT_HAS_BEEN_LOCKED = 4151, b"HY000";
 }
 
+/// What a proxy answers when a backend cannot be reached (connect failed,
+/// node or group down): "unable to connect to foreign data source".
+/// Not `CR_CONN_HOST_ERROR` (2003): codes 2000-2999 are the client
+/// library's own, and MariaDB Connector/C 3.3+ (the `mariadb` CLI,
+/// mysqlclient, PHP over libmariadb) refuses them in a server's ERR packet
+/// as a malformed packet, losing the message (CONC-648).
+pub const BACKEND_UNREACHABLE: ErrorCode = ER_CONNECT_TO_FOREIGN_DATA_SOURCE;
+
+/// What a proxy answers when a backend connection breaks during a
+/// statement (its outcome is unknown): a communication failure, SQLSTATE
+/// 08S01, instead of the client library's `CR_SERVER_LOST` (2013).
+pub const BACKEND_LOST: ErrorCode = ER_NET_READ_ERROR;
+
+/// A client-library code (2000-2999) as a server may send it: see
+/// [`BACKEND_UNREACHABLE`]. Other codes are returned as they are.
+pub fn server_side(code: ErrorCode) -> ErrorCode {
+    match code.code {
+        2002 | 2003 | 2005 | 2012 => BACKEND_UNREACHABLE,
+        2006 | 2013 => BACKEND_LOST,
+        2000..=2999 => ER_UNKNOWN_ERROR,
+        _ => code,
+    }
+}
+
 /// Writes an ERR packet payload for a `CLIENT_PROTOCOL_41` peer: `0xff`,
-/// the code, `#`, the SQLSTATE, the message.
+/// the code, `#`, the SQLSTATE, the message. Client-library codes are
+/// replaced by server ones ([`server_side`]).
 ///
 /// <https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_err_packet.html>
 /// <https://mariadb.com/kb/en/err_packet/>
 pub fn write_err(out: &mut Vec<u8>, code: ErrorCode, message: &str) {
+    let code = server_side(code);
     put_u8(out, 0xff);
     put_u16(out, code.code);
     put_u8(out, b'#');
@@ -186,7 +213,7 @@ pub fn write_err_for(out: &mut Vec<u8>, caps: Capabilities, code: ErrorCode, mes
         write_err(out, code, message);
     } else {
         put_u8(out, 0xff);
-        put_u16(out, code.code);
+        put_u16(out, server_side(code).code);
         out.extend_from_slice(message.as_bytes());
     }
 }
@@ -228,6 +255,30 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// MariaDB Connector/C refuses client-library codes from a server
+    /// (ERROR 2027 "Received malformed packet" in the `mariadb` CLI, the
+    /// message lost): no ERR packet shardgate writes carries one.
+    #[test]
+    fn err_packets_never_carry_client_library_codes() {
+        for e in ALL {
+            for caps in [Capabilities::PROTOCOL_41, Capabilities::empty()] {
+                let mut out = Vec::new();
+                write_err_for(&mut out, caps, *e, "m");
+                let code = u16::from_le_bytes([out[1], out[2]]);
+                assert!(!(2000..3000).contains(&code), "{e} written as {code}");
+                if !(2000..3000).contains(&e.code) {
+                    assert_eq!(code, e.code);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        write_err(&mut out, CR_CONN_HOST_ERROR, "m");
+        assert_eq!(&out[..9], b"\xff\x95\x05#HY000");
+        out.clear();
+        write_err(&mut out, CR_SERVER_LOST, "m");
+        assert_eq!(&out[..9], b"\xff\x86\x04#08S01");
     }
 
     #[test]

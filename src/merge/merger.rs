@@ -29,8 +29,7 @@ use shardgate_proto::column::{
     column_count, encode_column_count, ColumnDefinition41, ColumnFlags, ColumnType,
 };
 use shardgate_proto::error_codes::{
-    write_err_for, ErrorCode, CR_MALFORMED_PACKET, ER_NOT_SUPPORTED_YET, ER_OUT_OF_RESOURCES,
-    ER_UNKNOWN_ERROR,
+    write_err_for, ErrorCode, ER_NOT_SUPPORTED_YET, ER_OUT_OF_RESOURCES, ER_UNKNOWN_ERROR,
 };
 use shardgate_proto::frame::{write_packet, PacketWriter};
 use shardgate_proto::response::{
@@ -239,7 +238,7 @@ impl Merger {
         self.feed_shard(shard, payload).inspect_err(|e| {
             self.shard_done(shard);
             self.fail_with(
-                CR_MALFORMED_PACKET,
+                ER_UNKNOWN_ERROR,
                 &format!("shardgate: malformed reply from shard {shard}: {e}"),
             );
         })

@@ -255,7 +255,7 @@ fn parse_info(info: &[u8]) -> Option<Vec<(String, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shardgate_proto::error_codes::CR_SERVER_LOST;
+    use shardgate_proto::error_codes::BACKEND_LOST;
     use shardgate_proto::frame::PacketDecoder;
 
     const CAPS: Capabilities =
@@ -342,7 +342,7 @@ mod tests {
         let mut err = Vec::new();
         ErrPacket::new(1062, *b"23000", b"Duplicate entry").encode(&mut err, CAPS);
         m.feed(1, &err).unwrap();
-        m.fail_shard(2, CR_SERVER_LOST, "shardgate: lost shard 2");
+        m.fail_shard(2, BACKEND_LOST, "shardgate: lost shard 2");
         let mut out = Vec::new();
         let mut seq = 1;
         m.poll_output(&mut out, &mut seq);

@@ -133,7 +133,7 @@ impl IoThread {
     }
 
     /// The statement cannot start (no node can take it): the client gets
-    /// ERR 2003 with `msg`, nothing is sent anywhere.
+    /// ERR 1429 (backend unreachable) with `msg`, nothing is sent anywhere.
     pub(super) fn statement_refused(&mut self, ck: usize, msg: &str) {
         let Some(Conn::Client(c)) = self.conns.get_mut(ck) else {
             return;
@@ -141,7 +141,8 @@ impl IoThread {
         let Some(inf) = c.inflight.as_mut() else {
             return;
         };
-        let err = super::client::err_payload(shardgate_proto::error_codes::CR_CONN_HOST_ERROR, msg);
+        let err =
+            super::client::err_payload(shardgate_proto::error_codes::BACKEND_UNREACHABLE, msg);
         for t in &mut inf.targets {
             t.done = true;
         }
@@ -232,7 +233,7 @@ impl IoThread {
     }
 
     /// Target `idx` cannot get a connection: the statement fails with ERR
-    /// 2003 naming the group (at once if nothing was sent yet, otherwise
+    /// 1429 naming the group (at once if nothing was sent yet, otherwise
     /// once the other targets have answered).
     pub(super) fn target_unreachable(&mut self, ck: usize, idx: usize, why: &str) {
         let failed = match self.conns.get(ck) {
@@ -262,7 +263,7 @@ impl IoThread {
             t.group, t.addr
         );
         let err =
-            super::client::err_payload(shardgate_proto::error_codes::CR_CONN_HOST_ERROR, &msg);
+            super::client::err_payload(shardgate_proto::error_codes::BACKEND_UNREACHABLE, &msg);
         t.done = true;
         if inf.error.is_none() {
             inf.error = Some(err);
@@ -606,7 +607,7 @@ impl IoThread {
                 if !m.is_done() {
                     // A shard's reply was cut short: fail what is left.
                     m.abort(
-                        shardgate_proto::error_codes::CR_SERVER_LOST,
+                        shardgate_proto::error_codes::BACKEND_LOST,
                         "shardgate: a shard's reply was incomplete",
                     );
                     failed = true;

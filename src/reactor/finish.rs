@@ -231,12 +231,12 @@ impl IoThread {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (code, msg) = if c.phase == Phase::AwaitBackend {
                     (
-                        ec::CR_CONN_HOST_ERROR,
+                        ec::BACKEND_UNREACHABLE,
                         format!("shardgate: cannot connect to group '{group}' node {addr}: {why}"),
                     )
                 } else {
                     (
-                        ec::CR_SERVER_LOST,
+                        ec::BACKEND_LOST,
                         format!("Lost connection to backend server during query (group '{group}', {addr})"),
                     )
                 };

@@ -193,7 +193,7 @@ pub fn default_target(
             .map(|a| (group.name.clone(), a))
             .ok_or_else(|| {
                 (
-                    ec::CR_CONN_HOST_ERROR,
+                    ec::BACKEND_UNREACHABLE,
                     format!(
                         "shardgate: cannot resolve group '{}' master {}",
                         group.name, group.master.text

@@ -551,7 +551,7 @@ fn target(topo: &Topology, group: &str, sql: Option<Vec<u8>>) -> Result<RouteTar
             sql,
         }),
         None => Err(ShardPlan::Action(err(
-            ec::CR_CONN_HOST_ERROR,
+            ec::BACKEND_UNREACHABLE,
             &format!("shardgate: cannot resolve the master of group '{group}'"),
         ))),
     }

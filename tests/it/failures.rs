@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts};
 
-use crate::common::{server_err, shared_db, Raw, Reply, RAW_CAPS};
+use crate::common::{cli, server_err, shared_db, Raw, Reply, RAW_CAPS};
 use crate::proxy::{Proxy, ProxyConfig, APP_PASSWORD, APP_USER};
 use crate::support::{free_port, MariaDb};
 
@@ -38,9 +38,19 @@ fn failures_backend_refusing_connections_names_the_group() {
         msg.contains("g0"),
         "ERR {code} does not name the group: {msg}"
     );
+    assert_eq!(code, 1429, "{msg}");
     // The proxy stays up and keeps answering (still with the error).
     let (e2, _) = first_statement_error(&p);
     assert!(server_err(&e2).is_some(), "{e2:?}");
+    // MariaDB Connector/C (here the `mariadb` CLI) shows the error as sent:
+    // a client-library code (2003) would read as "malformed packet" there.
+    let out = cli(p.port, APP_USER, APP_PASSWORD, &[], "SELECT 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("ERROR 1429") && err.contains("g0") && !err.contains("malformed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,8 +91,11 @@ fn failures_backend_killed_mid_statement() {
     assert!(took < Duration::from_secs(8), "took {took:?}");
     let e = r.expect_err("a statement whose backend died must fail");
     if let Some((code, msg)) = server_err(&e) {
+        // 1158 (SQLSTATE 08S01) from shardgate, 1927/1053 from a server
+        // shutting down; never a client-library code (2000-2999), which
+        // MariaDB Connector/C would take for a malformed packet.
         assert!(
-            code == 2013 || code == 2006 || code == 1927 || code == 1053,
+            code == 1158 || code == 1927 || code == 1053,
             "unexpected code {code}: {msg}"
         );
     }

@@ -249,7 +249,7 @@ fn replicas_leave_and_rejoin_the_read_pool_and_a_dead_master_fails_writes_fast()
         t0.elapsed()
     );
     let (code, msg) = server_err(&e).unwrap_or_else(|| panic!("not a server error: {e}"));
-    assert_eq!(code, 2003, "{msg}");
+    assert_eq!(code, 1429, "{msg}");
     assert!(msg.contains("group 'g0'") && msg.contains("down"), "{msg}");
     for _ in 0..50 {
         let p: u16 = c

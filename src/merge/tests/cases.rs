@@ -552,7 +552,7 @@ fn shard_errors() {
     assert_eq!(m.feed(0, &ok[4]).unwrap(), ShardReply::Pending);
     assert_eq!(m.feed(0, &ok[5]).unwrap(), ShardReply::Complete);
     assert!(m.feed(0, &ok[5]).is_err());
-    // malformed bytes: Err for the reactor, ERR 2027 for the client
+    // malformed bytes: Err for the reactor, ERR 1105 for the client
     let mut m = Merger::new(MergeSpec::union(), 1, CLASSIC);
     m.feed(0, &ok[0]).unwrap();
     assert!(m.feed(0, &[0x03, b'd']).is_err());
@@ -560,7 +560,7 @@ fn shard_errors() {
     m.poll_output(&mut out, &mut seq);
     assert!(matches!(
         decode(&out, CLASSIC, false).end,
-        End::Err(2027, _)
+        End::Err(1105, _)
     ));
     // abort from the reactor (lost backend)
     let mut m = Merger::new(MergeSpec::union(), 2, MODERN);
@@ -570,7 +570,7 @@ fn shard_errors() {
     );
     let (mut out, mut seq) = (Vec::new(), 1);
     m.poll_output(&mut out, &mut seq);
-    assert!(matches!(decode(&out, MODERN, false).end, End::Err(2013, _)));
+    assert!(matches!(decode(&out, MODERN, false).end, End::Err(1158, _)));
 }
 
 #[test]
