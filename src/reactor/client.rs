@@ -133,6 +133,8 @@ pub(super) struct InFlight {
     pub insert_id: u64,
     /// Reads moved to another node after a replica refused the connection.
     pub retries: u8,
+    /// When `backend.query_timeout` cancelled it (`reactor::query_timeout`).
+    pub cancelled_at: Option<Instant>,
 }
 
 impl InFlight {
@@ -182,6 +184,7 @@ impl InFlight {
             affected: 0,
             insert_id: 0,
             retries: 0,
+            cancelled_at: None,
         }
     }
 

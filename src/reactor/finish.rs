@@ -237,7 +237,9 @@ impl IoThread {
                 } else {
                     (
                         ec::BACKEND_LOST,
-                        format!("Lost connection to backend server during query (group '{group}', {addr})"),
+                        format!(
+                            "Lost connection to backend server during query (group '{group}', {addr}): {why}"
+                        ),
                     )
                 };
                 // The other targets of this statement are abandoned with it.

@@ -287,6 +287,7 @@ impl IoThread {
         for key in ping {
             self.ping_idle_backend(key, now);
         }
+        self.enforce_query_timeout(now, &topo);
         self.drain_unusable_nodes(&topo);
         if min_idle > 0 && !self.shared.is_shutting_down() {
             self.fill_min_idle(min_idle, now);

@@ -17,6 +17,7 @@ mod implicit_txn;
 mod io_thread;
 mod kill;
 mod prepared;
+mod query_timeout;
 pub mod relay;
 mod reply;
 mod sock;

@@ -112,6 +112,79 @@ fn failures_backend_killed_mid_statement() {
     d.query_drop("SELECT 1").unwrap();
 }
 
+#[test]
+fn failures_query_timeout_cancels_a_long_statement_and_the_session_goes_on() {
+    let db = shared_db();
+    let p = Proxy::start(&ProxyConfig::new(db.port).backend("query_timeout = \"1s\""));
+    let mut c = p.conn();
+    let t = Instant::now();
+    // (Read as rows: the server ends the result with the ERR, which the
+    // driver's query_drop does not report.)
+    let e = c
+        .query::<Option<i64>, _>("SELECT SLEEP(20)")
+        .expect_err("a statement past query_timeout must fail");
+    let took = t.elapsed();
+    let (code, msg) = server_err(&e).unwrap_or_else(|| panic!("not an ERR packet: {e:?}"));
+    // KILL QUERY on the backend: the server's own "interrupted" error.
+    assert_eq!(code, 1317, "{msg}");
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "took {took:?}"
+    );
+    assert!(p.log().contains("backend.query_timeout"), "{}", p.log());
+    // Statements under the limit are untouched, on the same session.
+    let v: Option<f64> = c.query_first("SELECT SLEEP(0.3) + 7").unwrap();
+    assert_eq!(v, Some(7.0));
+}
+
+#[test]
+fn failures_query_timeout_abandons_a_frozen_backend() {
+    let db = MariaDb::start();
+    let p = Proxy::start(
+        &ProxyConfig::new(db.port)
+            .backend("query_timeout = \"1s\"")
+            .backend("connect_timeout = \"1s\""),
+    );
+    let mut c = p.conn();
+    c.query_drop("SELECT 1").unwrap();
+    // The server stops answering (SIGSTOP): a pooled connection accepts the
+    // statement and nothing comes back; neither can a KILL get through.
+    db.pause();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let t = Instant::now();
+        let r = c.query_first::<i64, _>("SELECT 2");
+        let _ = tx.send((r, t.elapsed(), c));
+    });
+    let got = rx.recv_timeout(Duration::from_secs(15));
+    db.resume();
+    let (r, took, mut c) = got.expect("the client still hangs on a frozen backend");
+    // query_timeout 1 s + connect_timeout 1 s + 1 s grace (+ ticks).
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let e = r.expect_err("a statement on a frozen backend must fail");
+    let (code, msg) = server_err(&e).unwrap_or_else(|| panic!("not an ERR packet: {e:?}"));
+    assert_eq!(code, 1158, "{msg}");
+    assert!(msg.contains("query_timeout"), "{msg}");
+    // Once the server answers again, the same session works.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.query_first::<i64, _>("SELECT 3") {
+            Ok(v) => {
+                assert_eq!(v, Some(3));
+                break;
+            }
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!(
+                "no statement works after the server resumed: {e}\n{}",
+                p.log()
+            ),
+        }
+    }
+}
+
 /// Sends `bytes` after a valid login, then checks: that client gets closed,
 /// a concurrent normal session keeps working, the process is alive.
 fn malformed_after_login(p: &mut Proxy, normal: &mut Conn, what: &str, bytes: &[u8], close: bool) {
