@@ -34,7 +34,11 @@ impl<'a, 't> Planner<'a, 't> {
                             == self.parsed.tables[sharded[0]].name.name
                 });
             if !only_one_logical {
-                return refuse("shardgate: DDL naming several sharded/broadcast tables at once is not supported; one table per statement");
+                return refuse(
+                    "shardgate: DDL naming a sharded or broadcast table together with another table \
+                     (DROP TABLE a, b; CREATE TABLE t LIKE / AS SELECT a sharded table) is not \
+                     supported: the tables do not live on the same servers; one table per statement",
+                );
             }
         }
         if sharded.is_empty() {
