@@ -116,44 +116,48 @@ fn describe(topo: &config::Topology, action: &Action) -> String {
     }
 }
 
+/// The corpus tables' columns, as the planner would read them from the
+/// first physical table (no servers in these tests).
+fn set_corpus_columns(state: &RouteState) {
+    for t in ["article", "comment", "h"] {
+        state.set_table_columns(
+            "blog",
+            t,
+            TableColumns {
+                ordered: vec![b"id".to_vec(), b"user_id".to_vec(), b"title".to_vec()],
+                collations: vec![(b"title".to_vec(), 45)],
+                enums: Vec::new(),
+                key_types: vec![
+                    (b"id".to_vec(), KeyType::Integer),
+                    (b"user_id".to_vec(), KeyType::Integer),
+                    (b"title".to_vec(), KeyType::Text),
+                ],
+            },
+        );
+    }
+    // hs: a hash table with a string key.
+    state.set_table_columns(
+        "blog",
+        "hs",
+        TableColumns {
+            ordered: vec![b"code".to_vec(), b"n".to_vec()],
+            collations: vec![(b"code".to_vec(), 45)],
+            enums: Vec::new(),
+            key_types: vec![
+                (b"code".to_vec(), KeyType::Text),
+                (b"n".to_vec(), KeyType::Integer),
+            ],
+        },
+    );
+}
+
 #[test]
 fn plans_match_the_corpus() {
     let topo = config::parse(TOPOLOGY).expect("corpus topology");
     let state = RouteState::build(&topo);
     // No servers here: the plans take the tables' columns from the cache
     // (set again before each statement: planning DDL forgets them).
-    let set_columns = || {
-        for t in ["article", "comment", "h"] {
-            state.set_table_columns(
-                "blog",
-                t,
-                TableColumns {
-                    ordered: vec![b"id".to_vec(), b"user_id".to_vec(), b"title".to_vec()],
-                    collations: vec![(b"title".to_vec(), 45)],
-                    enums: Vec::new(),
-                    key_types: vec![
-                        (b"id".to_vec(), KeyType::Integer),
-                        (b"user_id".to_vec(), KeyType::Integer),
-                        (b"title".to_vec(), KeyType::Text),
-                    ],
-                },
-            );
-        }
-        // hs: a hash table with a string key.
-        state.set_table_columns(
-            "blog",
-            "hs",
-            TableColumns {
-                ordered: vec![b"code".to_vec(), b"n".to_vec()],
-                collations: vec![(b"code".to_vec(), 45)],
-                enums: Vec::new(),
-                key_types: vec![
-                    (b"code".to_vec(), KeyType::Text),
-                    (b"n".to_vec(), KeyType::Integer),
-                ],
-            },
-        );
-    };
+    let set_columns = || set_corpus_columns(&state);
     let ctx = blog_ctx(false);
     let text = include_str!("testdata/plans.txt");
     let mut failures = Vec::new();
@@ -237,6 +241,138 @@ fn garbled_statements_do_not_panic_the_planner() {
                 }
             }
             let _ = plan_query(&topo, &state, &ctx, &garbled, false);
+        }
+    }
+}
+
+/// Every statement of both corpora (the planner's and the parser's),
+/// mutated: cut, bytes dropped or replaced, SQL fragments spliced in
+/// (quotes, comments, hints, operators, clauses, huge numbers), two
+/// statements joined. Planned as text and as a prepared statement with
+/// bound values of every kind, with the tables' columns known so the
+/// deeper planning paths run. A panic names the input that caused it.
+#[test]
+fn mutated_corpus_statements_never_panic_the_planner() {
+    use super::keyvalue::KeyValue;
+    let topo = config::parse(TOPOLOGY).expect("corpus topology");
+    let state = RouteState::build(&topo);
+    let seeds: Vec<&str> = [
+        include_str!("testdata/plans.txt"),
+        include_str!("../sql/parse/testdata/parse.txt"),
+    ]
+    .iter()
+    .flat_map(|t| t.lines())
+    .filter(|l| {
+        !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("//") && !l.starts_with("= ")
+    })
+    .collect();
+    assert!(seeds.len() > 300, "corpora: {} statements", seeds.len());
+    // 359 statements x 40 mutations x 2 sessions x (text, prepared).
+    const FRAGMENTS: [&str; 40] = [
+        "'",
+        "\"",
+        "`",
+        "(",
+        ")",
+        ",",
+        ";",
+        "?",
+        "\\",
+        "/*",
+        "*/",
+        "-- ",
+        "#",
+        "/*!50000 ",
+        "/*+ shardgate: key=",
+        "/*+ shardgate: shard=99999999999 */",
+        " SELECT ",
+        " UNION ALL ",
+        " JOIN h ON h.id = article.user_id ",
+        " WHERE ",
+        " user_id IN (",
+        " BETWEEN 1 AND ",
+        " AND ",
+        " OR NOT ",
+        " ORDER BY 1 DESC",
+        " GROUP BY title",
+        " HAVING COUNT(*) > ",
+        " LIMIT 18446744073709551615",
+        " OFFSET ",
+        "COUNT(DISTINCT ",
+        "AVG(",
+        "-",
+        "1e309",
+        "0x",
+        "X'",
+        "99999999999999999999999",
+        "\u{0}",
+        "\u{ff}",
+        " COLLATE utf8mb4_bin",
+        "@@",
+    ];
+    let values = [
+        KeyValue::Null,
+        KeyValue::Int(i64::MIN),
+        KeyValue::Int(-1),
+        KeyValue::Int(150),
+        KeyValue::UInt(u64::MAX),
+        KeyValue::Number("-12.5".into()),
+    ];
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n.max(1) as u64) as usize
+    };
+    let plan_all = |sql: &[u8], params: &[KeyValue]| {
+        for (escapes, multi) in [(true, false), (false, true)] {
+            let mut ctx = blog_ctx(multi);
+            ctx.backslash_escapes = escapes;
+            set_corpus_columns(&state);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _ = plan_query(&topo, &state, &ctx, sql, false);
+                let _ = super::plan_prepared(&topo, &state, &ctx, sql, params, false);
+            }));
+            assert!(
+                r.is_ok(),
+                "the planner panicked on {:?}",
+                String::from_utf8_lossy(sql)
+            );
+        }
+    };
+    for (i, seed) in seeds.iter().enumerate() {
+        let seed = seed.replace("\\n", "\n");
+        let bytes = seed.as_bytes();
+        for _ in 0..40 {
+            let mut m = bytes.to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(m.len() + 1);
+                match next(5) {
+                    0 => m.truncate(at),
+                    1 => {
+                        let end = (at + next(8)).min(m.len());
+                        m.drain(at..end);
+                    }
+                    2 if at < m.len() => m[at] = next(256) as u8,
+                    3 => {
+                        let other = seeds[next(seeds.len())].as_bytes();
+                        let from = next(other.len() + 1);
+                        m.splice(at..at, other[from..].iter().copied());
+                    }
+                    _ => {
+                        let f = FRAGMENTS[next(FRAGMENTS.len())].as_bytes();
+                        m.splice(at..at, f.iter().copied());
+                    }
+                }
+            }
+            let params: Vec<KeyValue> = (0..next(4))
+                .map(|_| values[next(values.len())].clone())
+                .collect();
+            plan_all(&m, &params);
+        }
+        if i % 7 == 0 {
+            plan_all(bytes, &values);
         }
     }
 }
