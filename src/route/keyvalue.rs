@@ -50,6 +50,13 @@
 //!   is a *numeric* comparison that matches many strings (`'42'`, `' 42'`,
 //!   `'42abc'`), so the rules give it every shard in WHERE (see
 //!   `rules.rs`); a fraction is refused as an INSERT key (write it quoted).
+//! * [`KeyType::Date`] / [`KeyType::DateTime`] (`hash` and `bucket` rules
+//!   whose key column is a DATE, DATETIME or TIMESTAMP): a value is the text
+//!   the column stores, `YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS[.f]` with the
+//!   column's fractional digits (a date alone is midnight, a longer
+//!   fraction is truncated, a DATE drops the time), read from
+//!   `'YYYY-M-D[ H:M:S[.f]]'` strings, `YYYYMMDD[HHMMSS]` integers and
+//!   binary-protocol values; anything else is [`Canon::NotTemporal`].
 //! * `lookup` rules do not normalise at all: the directory table's server
 //!   compares the key as written, with the column's own type and collation.
 //! * NULL: an INSERT with a NULL key is an error ("shard key cannot be
@@ -82,6 +89,13 @@ pub enum KeyType {
     /// comparisons (`'ab' = 'ab '`, and CHAR stores neither), so a string
     /// is its bytes without them.
     PaddedText,
+    /// A DATE column: a value is the text the column stores, `YYYY-MM-DD`
+    /// (what `CRC32(k)` hashes in SQL).
+    Date,
+    /// A DATETIME or TIMESTAMP column with this many fractional digits
+    /// (0-6): a value is `YYYY-MM-DD HH:MM:SS[.fff]`, as the column stores
+    /// it.
+    DateTime(u8),
 }
 
 impl KeyType {
@@ -122,6 +136,16 @@ impl KeyType {
             b"char" | b"varchar" | b"binary" | b"varbinary" | b"tinytext" | b"text"
             | b"mediumtext" | b"longtext" | b"tinyblob" | b"blob" | b"mediumblob" | b"longblob" => {
                 KeyType::Text
+            }
+            b"date" => KeyType::Date,
+            b"datetime" | b"timestamp" => {
+                // `datetime(3)`: the fractional digits the column keeps.
+                let digits = column_type[end..]
+                    .strip_prefix(b"(")
+                    .and_then(|r| r.first())
+                    .filter(|c| (b'0'..=b'6').contains(c))
+                    .map_or(0, |c| c - b'0');
+                KeyType::DateTime(digits)
             }
             _ => KeyType::Auto,
         }
@@ -184,6 +208,10 @@ pub enum Canon<'a> {
     Ambiguous,
     /// `KeyType::Integer` only: a string that is not a number.
     NotNumber,
+    /// `KeyType::Date` / `DateTime` only: a value shardgate cannot read as
+    /// the date or time the column would store (MariaDB accepts more
+    /// spellings than `YYYY-M-D[ H:M:S[.f]]` and `YYYYMMDD[HHMMSS]`).
+    NotTemporal,
 }
 
 impl KeyValue {
@@ -347,6 +375,8 @@ impl KeyValue {
                     other => other,
                 };
             }
+            KeyType::Date => return self.canon_temporal(None),
+            KeyType::DateTime(digits) => return self.canon_temporal(Some(digits)),
             KeyType::Integer | KeyType::Auto => {}
         }
         match self {
@@ -361,20 +391,22 @@ impl KeyValue {
                 let num = Dec::parse(b);
                 match ty {
                     KeyType::Integer => num.map_or(Canon::NotNumber, |d| d.canon()),
-                    // (Text and PaddedText returned above.)
-                    KeyType::Auto | KeyType::Text | KeyType::PaddedText => {
-                        match num.map(|d| d.canon()) {
-                            Some(Canon::Int(i)) => Canon::Int(i),
-                            _ => match canonical_date(b) {
-                                Some(d) => Canon::Bytes(Cow::Owned(d.into_bytes())),
-                                None => Canon::Bytes(Cow::Borrowed(b)),
-                            },
-                        }
-                    }
+                    // (Text, PaddedText, Date and DateTime returned above.)
+                    _ => match num.map(|d| d.canon()) {
+                        Some(Canon::Int(i)) => Canon::Int(i),
+                        _ => match canonical_date(b) {
+                            Some(d) => Canon::Bytes(Cow::Owned(d.into_bytes())),
+                            None => Canon::Bytes(Cow::Borrowed(b)),
+                        },
+                    },
                 }
             }
             KeyValue::HexNum(b) => match ty {
-                KeyType::Auto | KeyType::Text | KeyType::PaddedText => Canon::Ambiguous,
+                KeyType::Auto
+                | KeyType::Text
+                | KeyType::PaddedText
+                | KeyType::Date
+                | KeyType::DateTime(_) => Canon::Ambiguous,
                 KeyType::Integer => {
                     let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
                     let sig = &b[first..];
@@ -387,6 +419,35 @@ impl KeyValue {
                 }
             },
         }
+    }
+
+    /// [`KeyValue::canon`] for a DATE column (`digits` `None`) or a
+    /// DATETIME/TIMESTAMP column keeping `digits` fractional digits: the
+    /// text the column stores for the value, so that placement is what
+    /// `CRC32(k)` says in SQL and `'2024-1-5'`, `20240105` and a binary
+    /// DATE find the same shard. A DATE drops a time part (as storing it
+    /// does); a DATETIME gets midnight for a date alone and its fraction
+    /// truncated to the column's digits.
+    fn canon_temporal(&self, digits: Option<u8>) -> Canon<'_> {
+        let parts = match self {
+            KeyValue::Null => return Canon::Null,
+            KeyValue::Str(b) => parse_temporal(b),
+            KeyValue::Int(i) => temporal_of_number(*i),
+            KeyValue::UInt(_) | KeyValue::Number(_) | KeyValue::HexNum(_) => None,
+        };
+        let Some(t) = parts else {
+            return Canon::NotTemporal;
+        };
+        let mut text = format!("{:04}-{:02}-{:02}", t.year, t.month, t.day);
+        if let Some(digits) = digits {
+            text.push_str(&format!(" {:02}:{:02}:{:02}", t.hour, t.minute, t.second));
+            if digits > 0 {
+                let frac = format!("{:06}", t.micros);
+                text.push('.');
+                text.push_str(&frac[..usize::from(digits.min(6))]);
+            }
+        }
+        Canon::Bytes(Cow::Owned(text.into_bytes()))
     }
 
     /// [`KeyValue::canon`] for a string column: the bytes it stores.
@@ -720,6 +781,76 @@ fn date_text(y: u32, m: u32, d: u32, (hh, mi, ss): (u32, u32, u32), micros: u32)
     s
 }
 
+/// The parts of a date and time value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Temporal {
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    micros: u32,
+}
+
+/// `YYYY-M-D` with an optional `[ T]H:M:S[.ffffff]` (surrounding blanks
+/// allowed); `None` for anything else.
+fn parse_temporal(b: &[u8]) -> Option<Temporal> {
+    let text = canonical_date(trim_ascii(b))?;
+    let t = text.as_bytes();
+    let n = |r: std::ops::Range<usize>| -> Option<u32> {
+        std::str::from_utf8(t.get(r)?).ok()?.parse().ok()
+    };
+    let (hour, minute, second, micros) = if t.len() > 10 {
+        let micros = match t.get(20..) {
+            Some(f) if !f.is_empty() => {
+                let f = std::str::from_utf8(f).ok()?;
+                f.parse::<u32>().ok()? * 10u32.pow(6 - f.len() as u32)
+            }
+            _ => 0,
+        };
+        (n(11..13)?, n(14..16)?, n(17..19)?, micros)
+    } else {
+        (0, 0, 0, 0)
+    };
+    Some(Temporal {
+        year: n(0..4)?,
+        month: n(5..7)?,
+        day: n(8..10)?,
+        hour,
+        minute,
+        second,
+        micros,
+    })
+}
+
+/// A number as MariaDB reads it for a date or datetime column:
+/// `YYYYMMDD` or `YYYYMMDDHHMMSS` (other digit counts are not taken).
+fn temporal_of_number(v: i64) -> Option<Temporal> {
+    let digits = v.checked_ilog10().map_or(1, |l| l + 1);
+    let v = u64::try_from(v).ok()?;
+    let (date, time) = match digits {
+        8 => (v, 0),
+        14 => (v / 1_000_000, v % 1_000_000),
+        _ => return None,
+    };
+    let t = Temporal {
+        year: (date / 10_000) as u32,
+        month: (date / 100 % 100) as u32,
+        day: (date % 100) as u32,
+        hour: (time / 10_000) as u32,
+        minute: (time / 100 % 100) as u32,
+        second: (time % 100) as u32,
+        micros: 0,
+    };
+    let valid = (1..=12).contains(&t.month)
+        && (1..=31).contains(&t.day)
+        && t.hour < 24
+        && t.minute < 60
+        && t.second < 60;
+    valid.then_some(t)
+}
+
 /// `YYYY-M-D` with an optional `[ T]H:M:S[.ffffff]`, in canonical form;
 /// `None` for anything else.
 fn canonical_date(b: &[u8]) -> Option<String> {
@@ -963,7 +1094,7 @@ mod tests {
             ("varbinary(16)", Some("binary"), KeyType::Text),
             ("blob", None, KeyType::Text),
             ("int(11)", None, KeyType::Integer),
-            ("date", None, KeyType::Auto),
+            ("date", None, KeyType::Date),
         ] {
             assert_eq!(
                 KeyType::of_column(ty.as_bytes(), coll.map(str::as_bytes)),
@@ -971,6 +1102,62 @@ mod tests {
                 "{ty} {coll:?}"
             );
         }
+    }
+
+    /// DATE/DATETIME keys are the text the column stores, whatever the
+    /// spelling: what `CRC32(k)` hashes on the server.
+    #[test]
+    fn temporal_keys_are_the_text_the_column_stores() {
+        let text = |v: &KeyValue, t: KeyType| match v.canon(t) {
+            Canon::Bytes(b) => String::from_utf8(b.into_owned()).unwrap(),
+            other => format!("{other:?}"),
+        };
+        let date = KeyType::Date;
+        for v in [
+            s("2024-01-05"),
+            s("2024-1-5"),
+            s(" 2024-01-05 "),
+            s("2024-01-05 10:20:30"),
+            s("2024-01-05T00:00:00.5"),
+            KeyValue::Int(20240105),
+            KeyValue::Int(20240105102030),
+        ] {
+            assert_eq!(text(&v, date), "2024-01-05", "{v:?}");
+        }
+        let dt0 = KeyType::DateTime(0);
+        assert_eq!(text(&s("2024-01-05"), dt0), "2024-01-05 00:00:00");
+        assert_eq!(text(&s("2024-1-5 1:2:3.999"), dt0), "2024-01-05 01:02:03");
+        assert_eq!(
+            text(&KeyValue::Int(20240105102030), dt0),
+            "2024-01-05 10:20:30"
+        );
+        let dt3 = KeyType::DateTime(3);
+        assert_eq!(text(&s("2024-01-05"), dt3), "2024-01-05 00:00:00.000");
+        assert_eq!(
+            text(&s("2024-01-05 10:20:30.5"), dt3),
+            "2024-01-05 10:20:30.500"
+        );
+        assert_eq!(
+            text(&s("2024-01-05 10:20:30.123456"), dt3),
+            "2024-01-05 10:20:30.123"
+        );
+        assert_eq!(
+            text(&s("2024-01-05 10:20:30.123456"), KeyType::DateTime(6)),
+            "2024-01-05 10:20:30.123456"
+        );
+        // Spellings shardgate does not read: no guess.
+        for v in [
+            s("05/01/2024"),
+            s("2024-13-01"),
+            s("yesterday"),
+            KeyValue::Int(2024),
+            KeyValue::Int(20241305),
+            KeyValue::Number("20240105.5".into()),
+        ] {
+            assert_eq!(v.canon(date), Canon::NotTemporal, "{v:?}");
+            assert_eq!(v.canon(dt3), Canon::NotTemporal, "{v:?}");
+        }
+        assert_eq!(KeyValue::Null.canon(date), Canon::Null);
     }
 
     #[test]
@@ -983,8 +1170,11 @@ mod tests {
             ("char(2)", KeyType::Text),
             ("varbinary(16)", KeyType::Text),
             ("longtext", KeyType::Text),
-            ("date", KeyType::Auto),
-            ("datetime(3)", KeyType::Auto),
+            ("date", KeyType::Date),
+            ("datetime", KeyType::DateTime(0)),
+            ("datetime(3)", KeyType::DateTime(3)),
+            ("timestamp(6)", KeyType::DateTime(6)),
+            ("time", KeyType::Auto),
             ("decimal(10,2)", KeyType::Auto),
             ("enum('a','b')", KeyType::Auto),
             ("", KeyType::Auto),

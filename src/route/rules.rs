@@ -33,10 +33,16 @@
 //!   `CRC32(TRIM(TRAILING ' ' FROM k))`). Case- and accent-insensitive
 //!   collations are not folded: placement stays `CRC32(k)`, and a warning
 //!   says that a key written in another case than stored routes elsewhere.
+//!   A DATE, DATETIME or TIMESTAMP key ([`KeyType::Date`],
+//!   [`KeyType::DateTime`]) is the text the column stores (`2024-01-05`,
+//!   `2024-01-05 00:00:00.000` for DATETIME(3)), whichever spelling the
+//!   statement used (`'2024-1-5'`, `20240105`, a binary-protocol date), so
+//!   `CRC32(k) % n` checks it too; a spelling shardgate cannot read is
+//!   refused as an INSERT key and reads every shard in WHERE.
 //!   Predicates: `=`/`IN` give their shards (a number compared
 //!   with a string column gives every shard: it matches `'42'`, `' 42'`,
 //!   `'042'`...); a range gives every shard, except a small range between
-//!   two number literals on a column that is not a string one (`BETWEEN 10
+//!   two number literals on an integer column or one of unknown type (`BETWEEN 10
 //!   AND 12`, at most `n` integers), which gives the shards of those
 //!   integers.
 //! * `bucket` (key type as for `hash`): `CRC32(key) % buckets` is the
@@ -690,7 +696,10 @@ fn range_pred_shards(
                 Bound::Included(v) | Bound::Excluded(v) => v.is_numeric_literal(),
                 Bound::Unbounded => false,
             };
-            if !(numeric(lo) && numeric(hi)) || hashed_key_type(env).is_text() {
+            // (Integers hash as integers only on integer or unknown columns;
+            // a string or date column hashes the text it stores.)
+            let integers = matches!(hashed_key_type(env), KeyType::Integer | KeyType::Auto);
+            if !(numeric(lo) && numeric(hi) && integers) {
                 return spread(rule, env);
             }
             let (Some(l), Some(h)) = (int_bound(rule, lo, true)?, int_bound(rule, hi, false)?)
@@ -795,6 +804,7 @@ pub(super) fn hash_key(
         }),
         Canon::Ambiguous => Err(ambiguous(rule, key)),
         Canon::NotNumber => Err(not_integer(rule, key)),
+        Canon::NotTemporal => Err(not_temporal(rule, key)),
     }
 }
 
@@ -823,6 +833,7 @@ fn bucket_shard_as(
         Canon::Bytes(b) => crc32(&b) % buckets,
         Canon::Frac { .. } => return Err(fraction(rule, key)),
         Canon::Ambiguous => return Err(ambiguous(rule, key)),
+        Canon::NotTemporal => return Err(not_temporal(rule, key)),
         Canon::Big(_) | Canon::NotNumber => return Err(not_integer(rule, key)),
     };
     shard_of_bucket(rule, map, bucket)
@@ -975,6 +986,17 @@ fn ambiguous(rule: &Rule, key: &KeyValue) -> RouteError {
         table: None,
         why: "a hex number is an integer or a string depending on the column",
         fix: "write the key as a decimal integer or a quoted string",
+    }
+}
+
+fn not_temporal(rule: &Rule, key: &KeyValue) -> RouteError {
+    RouteError::BadKey {
+        key: key.to_string(),
+        rule: rule.name.clone(),
+        table: None,
+        why: "the key column is a DATE/DATETIME and shardgate cannot tell which date this \
+              spelling stores",
+        fix: "write it as 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS[.ffffff]' (or YYYYMMDD[HHMMSS])",
     }
 }
 

@@ -74,6 +74,9 @@ fn encode_key_type(t: KeyType) -> u8 {
         KeyType::Text => 2,
         KeyType::Auto => 3,
         KeyType::PaddedText => 4,
+        KeyType::Date => 5,
+        // 6..=12: fractional digits 0..=6 (of_column_type keeps them <= 6).
+        KeyType::DateTime(d) => 6 + d.min(6),
     }
 }
 
@@ -83,6 +86,8 @@ fn decode_key_type(v: u8) -> Option<KeyType> {
         2 => Some(KeyType::Text),
         3 => Some(KeyType::Auto),
         4 => Some(KeyType::PaddedText),
+        5 => Some(KeyType::Date),
+        6..=12 => Some(KeyType::DateTime(v - 6)),
         _ => None,
     }
 }

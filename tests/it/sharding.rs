@@ -884,6 +884,106 @@ fn hash_insert_places_rows_by_mod_and_crc32_checked_in_sql() {
     assert_eq!(server_err(&e).map(|(c, _)| c), Some(1062), "{e}");
 }
 
+/// DATE and DATETIME keys: placed by CRC32 of the text the column stores
+/// (checkable as `CRC32(k) % n` on every physical table), whichever
+/// spelling wrote or reads them: '2024-1-5', 20240105, a binary DATE.
+#[test]
+fn hash_date_keys_are_placed_by_the_text_the_column_stores() {
+    let _s = serial();
+    let mut conn = pconn();
+    let l = hash_layout();
+    let n = l.len();
+    for (ddl, written, reads) in [
+        (
+            "CREATE TABLE scratch (id DATE NOT NULL PRIMARY KEY, v INT)",
+            vec![
+                "'2024-1-5'",
+                "20240106",
+                "'2024-01-07 00:00:00'",
+                "'2023-12-31'",
+                "'1999-2-28'",
+                "20300101",
+                "' 2024-02-29 '",
+            ],
+            vec![
+                ("'2024-01-05'", "0"),
+                ("20240105", "0"),
+                ("'2024-01-06'", "1"),
+                ("'2024-1-7'", "2"),
+                ("19990228", "4"),
+            ],
+        ),
+        (
+            "CREATE TABLE scratch (id DATETIME(3) NOT NULL PRIMARY KEY, v INT)",
+            vec![
+                "'2024-01-05'",
+                "'2024-1-5 10:20:30.5'",
+                "20240105102031",
+                "'2024-01-05 23:59:59.999'",
+            ],
+            vec![
+                ("'2024-01-05 00:00:00.000'", "0"),
+                ("20240105", "0"),
+                ("'2024-01-05 10:20:30.500'", "1"),
+                ("'2024-01-05 10:20:31'", "2"),
+            ],
+        ),
+    ] {
+        q(&mut conn, ddl);
+        let values: Vec<String> = written
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("({k}, {i})"))
+            .collect();
+        let o = q(
+            &mut conn,
+            &format!("INSERT INTO scratch (id, v) VALUES {}", values.join(", ")),
+        );
+        assert_eq!(o.affected, written.len() as u64, "{ddl}");
+        let mut total = 0;
+        for &(g, s) in &l {
+            let t = phys("scratch", s);
+            let bad = one(
+                &mut backend(g),
+                &format!("SELECT COUNT(*) FROM {t} WHERE CRC32(id) % {n} <> {s}"),
+            );
+            assert_eq!(bad, "0", "{ddl}: {t} holds rows of other shards by CRC32()");
+            total += one(&mut backend(g), &format!("SELECT COUNT(*) FROM {t}"))
+                .parse::<usize>()
+                .unwrap();
+        }
+        assert_eq!(total, written.len(), "{ddl}");
+        for (key, v) in &reads {
+            let got = rows(
+                &mut conn,
+                &format!("SELECT v FROM scratch WHERE id = {key}"),
+            );
+            assert_eq!(got, vec![vec![v.to_string()]], "{ddl}: id = {key}");
+        }
+        // A binary-protocol DATETIME parameter finds the same row.
+        let stmt = conn
+            .prep("SELECT v FROM scratch WHERE id = ?")
+            .expect("prepare");
+        let got: Vec<i64> = conn
+            .exec(&stmt, (Value::Date(2024, 1, 5, 0, 0, 0, 0),))
+            .expect("exec");
+        assert_eq!(got, vec![0], "{ddl}: prepared 2024-01-05 00:00:00");
+        conn.close(stmt).expect("close");
+        // A spelling shardgate cannot read is refused as a key to write.
+        let e = run(
+            &mut conn,
+            "INSERT INTO scratch (id, v) VALUES ('05/01/2024', 9)",
+        )
+        .expect_err("an unreadable date key");
+        let (code, msg) = server_err(&e).expect("an ERR packet");
+        assert!(
+            msg.starts_with("shardgate:") && msg.contains("YYYY-MM-DD"),
+            "{code} {msg}"
+        );
+        q(&mut conn, "DROP TABLE scratch");
+    }
+}
+
 #[test]
 fn bucket_insert_places_rows_by_crc32_bucket_checked_in_sql() {
     let _s = serial();
