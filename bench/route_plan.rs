@@ -125,6 +125,7 @@ fn benches(c: &mut Criterion) {
         in_transaction: false,
         caps: Capabilities::empty(),
         shard_key: None,
+        client_charset: Some(shardgate::merge::charset::Charset::Utf8),
     };
     // Sanity: each statement is planned as intended (one shard; three
     // shards; all four), not refused.

@@ -476,6 +476,7 @@ fn explain(shared: &Shared, sess: &Session, text: &str) -> Reply {
         in_transaction: false,
         shard_key: None,
         caps: sess.caps,
+        client_charset: None,
     };
     let topo = shared.topology();
     let state = shared.route_state();

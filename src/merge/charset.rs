@@ -13,6 +13,10 @@
 //! to the C1 controls of the same value (`cs_to_uni` of ctype-latin1.c);
 //! a character latin1 lacks becomes `?`, as the server's conversion does.
 //!
+//! The router uses the same conversion for string shard keys: a key sent
+//! in the client's character set is placed by the bytes the key column
+//! stores ([`charset_by_name`] reads both names).
+//!
 //! <https://mariadb.com/kb/en/server-system-variables/#character_set_results>
 
 use std::borrow::Cow;
@@ -39,6 +43,25 @@ pub fn charset_of(id: u16) -> Option<Charset> {
         11 | 65 | 1035 | 1089 => Charset::Ascii,
         _ => return None,
     })
+}
+
+/// The character set named by a character set or collation name
+/// (`utf8mb4`, `utf8mb3_general_ci`, `latin1`, `ascii_bin`, `binary`),
+/// `None` for the ones the merger cannot convert.
+pub fn charset_by_name(name: &[u8]) -> Option<Charset> {
+    let cs = name.split(|&c| c == b'_').next().unwrap_or_default();
+    let is = |w: &[u8]| cs.eq_ignore_ascii_case(w);
+    if is(b"utf8mb4") || is(b"utf8mb3") || is(b"utf8") {
+        Some(Charset::Utf8)
+    } else if is(b"latin1") {
+        Some(Charset::Latin1)
+    } else if is(b"ascii") {
+        Some(Charset::Ascii)
+    } else if is(b"binary") {
+        Some(Charset::Binary)
+    } else {
+        None
+    }
 }
 
 /// Unicode of latin1 bytes 0x80..=0x9F (Windows-1252; the undefined

@@ -97,7 +97,7 @@
 
 mod aggregate;
 pub mod binary;
-mod charset;
+pub mod charset;
 pub mod collation;
 mod collation_tables;
 mod decimal;

@@ -281,6 +281,7 @@ impl Client {
             in_transaction: self.sess.pins.contains(PinReasons::TRANSACTION),
             caps: self.sess.caps,
             shard_key: self.sess.shard_key.clone(),
+            client_charset: self.sess.client_charset(),
         }
     }
 

@@ -145,8 +145,14 @@ impl PlanCache {
 
     /// The shards the bound values route to, if the statement is routed
     /// by its key (errors are left to the full planner).
-    fn shards(&self, values: &[route::keyvalue::KeyValue]) -> Option<route::rules::ShardSet> {
-        self.route.as_ref()?.shards(&self.topo, &self.state, values)
+    fn shards(
+        &self,
+        values: &[route::keyvalue::KeyValue],
+        client_charset: Option<crate::merge::charset::Charset>,
+    ) -> Option<route::rules::ShardSet> {
+        self.route
+            .as_ref()?
+            .shards(&self.topo, &self.state, values, client_charset)
     }
 
     /// Keeps the plan `action` made for `set`, if it can serve every
@@ -410,7 +416,10 @@ impl IoThread {
                     stmt.params_at.len(),
                 )));
             }
-            let set = stmt.plans.as_ref().and_then(|p| p.shards(&values));
+            let set = stmt
+                .plans
+                .as_ref()
+                .and_then(|p| p.shards(&values, ctx.client_charset));
             let known = set
                 .as_ref()
                 .and_then(|s| stmt.plans.as_ref().and_then(|p| p.plans.get(s)))

@@ -69,6 +69,7 @@ fn blog_ctx(multi_statements: bool) -> RouteCtx {
         in_transaction: false,
         caps: shardgate_proto::capability::Capabilities::empty(),
         shard_key: None,
+        client_charset: Some(crate::merge::charset::Charset::Utf8),
     }
 }
 

@@ -47,6 +47,10 @@ pub struct RouteCtx {
     pub shard_key: Option<Vec<u8>>,
     /// The client's capabilities (for results shardgate builds itself).
     pub caps: shardgate_proto::capability::Capabilities,
+    /// The character set of the statement's string literals
+    /// (`character_set_client`), when shardgate can convert it: string
+    /// shard keys are placed by the bytes the key column stores.
+    pub client_charset: Option<crate::merge::charset::Charset>,
 }
 
 /// A COM_QUERY to route.

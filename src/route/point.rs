@@ -20,11 +20,12 @@
 //! not see change.
 
 use crate::config::{RuleKind, Topology};
+use crate::merge::charset::Charset;
 use crate::sql::parse::{self, CmpOp, Leaf, Literal, Pred, Stmt, Tree, Value};
 use crate::sql::LexOptions;
 
 use super::keyvalue::KeyValue;
-use super::rules::{self, KeyPredicate, RuleEnv, ShardSet};
+use super::rules::{self, key_conversion, KeyPredicate, RuleEnv, ShardSet};
 use super::shard::{cmp_predicate, literal_key_value, place_tables, Placement};
 use super::state::{KeyTypeState, RouteState};
 
@@ -160,6 +161,7 @@ impl KeyRoute {
         topo: &Topology,
         state: &RouteState,
         values: &[KeyValue],
+        client_charset: Option<Charset>,
     ) -> Option<ShardSet> {
         let rule = topo
             .schema(&self.schema)?
@@ -172,10 +174,14 @@ impl KeyRoute {
             // The planner reads the table's columns first.
             KeyTypeState::Unknown => return None,
         };
+        let convert = client_charset
+            .zip(state.key_charset(&self.schema, &self.table))
+            .and_then(|(client, column)| key_conversion(client, column));
         let env = RuleEnv {
             bucket_map: state.bucket_map(&self.schema, &self.rule),
             lookup: None,
             key_type,
+            convert,
         };
         eval(&self.expr, rule, &env, values)
     }
@@ -280,7 +286,7 @@ rule = "dir"
         let values: Vec<KeyValue> = values.iter().map(|&v| KeyValue::from(v)).collect();
         let state = RouteState::build(&topo);
         state.set_table_columns("app", "t", columns(KeyType::Integer));
-        let set = r.shards(&topo, &state, &values)?;
+        let set = r.shards(&topo, &state, &values, Some(Charset::Utf8))?;
         Some((set.to_vec(), r.params_only_in_key))
     }
 
@@ -307,11 +313,12 @@ rule = "dir"
         let state = RouteState::build(&topo);
         let s = |b: &str| vec![KeyValue::from_string(b.as_bytes())];
         // Columns not read yet: the planner reads them first.
-        assert_eq!(r.shards(&topo, &state, &s("42")), None);
+        assert_eq!(r.shards(&topo, &state, &s("42"), Some(Charset::Utf8)), None);
         // An integer column: '42' is 42 (42 mod 2 = 0).
         state.set_table_columns("app", "t", columns(KeyType::Integer));
         assert_eq!(
-            r.shards(&topo, &state, &s("42")).map(|x| x.to_vec()),
+            r.shards(&topo, &state, &s("42"), Some(Charset::Utf8))
+                .map(|x| x.to_vec()),
             Some(vec![0])
         );
         // A string column: '42' is its bytes, CRC32('42') % 2 = 0 and
@@ -319,17 +326,18 @@ rule = "dir"
         // with every shard's strings.
         state.set_table_columns("app", "t", columns(KeyType::Text));
         assert_eq!(
-            r.shards(&topo, &state, &s("042")).map(|x| x.to_vec()),
+            r.shards(&topo, &state, &s("042"), Some(Charset::Utf8))
+                .map(|x| x.to_vec()),
             Some(vec![1])
         );
         assert_eq!(
-            r.shards(&topo, &state, &[KeyValue::Int(42)])
+            r.shards(&topo, &state, &[KeyValue::Int(42)], Some(Charset::Utf8))
                 .map(|x| x.to_vec()),
             Some(vec![0, 1])
         );
         // DDL forgets them again.
         state.forget_table_columns("app", "t");
-        assert_eq!(r.shards(&topo, &state, &s("42")), None);
+        assert_eq!(r.shards(&topo, &state, &s("42"), Some(Charset::Utf8)), None);
     }
 
     #[test]

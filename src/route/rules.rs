@@ -33,6 +33,11 @@
 //!   `CRC32(TRIM(TRAILING ' ' FROM k))`). Case- and accent-insensitive
 //!   collations are not folded: placement stays `CRC32(k)`, and a warning
 //!   says that a key written in another case than stored routes elsewhere.
+//!   A string key is hashed in the key column's character set: sent over
+//!   a connection in another one (a latin1 client, a utf8mb4 column), it is
+//!   converted first, as the server converts it to store it
+//!   ([`RuleEnv::convert`]; UTF-8, latin1 and ASCII; other client character
+//!   sets are hashed as sent).
 //!   A DATE, DATETIME or TIMESTAMP key ([`KeyType::Date`],
 //!   [`KeyType::DateTime`]) is the text the column stores (`2024-01-05`,
 //!   `2024-01-05 00:00:00.000` for DATETIME(3)), whichever spelling the
@@ -73,6 +78,7 @@
 //! [`RouteError`]'s messages start with `shardgate:` and say what to do;
 //! [`RouteError::code`] gives the MySQL error code for the ERR packet.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Bound;
 
@@ -82,6 +88,7 @@ use super::crc32::{crc32, crc32_int};
 use super::keyvalue::{Canon, KeyType, KeyValue};
 use super::lookup::LookupRouter;
 use crate::config::{RangeSpec, Rule, RuleKind};
+use crate::merge::charset::{transcode, Charset};
 
 /// `ER_BAD_NULL_ERROR` (MariaDB `errmsg-utf8.txt`: 1048, SQLSTATE 23000),
 /// what the server says for a NULL in a NOT NULL column.
@@ -491,6 +498,37 @@ pub struct RuleEnv<'a> {
     /// The key column's type as read from the table (`hash` and `bucket`
     /// rules); `None`: the rule's own assumption ([`key_type_of`]).
     pub key_type: Option<KeyType>,
+    /// A string key column in another character set than the client's:
+    /// (client's, column's). String literals are converted before they are
+    /// hashed, so a key is placed by the bytes the column stores (what
+    /// `CRC32(k)` reads in SQL) whatever the connection's character set.
+    pub convert: Option<(Charset, Charset)>,
+}
+
+/// The conversion [`RuleEnv::convert`] needs for a client sending
+/// `client` to a string key column stored in `column`: none when they are
+/// the same or the column is binary (its bytes are stored as sent).
+pub fn key_conversion(client: Charset, column: Charset) -> Option<(Charset, Charset)> {
+    (client != column && column != Charset::Binary).then_some((client, column))
+}
+
+impl RuleEnv<'_> {
+    /// `v` normalised for a `hash`/`bucket` key column
+    /// ([`KeyValue::canon`]), a string converted to the column's character
+    /// set. (`X'..'` and `_charset'..'` strings are converted like quoted
+    /// ones, though the server takes their bytes as they are; hex numbers
+    /// `0x..` are not converted.)
+    fn canon<'v>(&self, v: &'v KeyValue) -> Canon<'v> {
+        let c = v.canon(hashed_key_type(self));
+        match (c, self.convert) {
+            (Canon::Bytes(b), Some((from, to)))
+                if matches!(v, KeyValue::Str(_)) && !b.is_ascii() =>
+            {
+                Canon::Bytes(Cow::Owned(transcode(&b, from, to).into_owned()))
+            }
+            (c, _) => c,
+        }
+    }
 }
 
 /// The key type each rule kind assumes: integers for `range`, unknown
@@ -595,7 +633,7 @@ fn eq_shards(rule: &Rule, env: &RuleEnv<'_>, v: &KeyValue) -> Result<ShardSet, R
         {
             spread(rule, env)
         }
-        RuleKind::Hash => match v.canon(hashed_key_type(env)) {
+        RuleKind::Hash => match env.canon(v) {
             Canon::Null => Ok(ShardSet::empty(n)),
             Canon::Int(k) => one(hash_int(k, n)),
             Canon::Bytes(b) => one(hash_bytes(&b, n)),
@@ -605,7 +643,7 @@ fn eq_shards(rule: &Rule, env: &RuleEnv<'_>, v: &KeyValue) -> Result<ShardSet, R
         },
         RuleKind::Bucket { buckets } => {
             let map = bucket_map_for(rule, env.bucket_map)?;
-            match v.canon(hashed_key_type(env)) {
+            match env.canon(v) {
                 Canon::Null => Ok(ShardSet::empty(n)),
                 Canon::Int(k) => one(shard_of_bucket(rule, map, crc32_int(k) % buckets)?),
                 Canon::Bytes(b) => one(shard_of_bucket(rule, map, crc32(&b) % buckets)?),
@@ -738,12 +776,12 @@ fn range_pred_shards(
 pub fn shard_for_key(rule: &Rule, env: &RuleEnv<'_>, key: &KeyValue) -> Result<u32, RouteError> {
     match &rule.kind {
         RuleKind::Range(spec) => range_shard(rule, spec, key),
-        RuleKind::Hash => hash_key(rule, rule.shard_count(), key, hashed_key_type(env)),
-        RuleKind::Bucket { .. } => bucket_shard_as(
+        RuleKind::Hash => hash_canon(rule, rule.shard_count(), key, env.canon(key)),
+        RuleKind::Bucket { .. } => bucket_canon(
             rule,
             bucket_map_for(rule, env.bucket_map)?,
             key,
-            hashed_key_type(env),
+            env.canon(key),
         ),
         RuleKind::Lookup(_) => match env.lookup {
             Some(router) => router.shard_for_insert(key),
@@ -790,7 +828,12 @@ pub(super) fn hash_key(
     key: &KeyValue,
     ty: KeyType,
 ) -> Result<u32, RouteError> {
-    match key.canon(ty) {
+    hash_canon(rule, n, key, key.canon(ty))
+}
+
+/// [`hash_key`] of a key already normalised (`canon`).
+fn hash_canon(rule: &Rule, n: usize, key: &KeyValue, canon: Canon<'_>) -> Result<u32, RouteError> {
+    match canon {
         Canon::Null => Err(null_key(rule)),
         Canon::Int(k) => Ok(hash_int(k, n)),
         Canon::Bytes(b) => Ok(hash_bytes(&b, n)),
@@ -821,13 +864,23 @@ fn bucket_shard_as(
     key: &KeyValue,
     ty: KeyType,
 ) -> Result<u32, RouteError> {
+    bucket_canon(rule, map, key, key.canon(ty))
+}
+
+/// [`bucket_shard_as`] of a key already normalised (`canon`).
+fn bucket_canon(
+    rule: &Rule,
+    map: &BucketMap,
+    key: &KeyValue,
+    canon: Canon<'_>,
+) -> Result<u32, RouteError> {
     let RuleKind::Bucket { buckets } = rule.kind else {
         return Err(RouteError::NoBucketMap {
             rule: rule.name.clone(),
             detail: "it is not a bucket rule".into(),
         });
     };
-    let bucket = match key.canon(ty) {
+    let bucket = match canon {
         Canon::Null => return Err(null_key(rule)),
         Canon::Int(k) => crc32_int(k) % buckets,
         Canon::Bytes(b) => crc32(&b) % buckets,

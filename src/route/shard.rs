@@ -15,10 +15,11 @@ use std::sync::Arc;
 use shardgate_proto::error_codes::{self as ec, ErrorCode};
 
 use super::keyvalue::{KeyType, KeyValue};
-use super::rules::{self, KeyPredicate, RouteError, RuleEnv, ShardSet};
+use super::rules::{self, key_conversion, KeyPredicate, RouteError, RuleEnv, ShardSet};
 use super::state::{KeyTypeState, RouteState, TableColumns};
 use super::{err, Action, Effects, Gather, RouteCtx, RouteTarget};
 use crate::config::{Rule, RuleKind, Schema, TableKind, Topology};
+use crate::merge::charset::Charset;
 use crate::merge::MergeSpec;
 use crate::sql::parse::{
     self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Place, Pred, Stmt, TableId, Tree, Value,
@@ -762,7 +763,27 @@ impl<'a, 't> Planner<'a, 't> {
                 _ => None,
             },
             key_type: self.key_type(schema, rule)?,
+            convert: self.key_conversion(schema, rule),
         })
+    }
+
+    /// (client's, key column's) character sets when this statement's
+    /// string key column of `rule` stores another one than the client
+    /// sends (read with the key type, so after [`Planner::key_type`]).
+    fn key_conversion(&self, schema: &Schema, rule: &Rule) -> Option<(Charset, Charset)> {
+        let client = self.ctx.client_charset?;
+        let column = self.placements.iter().flatten().find_map(|p| match *p {
+            Placement::Sharded {
+                schema: s,
+                name,
+                rule: r,
+                ..
+            } if std::ptr::eq(s, schema) && r.name == rule.name => {
+                self.state.key_charset(&schema.name, name)
+            }
+            _ => None,
+        })?;
+        key_conversion(client, column)
     }
 
     /// The key type of this statement's tables of `rule` (bound tables

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{RuleKind, TableKind, Topology};
 use crate::fast_hash::FastMap;
+use crate::merge::charset::{charset_of, Charset};
 
 use super::keyvalue::KeyType;
 use super::lookup::{BlockingDirectory, LookupRouter};
@@ -66,6 +67,29 @@ struct KeySlot {
     column: Vec<u8>,
     /// 0 = unknown, else [`encode_key_type`].
     ty: AtomicU8,
+    /// The key column's character set: 0 = unknown or not a string, else
+    /// [`encode_charset`].
+    charset: AtomicU8,
+}
+
+fn encode_charset(c: Option<Charset>) -> u8 {
+    match c {
+        None => 0,
+        Some(Charset::Utf8) => 1,
+        Some(Charset::Latin1) => 2,
+        Some(Charset::Ascii) => 3,
+        Some(Charset::Binary) => 4,
+    }
+}
+
+fn decode_charset(v: u8) -> Option<Charset> {
+    match v {
+        1 => Some(Charset::Utf8),
+        2 => Some(Charset::Latin1),
+        3 => Some(Charset::Ascii),
+        4 => Some(Charset::Binary),
+        _ => None,
+    }
 }
 
 fn encode_key_type(t: KeyType) -> u8 {
@@ -155,6 +179,7 @@ impl RouteState {
                         KeySlot {
                             column: key.to_ascii_lowercase().into_bytes(),
                             ty: AtomicU8::new(0),
+                            charset: AtomicU8::new(0),
                         },
                     );
                 }
@@ -321,10 +346,16 @@ impl RouteState {
         let Some(slot) = self.key_slot(schema, table) else {
             return;
         };
-        slot.ty.store(
-            encode_key_type(cols.key_type(&slot.column)),
-            Ordering::Release,
-        );
+        let ty = cols.key_type(&slot.column);
+        let charset = cols
+            .collations
+            .iter()
+            .find(|(c, _)| c.eq_ignore_ascii_case(&slot.column))
+            .and_then(|&(_, id)| charset_of(id))
+            .filter(|_| ty.is_text());
+        slot.charset
+            .store(encode_charset(charset), Ordering::Release);
+        slot.ty.store(encode_key_type(ty), Ordering::Release);
         let collation = collations
             .iter()
             .find(|(c, _)| c.eq_ignore_ascii_case(&slot.column))
@@ -358,6 +389,17 @@ impl RouteState {
                 .find(|(t, _)| t.eq_ignore_ascii_case(table))
                 .map(|(_, slot)| slot),
         }
+    }
+
+    /// The character set of the string key column of sharded table
+    /// `schema.table`, once its columns are read (`None` for other key
+    /// types and character sets shardgate cannot convert).
+    pub fn key_charset(&self, schema: &str, table: &str) -> Option<Charset> {
+        decode_charset(
+            self.key_slot(schema, table)?
+                .charset
+                .load(Ordering::Acquire),
+        )
     }
 
     /// The key column type of sharded table `schema.table` (config

@@ -198,6 +198,26 @@ pub struct Session {
 }
 
 impl Session {
+    /// The character set string literals arrive in (`character_set_client`):
+    /// the last `SET character_set_client` / `SET NAMES` / `SET CHARACTER
+    /// SET` of the session, else the handshake collation's. `None` when it
+    /// is one shardgate cannot convert (then key bytes are used as sent).
+    pub fn client_charset(&self) -> Option<crate::merge::charset::Charset> {
+        use crate::merge::charset::{charset_by_name, charset_of};
+        let set = ["character_set_client", "names", "character_set"]
+            .iter()
+            .find_map(|k| self.state.vars.iter().find(|v| v.key == *k));
+        match set {
+            Some(a) if !a.sql.to_ascii_lowercase().contains("default") => a
+                .sql
+                .split(|c: char| c.is_ascii_whitespace() || c == '=')
+                .map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == '`'))
+                .filter(|w| !w.is_empty() && !w.starts_with('@'))
+                .find_map(|w| charset_by_name(w.as_bytes())),
+            _ => charset_of(u16::from(self.collation)),
+        }
+    }
+
     pub fn new(conn_id: u32) -> Session {
         Session {
             conn_id,
@@ -252,6 +272,30 @@ mod tests {
             "SET @@session.character_set_client = 45, @@session.character_set_results = 45, \
              @@session.collation_connection = 45, @@session.sql_mode = DEFAULT"
         );
+    }
+
+    #[test]
+    fn client_charset_follows_set_names_and_the_handshake() {
+        use crate::merge::charset::Charset;
+        let mut s = Session::new(1);
+        s.collation = 45;
+        assert_eq!(s.client_charset(), Some(Charset::Utf8));
+        s.collation = 8;
+        assert_eq!(s.client_charset(), Some(Charset::Latin1));
+        s.state
+            .set_var(a("names", "NAMES 'utf8mb4' COLLATE utf8mb4_bin"));
+        assert_eq!(s.client_charset(), Some(Charset::Utf8));
+        s.state.set_var(a(
+            "character_set_client",
+            "@@session.character_set_client = latin1",
+        ));
+        assert_eq!(s.client_charset(), Some(Charset::Latin1));
+        s.state
+            .set_var(a("character_set_client", "character_set_client=DEFAULT"));
+        assert_eq!(s.client_charset(), Some(Charset::Latin1), "the handshake's");
+        s.state.unset_var("character_set_client");
+        s.state.set_var(a("names", "NAMES cp1251"));
+        assert_eq!(s.client_charset(), None, "not convertible");
     }
 
     #[test]

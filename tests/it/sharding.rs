@@ -22,7 +22,7 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use crate::common::{direct_db, server_err};
+use crate::common::{direct_db, server_err, Raw, Reply, RAW_CAPS};
 use crate::proxy::{Proxy, ProxyConfig, APP_PASSWORD, APP_USER, OTHER_PASSWORD, OTHER_USER};
 use crate::support::MariaDb;
 
@@ -882,6 +882,84 @@ fn hash_insert_places_rows_by_mod_and_crc32_checked_in_sql() {
     )
     .expect_err("duplicate of a padded key");
     assert_eq!(server_err(&e).map(|(c, _)| c), Some(1062), "{e}");
+}
+
+/// A string key sent over a latin1 connection is placed by the bytes the
+/// utf8mb4 key column stores (what CRC32(sid) reads on the server), so the
+/// row is found again from a utf8mb4 connection, and the other way round;
+/// text and prepared statements.
+#[test]
+fn string_keys_from_a_latin1_connection_are_placed_by_the_stored_bytes() {
+    let _s = serial();
+    let l = hash_layout();
+    let n = l.len() as u32;
+    let mut conn = pconn();
+    let mut raw = Raw::login(c().proxy.port, APP_USER, APP_PASSWORD, RAW_CAPS);
+    assert!(
+        matches!(raw.query("SET NAMES latin1")[..], [Reply::Ok { .. }]),
+        "SET NAMES latin1"
+    );
+    let latin1 = |k: &str| -> Vec<u8> { k.chars().map(|c| c as u32 as u8).collect() };
+    let keys = ["café", "Øresund", "naïve", "smørrebrød"];
+    for (i, k) in keys.iter().enumerate() {
+        let val = 9200 + i;
+        let mut p = b"\x03INSERT INTO blog.session_kv (sid, val) VALUES ('".to_vec();
+        p.extend(latin1(k));
+        p.extend(format!("', {val})").as_bytes());
+        raw.send(&p);
+        let r = raw.read_replies();
+        assert!(
+            matches!(r[..], [Reply::Ok { affected: 1, .. }]),
+            "{k}: {r:?}"
+        );
+        let shard = (crc32(k.as_bytes()) % n) as usize;
+        assert_eq!(
+            where_is("session_kv", &l, "sid", &format!("'{k}'")),
+            vec![(l[shard].0, phys("session_kv", shard))],
+            "{k} written over latin1"
+        );
+        let got = rows(
+            &mut conn,
+            &format!("SELECT val FROM session_kv WHERE sid = '{k}'"),
+        );
+        assert_eq!(got, vec![vec![val.to_string()]], "{k} read over utf8mb4");
+        let mut p = b"\x03SELECT val FROM blog.session_kv WHERE sid = '".to_vec();
+        p.extend(latin1(k));
+        p.push(b'\'');
+        raw.send(&p);
+        let r = raw.read_replies();
+        assert!(
+            matches!(&r[..], [Reply::Rows { rows, .. }] if *rows == vec![vec![Some(val.to_string())]]),
+            "{k} read over latin1: {r:?}"
+        );
+    }
+    // Prepared, over latin1: a string parameter is in the connection's
+    // character set too.
+    let mut latin = pconn();
+    latin.query_drop("SET NAMES latin1").unwrap();
+    latin
+        .exec_drop(
+            "INSERT INTO session_kv (sid, val) VALUES (?, ?)",
+            (Value::Bytes(latin1("crème")), 9290),
+        )
+        .expect("prepared insert over latin1");
+    let shard = (crc32("crème".as_bytes()) % n) as usize;
+    assert_eq!(
+        where_is("session_kv", &l, "sid", "'crème'"),
+        vec![(l[shard].0, phys("session_kv", shard))],
+        "crème written by a prepared statement over latin1"
+    );
+    let got: Vec<i64> = latin
+        .exec(
+            "SELECT val FROM session_kv WHERE sid = ?",
+            (Value::Bytes(latin1("crème")),),
+        )
+        .unwrap();
+    assert_eq!(got, vec![9290]);
+    q(
+        &mut conn,
+        "DELETE FROM session_kv WHERE val BETWEEN 9200 AND 9299",
+    );
 }
 
 /// DATE and DATETIME keys: placed by CRC32 of the text the column stores

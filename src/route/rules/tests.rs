@@ -42,6 +42,10 @@ fn set(r: &Rule, p: KeyPredicate) -> Vec<u32> {
     shards_for_predicate(r, None, &p).unwrap().to_vec()
 }
 
+fn set_in(r: &Rule, env: &RuleEnv<'_>, p: KeyPredicate) -> Vec<u32> {
+    shards_for_predicate_in(r, env, &p).unwrap().to_vec()
+}
+
 fn range(lo: Bound<KeyValue>, hi: Bound<KeyValue>) -> KeyPredicate {
     KeyPredicate::Range { lo, hi }
 }
@@ -232,6 +236,43 @@ fn hash_of_strings_is_mariadb_crc32() {
         hash_shard(&r, &KeyValue::from_hex_literal(b"X'616263'").unwrap()),
         Ok(891_568_578 % 4)
     );
+}
+
+/// A string key sent in another character set than the key column's is
+/// converted first: placed by the bytes the column stores, what CRC32(k)
+/// reads in SQL ('héllo' in latin1 lands where the UTF-8 one does).
+#[test]
+fn string_keys_are_hashed_in_the_columns_character_set() {
+    use crate::merge::charset::Charset;
+    let r = rule(RuleKind::Hash, &[3, 4]);
+    let utf8 = RuleEnv {
+        key_type: Some(KeyType::PaddedText),
+        ..RuleEnv::default()
+    };
+    let from_latin1 = RuleEnv {
+        convert: key_conversion(Charset::Latin1, Charset::Utf8),
+        ..utf8
+    };
+    let latin1_bytes = KeyValue::Str(b"h\xe9llo".to_vec().into());
+    let want = 2_654_700_086 % 7; // SELECT CRC32(_utf8mb4'héllo') % 7
+    assert_eq!(shard_for_key(&r, &from_latin1, &latin1_bytes), Ok(want));
+    assert_eq!(
+        set_in(&r, &from_latin1, KeyPredicate::Eq(latin1_bytes.clone())),
+        [want]
+    );
+    assert_eq!(shard_for_key(&r, &utf8, &s("héllo")), Ok(want));
+    assert_ne!(
+        shard_for_key(&r, &utf8, &latin1_bytes),
+        Ok(want),
+        "bytes as sent"
+    );
+    // ASCII is the same in both; a binary column stores the bytes sent.
+    assert_eq!(
+        shard_for_key(&r, &from_latin1, &s("abc")),
+        shard_for_key(&r, &utf8, &s("abc"))
+    );
+    assert_eq!(key_conversion(Charset::Latin1, Charset::Binary), None);
+    assert_eq!(key_conversion(Charset::Utf8, Charset::Utf8), None);
 }
 
 #[test]
