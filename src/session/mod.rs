@@ -198,13 +198,15 @@ pub struct Session {
 }
 
 impl Session {
-    /// The character set string literals arrive in (`character_set_client`):
-    /// the last `SET character_set_client` / `SET NAMES` / `SET CHARACTER
-    /// SET` of the session, else the handshake collation's. `None` when it
-    /// is one shardgate cannot convert (then key bytes are used as sent).
+    /// The character set string literals arrive in (`character_set_client`)
+    /// as the backends see it: the session's assignments are replayed in
+    /// key order, so a `SET NAMES` / `SET CHARACTER SET` (key `names`) has
+    /// the last word over `SET character_set_client`; else the handshake
+    /// collation's. `None` when it is one shardgate cannot convert (then
+    /// key bytes are used as sent).
     pub fn client_charset(&self) -> Option<crate::merge::charset::Charset> {
         use crate::merge::charset::{charset_by_name, charset_of};
-        let set = ["character_set_client", "names", "character_set"]
+        let set = ["names", "character_set_client"]
             .iter()
             .find_map(|k| self.state.vars.iter().find(|v| v.key == *k));
         match set {
@@ -282,9 +284,7 @@ mod tests {
         assert_eq!(s.client_charset(), Some(Charset::Utf8));
         s.collation = 8;
         assert_eq!(s.client_charset(), Some(Charset::Latin1));
-        s.state
-            .set_var(a("names", "NAMES 'utf8mb4' COLLATE utf8mb4_bin"));
-        assert_eq!(s.client_charset(), Some(Charset::Utf8));
+        s.collation = 45;
         s.state.set_var(a(
             "character_set_client",
             "@@session.character_set_client = latin1",
@@ -292,8 +292,13 @@ mod tests {
         assert_eq!(s.client_charset(), Some(Charset::Latin1));
         s.state
             .set_var(a("character_set_client", "character_set_client=DEFAULT"));
-        assert_eq!(s.client_charset(), Some(Charset::Latin1), "the handshake's");
-        s.state.unset_var("character_set_client");
+        assert_eq!(s.client_charset(), Some(Charset::Utf8), "the handshake's");
+        // Replayed after character_set_client (key order): NAMES wins.
+        s.state
+            .set_var(a("names", "NAMES 'latin1' COLLATE latin1_bin"));
+        assert_eq!(s.client_charset(), Some(Charset::Latin1));
+        s.state.set_var(a("names", "CHARACTER SET utf8mb4"));
+        assert_eq!(s.client_charset(), Some(Charset::Utf8));
         s.state.set_var(a("names", "NAMES cp1251"));
         assert_eq!(s.client_charset(), None, "not convertible");
     }
