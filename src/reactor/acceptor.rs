@@ -45,7 +45,7 @@ pub fn run(mut listener: TcpListener, shared: Arc<Shared>) -> io::Result<()> {
                         refuse(sock);
                         continue;
                     }
-                    let _ = sock.set_nodelay(true);
+                    super::sock::tune(&sock);
                     let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
                     let n = shared.io.read().len().max(1);
                     shared.send_to_io(next_io % n, Inbound::Accept(sock, peer, conn_id));

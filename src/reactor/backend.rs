@@ -159,7 +159,7 @@ impl IoThread {
     pub(super) fn open_backend(&mut self, key: PoolKey) -> std::io::Result<usize> {
         let topo = self.shared.topology();
         let mut sock = TcpStream::connect(key.0)?;
-        let _ = sock.set_nodelay(true);
+        super::sock::tune(&sock);
         let entry = self.conns.vacant_entry();
         let bk = entry.key();
         self.poll.registry().register(

@@ -4,10 +4,40 @@
 //! remember readiness and come back here.
 
 use std::io::{self, Read, Write};
+use std::time::Duration;
 
 use mio::net::TcpStream;
 
 use super::buffer::{Buf, BufferPool};
+
+/// Idle time before the kernel probes a silent peer (client or backend).
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// Between two keepalive probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes before the connection is declared dead.
+pub const KEEPALIVE_PROBES: u32 = 3;
+/// Longest time sent data may stay unacknowledged (a peer gone without a
+/// FIN or RST while a statement or its reply was in flight).
+pub const USER_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Options of every client and backend socket: no Nagle delay, and a
+/// peer that disappears without closing (host down, network partition) is
+/// detected by the kernel within ~90 s — keepalive while the connection is
+/// silent, `TCP_USER_TIMEOUT` while data is unacknowledged — so its
+/// session, transaction and pooled connections are released instead of
+/// waiting for ever (the socket then reports an error like a reset).
+/// A server that is alive but stalled still answers the probes: that case
+/// is `backend.query_timeout`'s. Failures are ignored (the defaults stay).
+pub fn tune(sock: &TcpStream) {
+    let _ = sock.set_nodelay(true);
+    let s = socket2::SockRef::from(sock);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE_IDLE)
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    let _ = s.set_tcp_keepalive(&keepalive);
+    let _ = s.set_tcp_user_timeout(Some(USER_TIMEOUT));
+}
 
 /// Most bytes taken from one socket in one readiness round, so a fast
 /// peer cannot starve the others on the thread.
@@ -150,4 +180,25 @@ pub fn append(slot: &mut Option<Buf>, pool: &mut BufferPool, bytes: &[u8]) -> bo
 /// Length of unread bytes in `slot`.
 pub fn pending(slot: &Option<Buf>) -> usize {
     slot.as_ref().map_or(0, Buf::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuned_sockets_detect_a_vanished_peer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sock = TcpStream::connect(addr).unwrap();
+        let (_peer, _) = listener.accept().unwrap();
+        tune(&sock);
+        let s = socket2::SockRef::from(&sock);
+        assert!(s.nodelay().unwrap());
+        assert!(s.keepalive().unwrap());
+        assert_eq!(s.keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(s.keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(s.keepalive_retries().unwrap(), KEEPALIVE_PROBES);
+        assert_eq!(s.tcp_user_timeout().unwrap(), Some(USER_TIMEOUT));
+    }
 }
