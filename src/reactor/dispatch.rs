@@ -12,6 +12,7 @@ use super::relay::{Expect, ReplyTracker};
 use super::sock;
 use crate::route::Gather;
 use shardgate_proto::capability::{Capabilities, StatusFlags};
+use shardgate_proto::response::ErrPacket;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -605,11 +606,21 @@ impl IoThread {
             let mut failed = error.is_some();
             if let Some(m) = inf.merger.as_mut() {
                 if !m.is_done() {
-                    // A shard's reply was cut short: fail what is left.
-                    m.abort(
-                        shardgate_proto::error_codes::BACKEND_LOST,
-                        "shardgate: a shard's reply was incomplete",
-                    );
+                    // A shard could not be reached (shardgate's own ERR,
+                    // naming the group) or its reply was cut short: fail
+                    // what is left with that.
+                    let own = error.as_deref().and_then(|p| {
+                        let e = ErrPacket::decode(p, Capabilities::PROTOCOL_41).ok()?;
+                        let code = shardgate_proto::error_codes::by_code(e.code)?;
+                        Some((code, String::from_utf8_lossy(e.message).into_owned()))
+                    });
+                    let (code, msg) = own.unwrap_or_else(|| {
+                        (
+                            shardgate_proto::error_codes::BACKEND_LOST,
+                            "shardgate: a shard's reply was incomplete".to_string(),
+                        )
+                    });
+                    m.abort(code, &msg);
                     failed = true;
                 }
                 m.poll_output(&mut out, &mut inf.merge_seq);

@@ -229,7 +229,9 @@ impl IoThread {
                     .stats
                     .errors
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let (code, msg) = if c.phase == Phase::AwaitBackend {
+                // A connection that never got past its login ran nothing:
+                // the group is unreachable, not lost mid-statement.
+                let (code, msg) = if c.phase == Phase::AwaitBackend || b.is_logging_in() {
                     (
                         ec::BACKEND_UNREACHABLE,
                         format!("shardgate: cannot connect to group '{group}' node {addr}: {why}"),

@@ -185,6 +185,60 @@ fn failures_query_timeout_abandons_a_frozen_backend() {
     }
 }
 
+/// A scatter read with one group's server gone: the client gets the error
+/// that names the unreachable group (not a generic "incomplete reply"),
+/// and reads that stay on the live group still work.
+#[test]
+fn failures_scatter_read_with_a_group_down_names_the_group() {
+    let g0 = MariaDb::start();
+    let mut g1 = MariaDb::start();
+    for db in [&g0, &g1] {
+        let mut d = crate::common::direct(db);
+        d.query_drop("CREATE DATABASE IF NOT EXISTS sg_down")
+            .unwrap();
+    }
+    let extra = format!(
+        "[[user]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\nschemas = [\"*\"]\n\n\
+         [[group]]\nname = \"g1\"\nmaster = \"127.0.0.1:{}\"\n\n\
+         [[schema]]\nname = \"sg_down\"\ndefault_group = \"g0\"\n\n\
+         [[schema.rule]]\nname = \"h\"\nkind = \"hash\"\ngroups = [\"g0\", \"g1\"]\n\n\
+         [[schema.table]]\nname = \"t\"\nkey = \"id\"\nrule = \"h\"\n",
+        g1.port
+    );
+    let p = Proxy::start(
+        &ProxyConfig::new(g0.port)
+            .users(&extra)
+            .backend("connect_timeout = \"1s\""),
+    );
+    let mut c = p.conn_db("sg_down");
+    c.query_drop("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT)")
+        .unwrap();
+    c.query_drop("INSERT INTO t VALUES (1, 10), (2, 20), (3, 30), (4, 40)")
+        .unwrap();
+    g1.kill();
+    let e = c
+        .query_first::<i64, _>("SELECT COUNT(*) FROM t")
+        .expect_err("a scatter read with a group down must fail");
+    let (code, msg) = server_err(&e).unwrap_or_else(|| panic!("not an ERR packet: {e:?}"));
+    assert_eq!(code, 1429, "{msg}");
+    assert!(msg.contains("g1"), "the error names the group: {msg}");
+    // Once the probes mark it down, the statement fails at once, saying so.
+    assert!(
+        p.wait_log("is DOWN", Duration::from_secs(15)),
+        "g1 never marked down:\n{}",
+        p.log()
+    );
+    let e = c
+        .query_first::<i64, _>("SELECT COUNT(*) FROM t")
+        .expect_err("a scatter read with a group marked down must fail");
+    let (code, msg) = server_err(&e).unwrap_or_else(|| panic!("not an ERR packet: {e:?}"));
+    assert_eq!(code, 1429, "{msg}");
+    assert!(msg.contains("'g1'") && msg.contains("down"), "{msg}");
+    // id 2 lives on g0 (2 mod 2 = 0): still readable.
+    let v: Option<i64> = c.query_first("SELECT v FROM t WHERE id = 2").unwrap();
+    assert_eq!(v, Some(20));
+}
+
 /// Sends `bytes` after a valid login, then checks: that client gets closed,
 /// a concurrent normal session keeps working, the process is alive.
 fn malformed_after_login(p: &mut Proxy, normal: &mut Conn, what: &str, bytes: &[u8], close: bool) {
