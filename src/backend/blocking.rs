@@ -359,6 +359,12 @@ pub fn run_once(addr: SocketAddr, cfg: &BackendConfig, sql: &str) -> io::Result<
     Ok(())
 }
 
+/// `KILL QUERY` of server thread `thread_id` on `addr`, on a connection of
+/// its own: cancels the statement that thread is running.
+pub fn kill_query(addr: SocketAddr, cfg: &BackendConfig, thread_id: u32) -> io::Result<()> {
+    run_once(addr, cfg, &format!("KILL QUERY {thread_id}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,6 +250,19 @@ impl Merger {
         self.fail_with(code, message);
     }
 
+    /// [`Merger::abort`] with an ERR packet shardgate wrote itself (always
+    /// in the `PROTOCOL_41` form), re-encoded for the client. False (and
+    /// nothing done) when `payload` is not one.
+    pub fn abort_with_err(&mut self, payload: &[u8]) -> bool {
+        let Ok(err) = ErrPacket::decode(payload, Capabilities::PROTOCOL_41) else {
+            return false;
+        };
+        let mut p = Vec::new();
+        err.encode(&mut p, self.caps);
+        self.fail(p);
+        true
+    }
+
     /// True while shard `shard` should be read: its reply is not over and
     /// the merger needs its rows. False for a shard with `buffer_rows` rows
     /// buffered while the ORDER BY merge waits for another shard (or before

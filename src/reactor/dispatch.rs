@@ -12,7 +12,6 @@ use super::relay::{Expect, ReplyTracker};
 use super::sock;
 use crate::route::Gather;
 use shardgate_proto::capability::{Capabilities, StatusFlags};
-use shardgate_proto::response::ErrPacket;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -609,18 +608,12 @@ impl IoThread {
                     // A shard could not be reached (shardgate's own ERR,
                     // naming the group) or its reply was cut short: fail
                     // what is left with that.
-                    let own = error.as_deref().and_then(|p| {
-                        let e = ErrPacket::decode(p, Capabilities::PROTOCOL_41).ok()?;
-                        let code = shardgate_proto::error_codes::by_code(e.code)?;
-                        Some((code, String::from_utf8_lossy(e.message).into_owned()))
-                    });
-                    let (code, msg) = own.unwrap_or_else(|| {
-                        (
+                    if !error.as_deref().is_some_and(|p| m.abort_with_err(p)) {
+                        m.abort(
                             shardgate_proto::error_codes::BACKEND_LOST,
-                            "shardgate: a shard's reply was incomplete".to_string(),
-                        )
-                    });
-                    m.abort(code, &msg);
+                            "shardgate: a shard's reply was incomplete",
+                        );
+                    }
                     failed = true;
                 }
                 m.poll_output(&mut out, &mut inf.merge_seq);

@@ -91,8 +91,7 @@ impl IoThread {
             .spawn(move || {
                 let mut error = None;
                 if let Some((addr, tid)) = running_on {
-                    let sql = format!("KILL QUERY {tid}");
-                    if let Err(e) = crate::backend::blocking::run_once(addr, &topo.backend, &sql) {
+                    if let Err(e) = crate::backend::blocking::kill_query(addr, &topo.backend, tid) {
                         error = Some(format!(
                             "shardgate: could not cancel the statement on {addr}: {e}"
                         ));

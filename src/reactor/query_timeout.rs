@@ -113,8 +113,7 @@ impl IoThread {
             .name("shardgate-cancel".into())
             .spawn(move || {
                 for (addr, tid) in on {
-                    let sql = format!("KILL QUERY {tid}");
-                    if let Err(e) = crate::backend::blocking::run_once(addr, &cfg, &sql) {
+                    if let Err(e) = crate::backend::blocking::kill_query(addr, &cfg, tid) {
                         log::warn!("BACKEND [{addr}] could not cancel a timed-out statement: {e}");
                     }
                 }

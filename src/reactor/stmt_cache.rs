@@ -12,20 +12,18 @@
 //! connection). Bounded per connection (least recently used closed first)
 //! so the servers' `max_prepared_stmt_count` is not exhausted.
 
-use std::collections::HashMap;
-
-use crate::fast_hash::FastBuild;
+use crate::fast_hash::FastMap;
 
 /// SQL text -> (backend statement id, last use tick), for one schema
 /// (hashed fast: SipHash of the SQL text cost ~700 instructions per
 /// EXECUTE, and the map is bounded per connection).
-type BySql = HashMap<Box<[u8]>, (u32, u64), FastBuild>;
+type BySql = FastMap<Box<[u8]>, (u32, u64)>;
 
 /// The statements prepared on one backend connection.
 #[derive(Debug, Default)]
 pub struct StmtCache {
     /// schema -> SQL -> (backend statement id, last use tick).
-    map: HashMap<Option<String>, BySql, FastBuild>,
+    map: FastMap<Option<String>, BySql>,
     len: usize,
     tick: u64,
     /// A statement being prepared (its reply not read yet).

@@ -198,6 +198,17 @@ fn plans_match_the_corpus() {
 /// Truncated and garbled statements of the forms planned from their text
 /// (EXPLAIN, table maintenance, SHOW ... LIKE, information_schema, INSERT
 /// without a column list) never panic the planner.
+/// A deterministic xorshift generator: each call gives a number below `n`
+/// (0 for `n` = 0).
+fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    }
+}
+
 #[test]
 fn garbled_statements_do_not_panic_the_planner() {
     let topo = config::parse(TOPOLOGY).expect("corpus topology");
@@ -217,13 +228,7 @@ fn garbled_statements_do_not_panic_the_planner() {
         "SELECT COUNT(DISTINCT LOWER(title)) FROM h t WHERE (v) IN (1, 2) FOR UPDATE",
         "SELECT DISTINCT title, MAX(v) FROM article GROUP BY title DESC ORDER BY 2",
     ];
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for seed in seeds {
         let bytes = seed.as_bytes();
         for cut in 0..=bytes.len() {
@@ -231,14 +236,14 @@ fn garbled_statements_do_not_panic_the_planner() {
         }
         for _ in 0..300 {
             let mut garbled = bytes.to_vec();
-            for _ in 0..1 + next() % 4 {
-                let at = (next() as usize) % garbled.len();
-                match next() % 3 {
-                    0 => garbled[at] = b"'`\"(),.;*/\\ \xff"[(next() % 13) as usize],
+            for _ in 0..1 + next(4) {
+                let at = next(garbled.len());
+                match next(3) {
+                    0 => garbled[at] = b"'`\"(),.;*/\\ \xff"[next(13)],
                     1 => {
                         garbled.remove(at);
                     }
-                    _ => garbled.insert(at, (next() % 256) as u8),
+                    _ => garbled.insert(at, next(256) as u8),
                 }
             }
             let _ = plan_query(&topo, &state, &ctx, &garbled, false);
@@ -319,13 +324,7 @@ fn mutated_corpus_statements_never_panic_the_planner() {
         KeyValue::UInt(u64::MAX),
         KeyValue::Number("-12.5".into()),
     ];
-    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |n: usize| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        (rng % n.max(1) as u64) as usize
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     let plan_all = |sql: &[u8], params: &[KeyValue]| {
         for (escapes, multi) in [(true, false), (false, true)] {
             let mut ctx = blog_ctx(multi);

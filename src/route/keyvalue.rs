@@ -796,32 +796,7 @@ struct Temporal {
 /// `YYYY-M-D` with an optional `[ T]H:M:S[.ffffff]` (surrounding blanks
 /// allowed); `None` for anything else.
 fn parse_temporal(b: &[u8]) -> Option<Temporal> {
-    let text = canonical_date(trim_ascii(b))?;
-    let t = text.as_bytes();
-    let n = |r: std::ops::Range<usize>| -> Option<u32> {
-        std::str::from_utf8(t.get(r)?).ok()?.parse().ok()
-    };
-    let (hour, minute, second, micros) = if t.len() > 10 {
-        let micros = match t.get(20..) {
-            Some(f) if !f.is_empty() => {
-                let f = std::str::from_utf8(f).ok()?;
-                f.parse::<u32>().ok()? * 10u32.pow(6 - f.len() as u32)
-            }
-            _ => 0,
-        };
-        (n(11..13)?, n(14..16)?, n(17..19)?, micros)
-    } else {
-        (0, 0, 0, 0)
-    };
-    Some(Temporal {
-        year: n(0..4)?,
-        month: n(5..7)?,
-        day: n(8..10)?,
-        hour,
-        minute,
-        second,
-        micros,
-    })
+    temporal_parts(trim_ascii(b))
 }
 
 /// A number as MariaDB reads it for a date or datetime column:
@@ -854,6 +829,19 @@ fn temporal_of_number(v: i64) -> Option<Temporal> {
 /// `YYYY-M-D` with an optional `[ T]H:M:S[.ffffff]`, in canonical form;
 /// `None` for anything else.
 fn canonical_date(b: &[u8]) -> Option<String> {
+    let t = temporal_parts(b)?;
+    Some(date_text(
+        t.year,
+        t.month,
+        t.day,
+        (t.hour, t.minute, t.second),
+        t.micros,
+    ))
+}
+
+/// The parts of `YYYY-M-D` with an optional `[ T]H:M:S[.ffffff]`; `None`
+/// for anything else.
+fn temporal_parts(b: &[u8]) -> Option<Temporal> {
     fn num(b: &[u8], max_len: usize) -> Option<(u32, &[u8])> {
         let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 || n > max_len {
@@ -876,8 +864,17 @@ fn canonical_date(b: &[u8]) -> Option<String> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
+    let date = |(hour, minute, second), micros| Temporal {
+        year: y,
+        month: m,
+        day: d,
+        hour,
+        minute,
+        second,
+        micros,
+    };
     if r.is_empty() {
-        return Some(date_text(y, m, d, (0, 0, 0), 0));
+        return Some(date((0, 0, 0), 0));
     }
     let r = match r.first() {
         Some(b' ' | b'T') => &r[1..],
@@ -899,7 +896,7 @@ fn canonical_date(b: &[u8]) -> Option<String> {
         let v = f.iter().fold(0u32, |a, &c| a * 10 + u32::from(c - b'0'));
         v * 10u32.pow(6 - f.len() as u32)
     };
-    Some(date_text(y, m, d, (hh, mi, ss), micros))
+    Some(date((hh, mi, ss), micros))
 }
 
 #[cfg(test)]

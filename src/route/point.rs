@@ -25,7 +25,7 @@ use crate::sql::parse::{self, CmpOp, Leaf, Literal, Pred, Stmt, Tree, Value};
 use crate::sql::LexOptions;
 
 use super::keyvalue::KeyValue;
-use super::rules::{self, key_conversion, KeyPredicate, RuleEnv, ShardSet};
+use super::rules::{self, KeyPredicate, RuleEnv, ShardSet};
 use super::shard::{cmp_predicate, literal_key_value, place_tables, Placement};
 use super::state::{KeyTypeState, RouteState};
 
@@ -174,14 +174,11 @@ impl KeyRoute {
             // The planner reads the table's columns first.
             KeyTypeState::Unknown => return None,
         };
-        let convert = client_charset
-            .zip(state.key_charset(&self.schema, &self.table))
-            .and_then(|(client, column)| key_conversion(client, column));
         let env = RuleEnv {
             bucket_map: state.bucket_map(&self.schema, &self.rule),
             lookup: None,
             key_type,
-            convert,
+            convert: state.key_conversion(&self.schema, &self.table, client_charset),
         };
         eval(&self.expr, rule, &env, values)
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use shardgate_proto::error_codes::{self as ec, ErrorCode};
 
 use super::keyvalue::{KeyType, KeyValue};
-use super::rules::{self, key_conversion, KeyPredicate, RouteError, RuleEnv, ShardSet};
+use super::rules::{self, KeyPredicate, RouteError, RuleEnv, ShardSet};
 use super::state::{KeyTypeState, RouteState, TableColumns};
 use super::{err, Action, Effects, Gather, RouteCtx, RouteTarget};
 use crate::config::{Rule, RuleKind, Schema, TableKind, Topology};
@@ -771,19 +771,30 @@ impl<'a, 't> Planner<'a, 't> {
     /// string key column of `rule` stores another one than the client
     /// sends (read with the key type, so after [`Planner::key_type`]).
     fn key_conversion(&self, schema: &Schema, rule: &Rule) -> Option<(Charset, Charset)> {
-        let client = self.ctx.client_charset?;
-        let column = self.placements.iter().flatten().find_map(|p| match *p {
-            Placement::Sharded {
-                schema: s,
-                name,
-                rule: r,
-                ..
-            } if std::ptr::eq(s, schema) && r.name == rule.name => {
-                self.state.key_charset(&schema.name, name)
-            }
-            _ => None,
-        })?;
-        key_conversion(client, column)
+        self.tables_of(schema, rule).find_map(|name| {
+            self.state
+                .key_conversion(&schema.name, name, self.ctx.client_charset)
+        })
+    }
+
+    /// The names of this statement's sharded tables of `rule` in `schema`.
+    fn tables_of<'s>(
+        &'s self,
+        schema: &'s Schema,
+        rule: &'s Rule,
+    ) -> impl Iterator<Item = &'t str> + 's {
+        self.placements
+            .iter()
+            .flatten()
+            .filter_map(move |p| match *p {
+                Placement::Sharded {
+                    schema: s,
+                    name,
+                    rule: r,
+                    ..
+                } if std::ptr::eq(s, schema) && r.name == rule.name => Some(name),
+                _ => None,
+            })
     }
 
     /// The key type of this statement's tables of `rule` (bound tables
@@ -794,19 +805,7 @@ impl<'a, 't> Planner<'a, 't> {
             return Ok(None);
         }
         let mut found = None;
-        for p in self.placements.iter().flatten() {
-            let Placement::Sharded {
-                schema: s,
-                name,
-                rule: r,
-                ..
-            } = *p
-            else {
-                continue;
-            };
-            if !std::ptr::eq(s, schema) || r.name != rule.name {
-                continue;
-            }
+        for name in self.tables_of(schema, rule) {
             let ty = match self.state.key_type(&schema.name, name) {
                 KeyTypeState::NotNeeded => continue,
                 KeyTypeState::Known(t) => t,

@@ -402,6 +402,17 @@ impl RouteState {
         )
     }
 
+    /// The conversion string keys of `schema.table` need from a client
+    /// sending `client` ([`RuleEnv::convert`](super::rules::RuleEnv)).
+    pub fn key_conversion(
+        &self,
+        schema: &str,
+        table: &str,
+        client: Option<Charset>,
+    ) -> Option<(Charset, Charset)> {
+        super::rules::key_conversion(client?, self.key_charset(schema, table)?)
+    }
+
     /// The key column type of sharded table `schema.table` (config
     /// spelling; other spellings are found too, more slowly).
     pub fn key_type(&self, schema: &str, table: &str) -> KeyTypeState {

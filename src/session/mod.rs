@@ -206,18 +206,29 @@ impl Session {
     /// key bytes are used as sent).
     pub fn client_charset(&self) -> Option<crate::merge::charset::Charset> {
         use crate::merge::charset::{charset_by_name, charset_of};
-        let set = ["names", "character_set_client"]
+        let handshake = || charset_of(u16::from(self.collation));
+        let Some(set) = ["names", "character_set_client"]
             .iter()
-            .find_map(|k| self.state.vars.iter().find(|v| v.key == *k));
-        match set {
-            Some(a) if !a.sql.to_ascii_lowercase().contains("default") => a
-                .sql
-                .split(|c: char| c.is_ascii_whitespace() || c == '=')
-                .map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == '`'))
-                .filter(|w| !w.is_empty() && !w.starts_with('@'))
-                .find_map(|w| charset_by_name(w.as_bytes())),
-            _ => charset_of(u16::from(self.collation)),
+            .find_map(|k| self.state.vars.iter().find(|v| v.key == *k))
+        else {
+            return handshake();
+        };
+        // `NAMES latin1 [COLLATE x]`, `CHARACTER SET latin1`,
+        // `@@session.character_set_client = 'latin1'` (or DEFAULT).
+        let words = set
+            .sql
+            .split(|c: char| c.is_ascii_whitespace() || c == '=')
+            .map(|w| w.trim_matches(|c| c == '\'' || c == '"' || c == '`'))
+            .filter(|w| !w.is_empty() && !w.starts_with('@'));
+        for w in words {
+            if w.eq_ignore_ascii_case("default") {
+                return handshake();
+            }
+            if let Some(c) = charset_by_name(w.as_bytes()) {
+                return Some(c);
+            }
         }
+        None
     }
 
     pub fn new(conn_id: u32) -> Session {
