@@ -23,6 +23,7 @@ use shardgate_proto::value::{Value, NOT_FIXED_DEC};
 
 use super::collation::Collation;
 use super::decimal::Decimal;
+use super::fsum::ExactSum;
 use super::key::{cell_key, cell_value, ColMeta, Key};
 use super::row::Row;
 use super::spec::{Aggregate, MergeSpec};
@@ -60,7 +61,8 @@ enum Acc {
     None,
     Count(i128),
     Dec(Option<Decimal>),
-    Float(Option<f64>),
+    /// SUM of FLOAT/DOUBLE: exact, so the shards' order does not matter.
+    Float(Option<ExactSum>),
     Best(Option<(Key, Vec<u8>)>),
     Any(Option<Vec<u8>>),
     Distinct(HashSet<Key>),
@@ -304,7 +306,7 @@ impl GroupPlan {
                 Acc::Float(sum) => {
                     if let Some(cell) = cell {
                         let f = float(meta, self.binary, cell)?;
-                        *sum = Some(sum.unwrap_or(0.0) + f);
+                        sum.get_or_insert_with(ExactSum::new).add(f);
                     }
                 }
                 Acc::Distinct(seen) => {
@@ -361,11 +363,11 @@ impl GroupPlan {
                 }
                 Acc::Dec(None) | Acc::Float(None) => row.push(None),
                 Acc::Dec(Some(d)) => row.push(Some(&self.encode_number(d, meta)?)),
-                Acc::Float(Some(f)) => {
+                Acc::Float(Some(s)) => {
                     let v = if meta.ty == ColumnType::Float {
-                        Value::Float(*f as f32)
+                        Value::Float(s.value() as f32)
                     } else {
-                        Value::Double(*f)
+                        Value::Double(s.value())
                     };
                     row.push(Some(&self.encode_value(&Computed::Value(v), meta)?));
                 }
@@ -430,14 +432,16 @@ fn avg(sum: &Acc, count: &Acc, scale: Option<u32>) -> Option<Computed> {
     };
     match (sum, scale) {
         (Acc::Dec(Some(s)), Some(scale)) => Some(Computed::Exact(s.div_round(n, scale)?, scale)),
-        (Acc::Float(Some(s)), _) => Some(Computed::Value(Value::Double(s / n as f64))),
+        (Acc::Float(Some(s)), _) => Some(Computed::Value(Value::Double(s.value() / n as f64))),
         (Acc::Dec(Some(s)), None) => Some(Computed::Value(Value::Double(s.to_f64() / n as f64))),
         _ => None,
     }
 }
 
 /// What MariaDB's AVG result column looks like: NEWDECIMAL with `scale`
-/// decimals, or DOUBLE (decimals 31) when `scale` is `None`.
+/// decimals, or DOUBLE (decimals 31) when `scale` is `None`. MariaDB sets
+/// NUM_FLAG on the DOUBLE but not on the NEWDECIMAL (drivers that read the
+/// flags, e.g. PHP's mysqli, show them).
 fn avg_meta(scale: Option<u32>) -> ColMeta {
     ColMeta {
         ty: if scale.is_some() {
@@ -449,7 +453,11 @@ fn avg_meta(scale: Option<u32>) -> ColMeta {
         decimals: scale.map_or(NOT_FIXED_DEC, |s| s as u8),
         charset: super::collation::BINARY,
         cells_charset: super::collation::BINARY,
-        flags: ColumnFlags::BINARY | ColumnFlags::NUM,
+        flags: if scale.is_some() {
+            ColumnFlags::BINARY
+        } else {
+            ColumnFlags::BINARY | ColumnFlags::NUM
+        },
     }
 }
 

@@ -103,6 +103,7 @@ mod collation_tables;
 mod decimal;
 mod enums;
 mod expr_collation;
+mod fsum;
 mod key;
 mod merger;
 pub mod ok;

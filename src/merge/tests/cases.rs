@@ -252,6 +252,8 @@ fn aggregates_without_group_by() {
         (o.cols[4].1, o.cols[4].2, o.cols[4].3),
         (ColumnType::NewDecimal, 4, 16)
     );
+    // MariaDB: BINARY without NUM on a NEWDECIMAL AVG (PHP's mysqli shows it)
+    assert_eq!(o.flags[4], ColumnFlags::BINARY);
     assert_eq!(
         o.rows,
         [cells(&[
@@ -290,6 +292,7 @@ fn aggregates_without_group_by() {
     ];
     let o = run(spec, MODERN, &replies);
     assert_eq!((o.cols[0].1, o.cols[0].2), (ColumnType::Double, 31));
+    assert_eq!(o.flags[0], ColumnFlags::BINARY | ColumnFlags::NUM);
     assert_eq!(o.rows, [cells(&[Some("0.15000000000000002")])]);
 }
 
@@ -909,4 +912,24 @@ fn count_distinct_counts_values_by_collation_across_shards() {
     let empty = [reply(MODERN, &one, &[], 0), reply(MODERN, &one, &[], 0)];
     let o = run(global, MODERN, &empty);
     assert_eq!(o.rows, vec![cells(&[Some("0")])]);
+}
+
+#[test]
+fn float_sums_do_not_depend_on_the_order_shards_answer_in() {
+    // 1e16 + 1 + 1 is 1e16 summed left to right, 1e16 + 2 the other way
+    let cols = [c("SUM(f)", ColumnType::Double)];
+    let spec = || MergeSpec {
+        aggregates: vec![(0, Aggregate::Sum)],
+        ..MergeSpec::default()
+    };
+    let shard = |v: &str| reply(MODERN, &cols, &[cells(&[Some(v)])], 0);
+    let orders = [["1e16", "1", "1"], ["1", "1", "1e16"], ["1", "1e16", "1"]];
+    let outs: Vec<_> = orders
+        .iter()
+        .map(|o| run(spec(), MODERN, &o.map(shard)).rows)
+        .collect();
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+    let text = outs[0][0][0].as_deref().unwrap();
+    assert_eq!(text.parse::<f64>().unwrap(), 1e16 + 2.0, "{text}");
 }

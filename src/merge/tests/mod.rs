@@ -151,6 +151,8 @@ enum End {
 #[derive(Debug)]
 struct Out {
     cols: Vec<(String, ColumnType, u8, u32)>,
+    /// Each column definition's flags.
+    flags: Vec<ColumnFlags>,
     rows: Vec<Cells>,
     end: End,
     packets: usize,
@@ -170,6 +172,7 @@ fn decode(out: &[u8], caps: Capabilities, binary: bool) -> Out {
     }
     let mut o = Out {
         cols: Vec::new(),
+        flags: Vec::new(),
         rows: Vec::new(),
         end: End::Missing,
         packets: packets.len(),
@@ -194,6 +197,7 @@ fn decode(out: &[u8], caps: Capabilities, binary: bool) -> Out {
             d.decimals,
             d.column_length,
         ));
+        o.flags.push(d.flags);
     }
     if !caps.contains(Capabilities::DEPRECATE_EOF) {
         assert!(is_eof(&it.next().unwrap()), "EOF after the definitions");
