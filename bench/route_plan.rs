@@ -126,6 +126,7 @@ fn benches(c: &mut Criterion) {
         caps: Capabilities::empty(),
         shard_key: None,
         client_charset: Some(shardgate::merge::charset::Charset::Utf8),
+        user_vars_by_query: Vec::new(),
     };
     // Sanity: each statement is planned as intended (one shard; three
     // shards; all four), not refused.

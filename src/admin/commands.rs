@@ -477,6 +477,7 @@ fn explain(shared: &Shared, sess: &Session, text: &str) -> Reply {
         shard_key: None,
         caps: sess.caps,
         client_charset: None,
+        user_vars_by_query: Vec::new(),
     };
     let topo = shared.topology();
     let state = shared.route_state();

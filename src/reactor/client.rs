@@ -246,6 +246,8 @@ pub(super) struct Client {
     pub backpressure: bool,
     /// A multi-shard write's own transaction (`reactor::implicit_txn`).
     pub implicit_txn: super::implicit_txn::ImplicitTxn,
+    /// A split multi-statement query in progress (`reactor::multi`).
+    pub multi: Option<Box<super::multi::MultiQuery>>,
 }
 
 impl Client {
@@ -282,6 +284,7 @@ impl Client {
             caps: self.sess.caps,
             shard_key: self.sess.shard_key.clone(),
             client_charset: self.sess.client_charset(),
+            user_vars_by_query: self.sess.user_vars_by_query.clone(),
         }
     }
 
@@ -388,6 +391,7 @@ impl IoThread {
             switch_plugin: auth::NATIVE,
             backpressure: false,
             implicit_txn: Default::default(),
+            multi: None,
         };
         let greeting = HandshakeV10::new(
             SERVER_VERSION.as_bytes(),
@@ -416,11 +420,31 @@ impl IoThread {
             let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
                 return;
             };
-            // 1. Write what is queued.
+            // 1. Write what is queued (of a split multi-statement query's
+            // replies, what is chained already).
+            if c.phase == Phase::Closing {
+                c.multi = None;
+            }
             if c.writable && sock::pending(&c.wbuf) > 0 {
-                match sock::flush(&mut c.sock, &mut c.wbuf, &mut self.pool) {
-                    Ok(true) => {}
-                    Ok(false) => c.writable = false,
+                let limit = match (c.multi.as_mut(), c.wbuf.as_mut()) {
+                    (Some(m), Some(out)) => match m.writable_prefix(out.data_mut()) {
+                        Some(n) => n,
+                        None => {
+                            c.multi = None;
+                            usize::MAX
+                        }
+                    },
+                    _ => usize::MAX,
+                };
+                match sock::flush_upto(&mut c.sock, &mut c.wbuf, &mut self.pool, limit) {
+                    Ok((written, blocked)) => {
+                        if let Some(m) = c.multi.as_mut() {
+                            m.written(written);
+                        }
+                        if blocked {
+                            c.writable = false;
+                        }
+                    }
                     Err(e) => {
                         self.close(key, &format!("write failed: {e}"));
                         return;
@@ -459,6 +483,10 @@ impl IoThread {
                     self.close(key, &why);
                     return;
                 }
+            }
+            // A split multi-statement query goes on before the next command.
+            if self.multi_next(key) {
+                continue;
             }
             // 3. Act on one complete packet, if any.
             let Some(Conn::Client(c)) = self.conns.get_mut(key) else {

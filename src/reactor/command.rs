@@ -68,44 +68,7 @@ impl IoThread {
         match cmd {
             Command::Quit => self.close(key, "client quit"),
             Command::Ping => self.reply_ok(key),
-            Command::Query { .. } => {
-                let job = Job {
-                    io: self.idx,
-                    token: key,
-                    gen: c.gen,
-                    payload,
-                    ctx: c.route_ctx(),
-                };
-                c.phase = Phase::AwaitPlan;
-                if job.payload.len() <= topo.server.inline_plan_bytes {
-                    // Planning a small statement costs less than the
-                    // hand-off to a worker (see ARCHITECTURE.md).
-                    let state = self.shared.route_state();
-                    let sql = job.payload.get(1..).unwrap_or_default();
-                    let action = route::plan_query(&topo, &state, &job.ctx, sql, false);
-                    if !matches!(action, Action::Defer) {
-                        let plan = Plan {
-                            token: key,
-                            gen: job.gen,
-                            payload: job.payload,
-                            action,
-                        };
-                        self.on_plan(plan);
-                        return;
-                    }
-                    // It needs a directory read: a worker plans it.
-                }
-                match self.jobs.try_send(job) {
-                    Ok(()) => {}
-                    Err(crossbeam_channel::TrySendError::Full(job)) => {
-                        // Park it; reading from this client pauses meanwhile.
-                        self.parked_jobs.push_back(job);
-                    }
-                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
-                        self.reply_err(key, ec::ER_SERVER_SHUTDOWN, "Server shutdown in progress");
-                    }
-                }
-            }
+            Command::Query { .. } => self.plan_and_run(key, payload),
             Command::InitDb { schema } => {
                 let schema = String::from_utf8_lossy(schema).into_owned();
                 if let Err((code, msg)) =
@@ -128,6 +91,7 @@ impl IoThread {
             }
             Command::ResetConnection => {
                 c.sess.state.vars.clear();
+                c.sess.user_vars_by_query.clear();
                 c.sess.pins = PinReasons::default();
                 c.open_statements = 0;
                 c.sess.last_insert_id = 0;
@@ -278,6 +242,60 @@ impl IoThread {
         }
     }
 
+    /// A COM_QUERY: planned here when small (planning costs less than the
+    /// hand-off to a worker, see ARCHITECTURE.md), else by a worker; then
+    /// carried out (`on_plan`).
+    fn plan_and_run(&mut self, key: usize, payload: Vec<u8>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let topo = self.shared.topology();
+        let job = Job {
+            io: self.idx,
+            token: key,
+            gen: c.gen,
+            payload,
+            ctx: c.route_ctx(),
+        };
+        c.phase = Phase::AwaitPlan;
+        if job.payload.len() <= topo.server.inline_plan_bytes {
+            let state = self.shared.route_state();
+            let sql = job.payload.get(1..).unwrap_or_default();
+            let action = route::plan_query(&topo, &state, &job.ctx, sql, false);
+            if !matches!(action, Action::Defer) {
+                let plan = Plan {
+                    token: key,
+                    gen: job.gen,
+                    payload: job.payload,
+                    action,
+                };
+                self.on_plan(plan);
+                return;
+            }
+            // It needs a directory read: a worker plans it.
+        }
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(job)) => {
+                // Park it; reading from this client pauses meanwhile.
+                self.parked_jobs.push_back(job);
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                self.reply_err(key, ec::ER_SERVER_SHUTDOWN, "Server shutdown in progress");
+            }
+        }
+    }
+
+    /// The next statement of a split multi-statement query
+    /// (`reactor::multi`), run as if the client had sent it.
+    pub(super) fn run_query(&mut self, key: usize, payload: Vec<u8>) {
+        let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.gen = c.gen.wrapping_add(1);
+        self.plan_and_run(key, payload);
+    }
+
     /// Forwards a command that needs no routing decision to the session's
     /// default group master.
     pub(super) fn forward_local(
@@ -339,6 +357,7 @@ impl IoThread {
                 }
                 self.reply_ok(key);
             }
+            Action::SplitMulti => self.start_multi(key, &plan.payload),
             Action::SetUseMaster(on) => {
                 if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
                     c.sess.use_master = on;

@@ -63,6 +63,19 @@ impl IoThread {
         }
         c.sess.pins.remove(PinReasons::ONE_STATEMENT);
         let fx = &inflight.effects;
+        if let Some(assigned) = fx.user_vars.as_deref() {
+            // Even after an error: an assignment may have happened.
+            let by_query = &mut c.sess.user_vars_by_query;
+            by_query.retain(|(name, _)| !assigned.literal.contains(name));
+            for name in &assigned.by_query {
+                for t in &inflight.targets {
+                    let entry = (name.clone(), t.group.clone());
+                    if !by_query.contains(&entry) {
+                        by_query.push(entry);
+                    }
+                }
+            }
+        }
         if !error {
             if let Some(s) = &fx.use_schema {
                 c.sess.state.schema = Some(s.clone());

@@ -143,18 +143,39 @@ pub fn flush(
     slot: &mut Option<Buf>,
     pool: &mut BufferPool,
 ) -> io::Result<bool> {
+    let (_, blocked) = flush_upto(sock, slot, pool, usize::MAX)?;
+    Ok(!blocked)
+}
+
+/// Writes at most the first `limit` bytes of the buffer in `slot` to
+/// `sock`: (bytes written, whether the socket would block). An emptied
+/// buffer goes back to the pool.
+pub fn flush_upto(
+    sock: &mut TcpStream,
+    slot: &mut Option<Buf>,
+    pool: &mut BufferPool,
+    limit: usize,
+) -> io::Result<(usize, bool)> {
+    let mut written = 0;
     loop {
         let Some(buf) = slot.as_mut() else {
-            return Ok(true);
+            return Ok((written, false));
         };
         if buf.is_empty() {
             pool.release_if_empty(slot);
-            return Ok(true);
+            return Ok((written, false));
         }
-        match sock.write(buf.data()) {
+        let n = buf.len().min(limit - written);
+        if n == 0 {
+            return Ok((written, false));
+        }
+        match sock.write(&buf.data()[..n]) {
             Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "socket closed")),
-            Ok(n) => buf.consume(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Ok(n) => {
+                buf.consume(n);
+                written += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((written, true)),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }

@@ -70,6 +70,7 @@ fn blog_ctx(multi_statements: bool) -> RouteCtx {
         caps: shardgate_proto::capability::Capabilities::empty(),
         shard_key: None,
         client_charset: Some(crate::merge::charset::Charset::Utf8),
+        user_vars_by_query: Vec::new(),
     }
 }
 

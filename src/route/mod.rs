@@ -51,6 +51,11 @@ pub struct RouteCtx {
     /// (`character_set_client`), when shardgate can convert it: string
     /// shard keys are placed by the bytes the key column stores.
     pub client_charset: Option<crate::merge::charset::Charset>,
+    /// User variables a query assigned (`SELECT @v := ...`, `... INTO @v`,
+    /// `SET @v = expr`), by name (lowercased, without `@` and quotes), with
+    /// the group whose session connection alone holds each value:
+    /// shardgate cannot repeat those elsewhere.
+    pub user_vars_by_query: Vec<(String, String)>,
 }
 
 /// A COM_QUERY to route.
@@ -97,6 +102,19 @@ pub struct Effects {
     /// when it holds none): `SET autocommit` with sharding, so that every
     /// group's connection leaves or enters autocommit mode together.
     pub on_attached: bool,
+    /// User variables the statement assigns (boxed: rare, and plans stay
+    /// small).
+    pub user_vars: Option<Box<UserVarAssignments>>,
+}
+
+/// User variables a statement assigns, by name (lowercased, without `@`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserVarAssignments {
+    /// Assigned from a query (`SELECT @v := ...`, `INTO @v`, `SET @v =
+    /// expr`): the values live on the connections the statement ran on.
+    pub by_query: Vec<String>,
+    /// Set to a literal: replayed on every connection.
+    pub literal: Vec<String>,
 }
 
 /// One backend a statement goes to.
@@ -155,6 +173,9 @@ pub enum Action {
     /// `SET @@shardgate_use_master = ON|OFF`: the session's reads go to the
     /// master (no replica) while on.
     SetUseMaster(bool),
+    /// A multi-statement query naming sharded tables: split it and run its
+    /// statements one after the other (`reactor::multi`).
+    SplitMulti,
 }
 
 pub struct Plan {

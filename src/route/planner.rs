@@ -103,6 +103,12 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
             Some(format!("KILL {id}")),
             Some("kill".into()),
         ]],
+        Action::SplitMulti => vec![vec![
+            None,
+            None,
+            None,
+            Some("multi-statement: each statement planned on its own".into()),
+        ]],
     };
     Action::ReplyPackets(super::local::text_result_set(
         caps,
@@ -224,6 +230,30 @@ fn plan_statement(
             "You have an error in your SQL syntax; multi-statements are not enabled for this connection",
         );
     }
+    // An empty statement first (`;SELECT ...`, from `a;;b` split): the
+    // server answers it with its own syntax error, before running anything.
+    if sql.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b';') {
+        return match default_target(topo, ctx.schema.as_deref()) {
+            Ok((group, addr)) => Action::Forward {
+                targets: vec![super::RouteTarget {
+                    group,
+                    addr,
+                    sql: None,
+                }],
+                gather: super::Gather::Relay,
+                effects: Effects::default(),
+            },
+            Err((code, msg)) => err(code, &msg),
+        };
+    }
+    // A multi-statement query naming sharded tables: each statement is
+    // planned and run on its own, the replies chained (`reactor::multi`).
+    if st.multi_statement
+        && state.any_sharding()
+        && super::shard::mentioned_sharded_table(topo, ctx.schema.as_deref(), sql, opts).is_some()
+    {
+        return Action::SplitMulti;
+    }
     let mut effects = Effects::default();
     let mut schema = ctx.schema.clone();
     match &st.kind {
@@ -326,6 +356,13 @@ fn plan_statement(
     if st.uses_user_variables {
         effects.pin.insert(PinReasons::USER_VARIABLES);
     }
+    if st.set_user_variable && !matches!(st.kind, Kind::Set) {
+        // Every variable it names counts as assigned (SELECT @a := @b + 1).
+        effects
+            .user_vars
+            .get_or_insert_with(Default::default)
+            .by_query = user_var_names(sql, opts);
+    }
     if st.get_lock {
         effects.pin.insert(PinReasons::USER_LOCK);
     }
@@ -376,6 +413,11 @@ fn plan_statement(
             }) => {
                 effects.pin.insert(fx.pin);
                 effects.forget_columns = fx.forget_columns;
+                if let Some(refusal) =
+                    user_variables_refusal(sql, opts, &st, ctx, &effects, &targets)
+                {
+                    return refusal;
+                }
                 return Action::Forward {
                     targets,
                     gather,
@@ -386,17 +428,124 @@ fn plan_statement(
         }
     }
     match default_target(topo, schema.as_deref()) {
-        Ok((group, addr)) => Action::Forward {
-            targets: vec![super::RouteTarget {
+        Ok((group, addr)) => {
+            let targets = vec![super::RouteTarget {
                 group,
                 addr,
                 sql: None,
-            }],
-            gather: super::Gather::Relay,
-            effects,
-        },
+            }];
+            if let Some(refusal) = user_variables_refusal(sql, opts, &st, ctx, &effects, &targets) {
+                return refusal;
+            }
+            Action::Forward {
+                targets,
+                gather: super::Gather::Relay,
+                effects,
+            }
+        }
         Err((code, msg)) => err(code, &msg),
     }
+}
+
+/// User variables live on a session's connection, and with sharding a
+/// session has one connection per group. `SET @v = <literal>` is repeated
+/// on each (`set_effects`); a value a query assigned (`SELECT @v := ...`,
+/// `... INTO @v`, `SET @v = <expression>`) exists only on the connection
+/// of the group that ran it. A statement using user variables is refused
+/// when it would run on another group than where such values were
+/// assigned, or when it assigns them on several shards at once (each
+/// shard would assign its own): the answer would be wrong, not an error.
+fn user_variables_refusal(
+    sql: &[u8],
+    opts: sql::LexOptions,
+    st: &Statement<'_>,
+    ctx: &RouteCtx,
+    effects: &Effects,
+    targets: &[super::RouteTarget],
+) -> Option<Action> {
+    if !st.uses_user_variables {
+        return None;
+    }
+    let assigns = effects
+        .user_vars
+        .as_ref()
+        .is_some_and(|u| !u.by_query.is_empty());
+    if assigns && targets.len() > 1 {
+        return Some(err(
+            ec::ER_NOT_SUPPORTED_YET,
+            "shardgate: a statement that assigns user variables (@v := ..., INTO @v) cannot \
+             run on several shards, each of which would assign its own; add a shard-key \
+             condition so that it runs on one shard",
+        ));
+    }
+    if ctx.user_vars_by_query.is_empty() {
+        return None;
+    }
+    // A SET reads the variables in its values, not the ones it assigns.
+    let used = if matches!(st.kind, Kind::Set) {
+        let mut used = Vec::new();
+        for a in &st.set_assignments {
+            for name in user_var_names(a.value_text(sql), opts) {
+                if !used.contains(&name) {
+                    used.push(name);
+                }
+            }
+        }
+        used
+    } else {
+        user_var_names(sql, opts)
+    };
+    let (name, group) = ctx
+        .user_vars_by_query
+        .iter()
+        .find(|(name, group)| used.contains(name) && targets.iter().any(|t| t.group != *group))?;
+    Some(err(
+        ec::ER_NOT_SUPPORTED_YET,
+        &format!(
+            "shardgate: this statement runs on group(s) {} but reads @{name}, which a query \
+             assigned on group '{group}', whose connection alone holds it; assign it with \
+             SET @{name} = <literal> (repeated on every group) or send its value",
+            join_groups(targets)
+        ),
+    ))
+}
+
+/// The user variables `sql` names, lowercased, without `@` and quotes.
+fn user_var_names(sql: &[u8], opts: sql::LexOptions) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in sql::lexer::tokenize(sql, opts) {
+        if t.kind != sql::lexer::TokenKind::UserVar {
+            continue;
+        }
+        let raw = sql.get(t.start + 1..t.end).unwrap_or_default();
+        let name = match raw {
+            [q @ (b'`' | b'\'' | b'"'), inner @ .., last] if last == q => {
+                let q = *q as char;
+                String::from_utf8_lossy(inner).replace(&format!("{q}{q}"), &q.to_string())
+            }
+            _ => String::from_utf8_lossy(raw).into_owned(),
+        }
+        .to_lowercase();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The distinct groups of `targets`, quoted, in order.
+fn join_groups(targets: &[super::RouteTarget]) -> String {
+    let mut groups: Vec<&str> = Vec::new();
+    for t in targets {
+        if !groups.contains(&t.group.as_str()) {
+            groups.push(&t.group);
+        }
+    }
+    groups
+        .iter()
+        .map(|g| format!("'{g}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Records the replayable assignments of a SET; pins for the others.
@@ -409,7 +558,23 @@ fn set_effects(sql: &[u8], st: &Statement, sharding: bool, effects: &mut Effects
         let value_text = String::from_utf8_lossy(value).trim().to_string();
         match a.scope {
             Scope::Global => {}
-            Scope::User => effects.pin.insert(PinReasons::USER_VARIABLES),
+            Scope::User => {
+                effects.pin.insert(PinReasons::USER_VARIABLES);
+                // A literal is repeated on every connection the session
+                // uses (with sharding, each group has its own); any other
+                // value exists only where this statement runs.
+                let name = String::from_utf8_lossy(&a.name).to_lowercase();
+                if is_constant_literal(value) {
+                    let key = format!("@`{}`", name.replace('`', "``"));
+                    let sql = format!("{key} = {value_text}");
+                    effects.set_vars.push(Assignment { key, sql });
+                    let u = effects.user_vars.get_or_insert_with(Default::default);
+                    u.literal.push(name);
+                } else {
+                    let u = effects.user_vars.get_or_insert_with(Default::default);
+                    u.by_query.push(name);
+                }
+            }
             Scope::Session => {
                 let name = String::from_utf8_lossy(&a.name).to_ascii_lowercase();
                 if name == "transaction" || name == "next_transaction" || name == "role" {
@@ -474,6 +639,38 @@ fn autocommit_effects(value: &str, effects: &mut Effects) {
     effects.on_attached = true;
 }
 
+/// A constant: one literal (string, number, hex, bit, `_charset'...'`,
+/// NULL, TRUE, FALSE), a number with a sign. Not a word such as
+/// CURRENT_TIMESTAMP, whose value depends on when it runs.
+fn is_constant_literal(v: &[u8]) -> bool {
+    use sql::lexer::TokenKind as K;
+    let tokens = sql::lexer::tokenize(v, sql::lexer::LexOptions::default());
+    let mut kinds = tokens.iter().map(|t| (t.kind, &v[t.start..t.end]));
+    let mut first = kinds.next();
+    if let Some((K::Op(_), b"-" | b"+")) = first {
+        first = kinds.next();
+        if !matches!(first, Some((K::Integer | K::Decimal | K::Float, _))) {
+            return false;
+        }
+    }
+    let first_ok = match first {
+        Some((K::Introducer, _)) => matches!(
+            kinds.next(),
+            Some((K::String | K::HexString | K::BitString, _))
+        ),
+        Some((K::String | K::HexString | K::BitString | K::Integer | K::Decimal | K::Float, _)) => {
+            true
+        }
+        Some((_, w)) => {
+            w.eq_ignore_ascii_case(b"null")
+                || w.eq_ignore_ascii_case(b"true")
+                || w.eq_ignore_ascii_case(b"false")
+        }
+        None => false,
+    };
+    first_ok && kinds.next().is_none()
+}
+
 /// A value that means the same on every connection: literals, identifiers
 /// and keywords (`DEFAULT`, `ON`), optionally `COLLATE x` after a charset.
 fn is_replayable_value(v: &[u8]) -> bool {
@@ -484,6 +681,39 @@ fn is_replayable_value(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_variable_literals_and_names() {
+        for v in [
+            "5",
+            "-2.5",
+            "+1e3",
+            "'x'",
+            "_utf8mb4'caf\u{e9}'",
+            "X'ff'",
+            "NULL",
+            "true",
+        ] {
+            assert!(is_constant_literal(v.as_bytes()), "{v}");
+        }
+        for v in [
+            "CURRENT_TIMESTAMP",
+            "@y",
+            "1 + 1",
+            "(SELECT 1)",
+            "NOW()",
+            "-'a'",
+            "",
+            "'a' 'b'",
+        ] {
+            assert!(!is_constant_literal(v.as_bytes()), "{v}");
+        }
+        let names = user_var_names(
+            b"SELECT @A, @`b``c`, @'D', @a, @@session.x FROM t WHERE '@e' = @f",
+            sql::LexOptions::default(),
+        );
+        assert_eq!(names, ["a", "b`c", "d", "f"]);
+    }
 
     #[test]
     fn explain_prefix() {

@@ -511,7 +511,7 @@ fn placement_of<'t>(topo: &'t Topology, schema: Option<&str>, table: &[u8]) -> P
 
 /// A sharded/broadcast table of the current schema named anywhere in `sql`
 /// (for statements the parser could not analyse).
-fn mentioned_sharded_table(
+pub(super) fn mentioned_sharded_table(
     topo: &Topology,
     current: Option<&str>,
     sql: &[u8],

@@ -167,6 +167,8 @@ fn reset_sql(key: &str, collation: u8) -> String {
              @@session.character_set_results = DEFAULT, \
              @@session.collation_connection = DEFAULT"
             .to_string(),
+        // A user variable (key "@`name`"): unset means NULL.
+        _ if key.starts_with('@') => format!("{key} = NULL"),
         _ => format!("@@session.{key} = DEFAULT"),
     }
 }
@@ -192,6 +194,9 @@ pub struct Session {
     pub shard_key: Option<Vec<u8>>,
     /// `SET @@shardgate_use_master = ON`: reads go to the master.
     pub use_master: bool,
+    /// User variables a query assigned, with the group whose connection
+    /// holds each (`RouteCtx::user_vars_by_query`).
+    pub user_vars_by_query: Vec<(String, String)>,
     /// When the session's last write finished (read-your-writes: its reads
     /// go to the master for `server.read_your_writes` after it).
     pub last_write: Option<std::time::Instant>,
@@ -243,6 +248,7 @@ impl Session {
             last_insert_id: 0,
             txn_begin: None,
             shard_key: None,
+            user_vars_by_query: Vec::new(),
             use_master: false,
             last_write: None,
         }

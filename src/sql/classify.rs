@@ -191,6 +191,8 @@ pub struct Statement<'a> {
     pub lock_tables: bool,
     /// More than one statement (`;` outside strings/comments, not trailing).
     pub multi_statement: bool,
+    /// Offset of the `;` that ends the first statement, if one does.
+    pub first_end: Option<usize>,
     /// Byte range of the first optimizer-hint comment `/*+ ... */`.
     pub hint: Option<Range<usize>>,
     /// The query did not lex to its end (unterminated string or comment).
@@ -224,6 +226,7 @@ impl Statement<'_> {
             temporary_table: false,
             lock_tables: false,
             multi_statement: false,
+            first_end: None,
             hint: None,
             error: None,
             set_assignments: Vec::new(),
@@ -241,6 +244,32 @@ pub fn classify(sql: &[u8], opts: LexOptions) -> Statement<'_> {
 /// [`Statement::tokens`] for [`crate::sql::parse::parse_lexed`].
 pub fn classify_keeping_tokens(sql: &[u8], opts: LexOptions) -> Statement<'_> {
     classify_from(Lexer::new(sql, opts), 0, true)
+}
+
+/// The statements of a multi-statement query, in order, each without the
+/// `;` that ends it (and without the blanks before it). The last one
+/// keeps what follows it (a trailing `;`). From a stored-program body on
+/// (`CREATE PROCEDURE ... BEGIN ...`), the rest is one piece.
+pub fn split_statements(sql: &[u8], opts: LexOptions) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    loop {
+        // An empty statement (`;;`) stays with the next one: the server
+        // answers it with a syntax error, as it would without shardgate.
+        let skip = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        rest = &rest[skip..];
+        let st = classify(rest, opts);
+        match st.first_end {
+            Some(end) if st.multi_statement => {
+                out.push(&rest[..end]);
+                rest = &rest[end + 1..];
+            }
+            _ => {
+                out.push(rest);
+                return out;
+            }
+        }
+    }
 }
 
 /// How many leading tokens of a statement are kept to decide its kind.
@@ -390,6 +419,9 @@ fn classify_from(mut lx: Lexer<'_>, nesting: u8, keep_tokens: bool) -> Statement
             K::Semicolon if !seg.swallow => {
                 if seg.started {
                     finish(&mut st, &seg, sql, statements == 1, nesting);
+                    if statements == 1 {
+                        st.first_end = Some(t.start);
+                    }
                 }
                 seg = Seg::new();
                 (p1, p2) = (K::Unknown, K::Unknown);

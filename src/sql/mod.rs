@@ -10,7 +10,7 @@ pub mod classify;
 pub mod lexer;
 pub mod parse;
 
-pub use classify::{classify, Assignment, Kind, Scope, Statement};
+pub use classify::{classify, split_statements, Assignment, Kind, Scope, Statement};
 pub use lexer::{
     count_placeholders, string_value, tokenize, tokenize_into, unquote_ident, Kw, LexError,
     LexOptions, Lexer, MbCharset, Op, Token, TokenKind,

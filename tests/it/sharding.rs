@@ -2309,41 +2309,6 @@ pub fn row_strings(r: &mysql::Row) -> Vec<String> {
         .collect()
 }
 
-/// A multi-statement query naming a sharded table is refused (only its first
-/// statement could be routed; the rest would reach a shard unrewritten);
-/// one over unsharded tables passes through as before.
-#[test]
-fn multi_statement_queries_over_sharded_tables_are_refused() {
-    let _s = serial();
-    let mut conn = pconn();
-    let err = conn
-        .query_iter("SELECT COUNT(*) FROM article WHERE user_id = 5; SELECT COUNT(*) FROM article")
-        .map(|_| ())
-        .expect_err("multi-statement over a sharded table");
-    match err {
-        mysql::Error::MySqlError(e) => {
-            assert_eq!(e.code, 1235, "{e:?}");
-            assert!(e.message.contains("multi-statement"), "{e:?}");
-        }
-        other => panic!("{other:?}"),
-    }
-    let mut sets = Vec::new();
-    let mut result = conn
-        .query_iter("SELECT 1; SELECT 2 + 2")
-        .expect("multi-statement without sharded tables");
-    while let Some(set) = result.iter() {
-        let rows: Vec<i64> = set.map(|r| mysql::from_row(r.expect("row"))).collect();
-        sets.push(rows);
-    }
-    drop(result);
-    assert_eq!(sets, [vec![1], vec![4]]);
-    // The connection is still usable.
-    assert_eq!(
-        one(&mut conn, "SELECT COUNT(*) FROM article WHERE user_id = -1"),
-        "0"
-    );
-}
-
 /// EXPLAIN of a statement on a sharded table: each target explains its own
 /// rewritten statement (the server's plan rows, one set per shard).
 #[test]

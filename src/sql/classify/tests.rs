@@ -230,5 +230,50 @@ fn any_bytes_classify_without_panic() {
         for a in &st.set_assignments {
             assert!(a.value.end <= sql.len() && a.name_range.end <= sql.len());
         }
+        // Splitting never panics, and each piece is one statement.
+        let parts = split_statements(&sql, LexOptions::default());
+        if st.multi_statement {
+            assert!(parts.len() > 1, "{sql:?}");
+        }
+        for p in parts {
+            assert!(!classify(p, LexOptions::default()).multi_statement, "{p:?}");
+        }
     }
+}
+
+#[test]
+fn split_statements_at_top_level_semicolons() {
+    let o = LexOptions::default();
+    let split = |sql: &str| -> Vec<String> {
+        split_statements(sql.as_bytes(), o)
+            .into_iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect()
+    };
+    assert_eq!(split("SELECT 1"), ["SELECT 1"]);
+    assert_eq!(split("SELECT 1;"), ["SELECT 1;"]);
+    assert_eq!(
+        split(" SELECT ';' ; /* ; */ UPDATE t SET a = `x;y`;\n SELECT \"a;\" -- ;\n;"),
+        [
+            "SELECT ';' ",
+            "/* ; */ UPDATE t SET a = `x;y`",
+            "SELECT \"a;\" -- ;\n;"
+        ]
+    );
+    // an empty statement is kept for the server to refuse
+    assert_eq!(split("SELECT 1;; SELECT 2"), ["SELECT 1", "; SELECT 2"]);
+    // a hint stays with its statement
+    assert_eq!(
+        split("/*+ shardgate: key=1 */ SELECT 1; SELECT 2"),
+        ["/*+ shardgate: key=1 */ SELECT 1", "SELECT 2"]
+    );
+    // a stored-program body is not split (nor is what follows it: the
+    // server gets that text whole, as without shardgate)
+    assert_eq!(
+        split("SELECT 0; CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END; CALL p()"),
+        [
+            "SELECT 0",
+            "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END; CALL p()"
+        ]
+    );
 }

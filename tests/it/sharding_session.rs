@@ -1,0 +1,309 @@
+//! Session features over several groups through shardgate (issue 4):
+//! multi-statement queries naming sharded tables (split and run statement
+//! by statement, replies chained as one server chains them), and user
+//! variables (a literal `SET @v` is repeated on every group's connection;
+//! values a query assigned on one group are refused elsewhere instead of
+//! reading as NULL).
+//!
+//! Runs on the three-group cluster of `sharding.rs` (schema `blog`,
+//! `orders` hashed by `order_id` over 5 shards: `id % 5` 0 and 1 on g0, 2
+//! on g1, 3 and 4 on g2), under its [`serial`] lock, with its own keys.
+
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
+use crate::common::{server_err, Raw, Reply, RAW_CAPS};
+use crate::proxy::{APP_PASSWORD, APP_USER};
+use crate::sharding::{cluster, q, row_strings, serial};
+
+/// `orders` keys of this module.
+const LO: i64 = 880_000;
+const HI: i64 = 880_099;
+const CLIENT_MULTI_STATEMENTS: u32 = 0x1_0000;
+const SERVER_MORE_RESULTS_EXISTS: u16 = 0x0008;
+
+fn proxy_conn() -> Conn {
+    cluster().proxy.conn_db("blog")
+}
+
+/// One statement's result: affected rows, rows as text.
+type Set = (u64, Vec<Vec<String>>);
+
+/// Every result of a multi-statement query, and the error that ended it.
+fn results(conn: &mut Conn, sql: &str) -> (Vec<Set>, Option<(u16, String)>) {
+    let mut out = Vec::new();
+    let mut result = match conn.query_iter(sql) {
+        Ok(r) => r,
+        Err(e) => return (out, server_err(&e)),
+    };
+    while let Some(set) = result.iter() {
+        let affected = set.affected_rows();
+        let mut rows = Vec::new();
+        for r in set {
+            match r {
+                Ok(r) => rows.push(row_strings(&r)),
+                Err(e) => return (out, server_err(&e)),
+            }
+        }
+        out.push((affected, rows));
+    }
+    (out, None)
+}
+
+fn reset(conn: &mut Conn) {
+    q(
+        conn,
+        &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+}
+
+fn count(conn: &mut Conn) -> String {
+    q(
+        conn,
+        &format!("SELECT COUNT(*) FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    )
+    .rows[0][0]
+        .clone()
+}
+
+#[test]
+fn multi_statement_queries_over_sharded_tables_run_statement_by_statement() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    reset(&mut conn);
+    // Writes split over groups, a merged aggregate, a merged ORDER BY, a
+    // scattered UPDATE: each result in order, with its own counts.
+    let (sets, err) = results(
+        &mut conn,
+        &format!(
+            "INSERT INTO orders (order_id, amount) VALUES ({a}, 1.50), ({b}, 2.50), ({c}, 3); \
+             SELECT COUNT(*), SUM(amount) FROM orders WHERE order_id BETWEEN {LO} AND {HI};\n\
+             SELECT order_id FROM orders WHERE order_id BETWEEN {LO} AND {HI} ORDER BY order_id DESC ; \
+             UPDATE orders SET note = 'x;y' WHERE order_id IN ({a}, {c});",
+            a = LO + 1,
+            b = LO + 2,
+            c = LO + 3,
+        ),
+    );
+    assert_eq!(err, None);
+    let expected: Vec<Set> = vec![
+        (3, vec![]),
+        (0, vec![vec!["3".into(), "7.00".into()]]),
+        (
+            0,
+            vec![
+                vec![(LO + 3).to_string()],
+                vec![(LO + 2).to_string()],
+                vec![(LO + 1).to_string()],
+            ],
+        ),
+        (2, vec![]),
+    ];
+    assert_eq!(sets, expected);
+    assert_eq!(
+        q(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*) FROM orders WHERE note = 'x;y' AND order_id BETWEEN {LO} AND {HI}"
+            )
+        )
+        .rows,
+        [["2"]]
+    );
+    // The first error ends the query, as on one server: the statements
+    // after it do not run.
+    let (sets, err) = results(
+        &mut conn,
+        &format!(
+            "SELECT COUNT(*) FROM orders WHERE order_id BETWEEN {LO} AND {HI}; \
+             INSERT INTO orders (order_id) VALUES ({dup}); \
+             INSERT INTO orders (order_id) VALUES ({new})",
+            dup = LO + 2,
+            new = LO + 50,
+        ),
+    );
+    assert_eq!(sets, [(0, vec![vec!["3".to_string()]])]);
+    assert_eq!(err.map(|e| e.0), Some(1062));
+    assert_eq!(count(&mut conn), "3", "nothing ran after the error");
+    // An empty statement is a syntax error there too.
+    let (sets, err) = results(
+        &mut conn,
+        &format!(
+            "SELECT COUNT(*) FROM orders WHERE order_id BETWEEN {LO} AND {HI};; \
+             INSERT INTO orders (order_id) VALUES ({new})",
+            new = LO + 51,
+        ),
+    );
+    assert_eq!(sets, [(0, vec![vec!["3".to_string()]])]);
+    assert_eq!(err.map(|e| e.0), Some(1064));
+    assert_eq!(count(&mut conn), "3", "nothing ran after the error");
+    // A transaction inside one query.
+    let (_, err) = results(
+        &mut conn,
+        &format!("BEGIN; DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}; ROLLBACK"),
+    );
+    assert_eq!(err, None);
+    assert_eq!(count(&mut conn), "3");
+    // Multi-statement queries over unsharded tables still go through whole.
+    let (sets, err) = results(&mut conn, "SELECT 1; SELECT 2 + 2");
+    assert_eq!(err, None);
+    assert_eq!(
+        sets,
+        [
+            (0, vec![vec!["1".to_string()]]),
+            (0, vec![vec!["4".to_string()]])
+        ]
+    );
+    reset(&mut conn);
+}
+
+/// The classic protocol (EOF packets, no CLIENT_DEPRECATE_EOF): every
+/// result but the last says more follow, so a client reads them all and
+/// then the reply to its next command.
+#[test]
+fn multi_statement_replies_chain_in_the_classic_protocol() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    reset(&mut conn);
+    let mut raw = Raw::login(
+        cluster().proxy.port,
+        APP_USER,
+        APP_PASSWORD,
+        RAW_CAPS | CLIENT_MULTI_STATEMENTS,
+    );
+    assert!(matches!(raw.query("USE blog")[..], [Reply::Ok { .. }]));
+    let replies = raw.query(&format!(
+        "INSERT INTO orders (order_id) VALUES ({}), ({}); \
+         SELECT COUNT(*) FROM orders WHERE order_id BETWEEN {LO} AND {HI}; \
+         DELETE FROM orders WHERE order_id = {}",
+        LO + 10,
+        LO + 12,
+        LO + 10
+    ));
+    match &replies[..] {
+        [Reply::Ok {
+            affected: 2,
+            status: s1,
+        }, Reply::Rows { rows, .. }, Reply::Ok {
+            affected: 1,
+            status: s3,
+        }] => {
+            assert_ne!(s1 & SERVER_MORE_RESULTS_EXISTS, 0);
+            assert_eq!(s3 & SERVER_MORE_RESULTS_EXISTS, 0);
+            assert_eq!(rows, &[vec![Some("2".to_string())]]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing left over: the next command gets its own reply.
+    assert_eq!(
+        raw.query(&format!(
+            "SELECT COUNT(*) FROM orders WHERE order_id = {}",
+            LO + 12
+        )),
+        [Reply::Rows {
+            cols: vec!["COUNT(*)".into()],
+            rows: vec![vec![Some("1".into())]]
+        }]
+    );
+    reset(&mut conn);
+}
+
+#[test]
+fn user_variables_set_to_literals_reach_every_group() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    reset(&mut conn);
+    let keys: Vec<String> = (1..=10).map(|i| format!("({}, {i})", LO + i)).collect();
+    q(
+        &mut conn,
+        &format!(
+            "INSERT INTO orders (order_id, amount) VALUES {}",
+            keys.join(", ")
+        ),
+    );
+    // Scattered over the 5 shards (3 groups): every shard must see @lo/@hi
+    // (before, only the group that ran the SET did: 4 of 10 rows).
+    q(
+        &mut conn,
+        &format!("SET @lo = {LO}, @hi = {HI}, @tag = _utf8mb4'caf\u{e9}'"),
+    );
+    let r = q(
+        &mut conn,
+        "SELECT COUNT(*), SUM(amount), @tag FROM orders WHERE order_id BETWEEN @lo AND @hi",
+    );
+    assert_eq!(r.rows, [["10", "55.00", "caf\u{e9}"]]);
+    // A point statement on another group sees them too.
+    let r = q(
+        &mut conn,
+        &format!(
+            "SELECT order_id FROM orders WHERE order_id = {} AND @hi = {HI}",
+            LO + 2
+        ),
+    );
+    assert_eq!(r.rows, [[(LO + 2).to_string()]]);
+
+    // A value a query assigned lives on one group's connection only.
+    q(
+        &mut conn,
+        &format!(
+            "SELECT @on_g1 := amount FROM orders WHERE order_id = {}",
+            LO + 2
+        ),
+    );
+    let refused = |conn: &mut Conn, sql: &str| -> String {
+        let e = conn.query_drop(sql).expect_err(sql);
+        let (code, msg) = server_err(&e).unwrap_or_else(|| panic!("{sql}: {e}"));
+        assert_eq!(code, 1235, "{sql}: {msg}");
+        assert!(msg.starts_with("shardgate:"), "{msg}");
+        msg
+    };
+    let msg = refused(
+        &mut conn,
+        "SELECT COUNT(*) FROM orders WHERE amount > @on_g1",
+    );
+    assert!(msg.contains("@on_g1") && msg.contains("'g1'"), "{msg}");
+    // unsharded statements run on g0: NULL there, so refused too
+    refused(&mut conn, "SELECT @on_g1");
+    // on its own group it is there
+    let r = q(
+        &mut conn,
+        &format!("SELECT @on_g1 + 1 FROM orders WHERE order_id = {}", LO + 7),
+    );
+    // (a DECIMAL user variable: MariaDB widens the sum's scale)
+    assert!(r.rows[0][0].starts_with("3.00"), "{:?}", r.rows);
+    // other variables are not affected
+    assert_eq!(
+        q(
+            &mut conn,
+            "SELECT COUNT(*) FROM orders WHERE order_id BETWEEN @lo AND @hi"
+        )
+        .rows,
+        [["10"]]
+    );
+    // assigning on several shards at once: each would count on its own
+    refused(
+        &mut conn,
+        "SELECT @n := @n + 1 FROM orders WHERE order_id BETWEEN @lo AND @hi",
+    );
+    // a literal makes it repeatable again
+    q(&mut conn, "SET @on_g1 = 5");
+    assert_eq!(
+        q(
+            &mut conn,
+            "SELECT COUNT(*) FROM orders WHERE amount > @on_g1 AND order_id BETWEEN @lo AND @hi"
+        )
+        .rows,
+        [["5"]]
+    );
+    // A new session starts without them.
+    let mut other = proxy_conn();
+    assert_eq!(
+        q(
+            &mut other,
+            "SELECT COUNT(*), @lo FROM orders WHERE order_id BETWEEN @lo AND @hi"
+        )
+        .rows,
+        [["0", "NULL"]]
+    );
+    reset(&mut conn);
+}
