@@ -9,12 +9,15 @@
 //!   to the shards' GROUP BY (the merger counts the distinct values);
 //! - `LIMIT o, c` runs as `LIMIT o+c` (no LIMIT at all when grouping);
 //! - HAVING is evaluated by the merger (the shards get `HAVING 1`);
-//! - grouped rows come sorted by the group keys from every shard.
+//! - grouped rows come sorted by the group keys from every shard;
+//! - a UNION runs whole on every shard (`union`).
 //!
 //! Anything the merger cannot merge exactly is refused with a `shardgate:`
 //! message (the caller sends it as ERR 1235).
 
 mod collation_source;
+pub(super) use collation_source::collation_source;
+mod union;
 
 use std::ops::Range;
 
@@ -53,12 +56,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     let block = parsed.top();
     match block.kind {
         BlockKind::Select => {}
-        BlockKind::Union => {
-            return Err(
-                "shardgate: UNION over several shards is not supported; run each part on its own"
-                    .into(),
-            )
-        }
+        BlockKind::Union => return union::merge_spec(parsed, block, sql, params, binary),
         _ => return Err("shardgate: only SELECT can run on several shards".into()),
     }
     if block.into.is_some() {

@@ -22,7 +22,8 @@ use crate::config::{Rule, RuleKind, Schema, TableKind, Topology};
 use crate::merge::charset::Charset;
 use crate::merge::MergeSpec;
 use crate::sql::parse::{
-    self, Block, CmpOp, Leaf, Literal, Operand, Parsed, Place, Pred, Stmt, TableId, Tree, Value,
+    self, Block, BlockKind, CmpOp, Leaf, Literal, Operand, Parsed, Place, Pred, Stmt, TableId,
+    Tree, Value,
 };
 use crate::sql::LexOptions;
 
@@ -989,8 +990,9 @@ impl<'a, 't> Planner<'a, 't> {
             )
         } else if has(|p| matches!(p, Place::UnionPart { .. })) {
             refuse(
-                "shardgate: a UNION (or EXCEPT/INTERSECT) of sharded tables runs only on one shard: give \
-                 every part the same shard-key condition, or run the parts as separate queries",
+                "shardgate: a UNION over several shards needs every part to read a sharded table of the \
+                 same rule (bound tables joined on their keys, no sharded table in a subquery); otherwise \
+                 give every part the same shard-key condition, or run the parts as separate queries",
             )
         } else if has(|p| matches!(p, Place::Subquery(_) | Place::Derived | Place::Cte)) {
             refuse(
@@ -1038,6 +1040,55 @@ impl<'a, 't> Planner<'a, 't> {
             }
         }
         the_shard.is_some()
+    }
+
+    /// The shards a UNION over several shards runs on: those any part may
+    /// have rows on. `None` when it cannot run that way: a part reads no
+    /// sharded table (it would answer once per shard), or its sharded
+    /// tables are not joined on their keys, or a sharded table sits
+    /// elsewhere than directly in a part (a subquery), or a route hint
+    /// names one shard for the whole statement.
+    fn union_shards(
+        &self,
+        sharded: &[TableId],
+        rule: &Rule,
+        env: &RuleEnv<'_>,
+    ) -> Option<Result<ShardSet, ShardPlan>> {
+        let top = self.parsed.top();
+        if self.parsed.hint.is_some()
+            || sharded
+                .iter()
+                .any(|&t| !top.parts.contains(&self.parsed.tables[t].block))
+        {
+            return None;
+        }
+        let mut set: Option<ShardSet> = None;
+        for &p in &top.parts {
+            let part = self.parsed.blocks.get(p)?;
+            let mine: Vec<TableId> = sharded
+                .iter()
+                .copied()
+                .filter(|&t| self.parsed.tables[t].block == p)
+                .collect();
+            if mine.is_empty() || !self.joined_on_keys(&mine) {
+                return None;
+            }
+            let mut shards = rules::all_shards(rule);
+            if let Some(w) = &part.where_ {
+                match self.shards_of(p, w, rule, env) {
+                    Ok(s) => shards = shards.and(&s),
+                    Err(RouteError::DirectoryNeeded { .. }) if !self.may_block => {
+                        return Some(Err(ShardPlan::NeedsWorker))
+                    }
+                    Err(e) => return Some(Err(route_error(e))),
+                }
+            }
+            set = Some(match set {
+                None => shards,
+                Some(acc) => acc.or(&shards),
+            });
+        }
+        set.map(Ok)
     }
 
     /// The shards a DML statement must run on.
@@ -1191,7 +1242,17 @@ impl<'a, 't> Planner<'a, 't> {
             Ok(e) => e,
             Err(p) => return p,
         };
-        if !self.prepare
+        let union = self.parsed.top().kind == BlockKind::Union
+            && matches!(self.parsed.stmt, Stmt::Select)
+            && !self.prepare;
+        let mut union_set = None;
+        if union && !self.all_on_one_shard(sharded, rule, &env) {
+            match self.union_shards(sharded, rule, &env) {
+                Some(Ok(set)) => union_set = Some(set),
+                Some(Err(p)) => return p,
+                None => return self.cross_shard_refusal(sharded),
+            }
+        } else if !self.prepare
             && !self.joined_on_keys(sharded)
             && !self.all_on_one_shard(sharded, rule, &env)
         {
@@ -1210,9 +1271,13 @@ impl<'a, 't> Planner<'a, 't> {
                 }
             }
         }
-        let set = match self.dml_shards(sharded, rule, &env) {
-            Ok(s) => s,
-            Err(p) => return p,
+        let scatter_union = union_set.is_some();
+        let set = match union_set {
+            Some(set) => set,
+            None => match self.dml_shards(sharded, rule, &env) {
+                Ok(s) => s,
+                Err(p) => return p,
+            },
         };
         let mut shards: Vec<usize> = set.iter().map(|s| s as usize).collect();
         if shards.is_empty() {
@@ -1269,6 +1334,11 @@ impl<'a, 't> Planner<'a, 't> {
                     // ENUM/SET columns sort by their members' numbers.
                     if let Err(p) = self.describe_columns(sharded, rule, &mut spec) {
                         return p;
+                    }
+                    if scatter_union {
+                        if let Err(p) = self.union_collations(rule, &mut spec) {
+                            return p;
+                        }
                     }
                     // The shards run the rewritten query (LIMIT o+c, AVG as
                     // SUM + COUNT, hidden ORDER BY / GROUP BY columns).
@@ -1365,6 +1435,133 @@ impl<'a, 't> Planner<'a, 't> {
             spec.column_enums.extend(cols.enums.iter().cloned());
         }
         Ok(())
+    }
+
+    /// A UNION over several shards: the collation of each column the merger
+    /// compares (ORDER BY keys; every column for UNION DISTINCT), which
+    /// MariaDB's column definitions do not carry. Each part must select a
+    /// plain column of one of its sharded tables there (or a number), and
+    /// the parts must agree; the merge then compares by that collation.
+    fn union_collations(&self, rule: &Rule, spec: &mut MergeSpec) -> Result<(), ShardPlan> {
+        let top = self.parsed.top();
+        let width = top
+            .parts
+            .first()
+            .and_then(|&p| self.parsed.blocks.get(p))
+            .map_or(0, |b| b.items.len());
+        let compared: Vec<usize> = if spec.distinct {
+            (0..width).collect()
+        } else {
+            spec.order_by.iter().map(|o| o.column).collect()
+        };
+        for c in compared {
+            // MariaDB's rule for a union column: an explicit COLLATE wins,
+            // else the parts' column collations must agree (numbers take
+            // the strings' collation).
+            let mut explicit: Vec<u16> = Vec::new();
+            let mut implicit: Vec<u16> = Vec::new();
+            for &p in &top.parts {
+                match self.union_item_collation(p, c, rule)? {
+                    (Some(id), true) => explicit.push(id),
+                    (Some(id), false) => implicit.push(id),
+                    (None, _) => {}
+                }
+            }
+            let ids = if explicit.is_empty() {
+                implicit
+            } else {
+                explicit
+            };
+            let Some(&id) = ids.first() else {
+                continue;
+            };
+            if ids.iter().any(|&x| x != id) {
+                return Err(refuse(format!(
+                    "shardgate: column {} of the UNION has different collations in its parts, so \
+                     shards and shardgate could order or de-duplicate it differently; give it one \
+                     with COLLATE",
+                    c + 1
+                )));
+            }
+            spec.expr_collations
+                .push((c, crate::merge::ExprCollation::Named(id)));
+        }
+        Ok(())
+    }
+
+    /// The collation of select item `c` of union part `p`: `Some(id)` for
+    /// a string column, `None` for another column or a number; true when
+    /// it is an explicit `COLLATE`.
+    fn union_item_collation(
+        &self,
+        p: usize,
+        c: usize,
+        rule: &Rule,
+    ) -> Result<(Option<u16>, bool), ShardPlan> {
+        let unknown = || {
+            refuse(format!(
+                "shardgate: column {} of the UNION is compared (ORDER BY, or UNION DISTINCT) but \
+                 shardgate cannot tell its collation in every part; select a plain column of the \
+                 part's sharded table there",
+                c + 1
+            ))
+        };
+        let item = self
+            .parsed
+            .blocks
+            .get(p)
+            .and_then(|b| b.items.get(c))
+            .ok_or_else(unknown)?;
+        let col = match &item.kind {
+            parse::ItemKind::Column(col) => col,
+            _ => {
+                let text = self.sql.get(item.expr.clone()).unwrap_or_default();
+                if let Some(crate::merge::ExprCollation::Named(id)) =
+                    super::scatter::collation_source(text)
+                {
+                    return Ok((Some(id), true));
+                }
+                let number = !text.is_empty()
+                    && text
+                        .trim_ascii()
+                        .iter()
+                        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(b));
+                return if number {
+                    Ok((None, false))
+                } else {
+                    Err(unknown())
+                };
+            }
+        };
+        // The part's sharded tables (the one the qualifier names, if any).
+        let named = col.table.as_ref().map(|q| {
+            match self
+                .parsed
+                .resolve(p, col.schema.as_ref().map(|s| &*s.name), &q.name)
+            {
+                parse::Resolved::Table(t) | parse::Resolved::Alias(t) => Some(t),
+                _ => None,
+            }
+        });
+        for (t, tr) in self.parsed.tables.iter().enumerate() {
+            if tr.block != p || named.is_some_and(|n| n != Some(t)) {
+                continue;
+            }
+            let Some(Some(Placement::Sharded { schema, name, .. })) = self.placements.get(t) else {
+                continue;
+            };
+            let cols = self.table_columns(schema, name, rule)?;
+            if cols.position(&col.name.name).is_none() {
+                continue;
+            }
+            let id = cols
+                .collations
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&col.name.name))
+                .map(|(_, id)| *id);
+            return Ok((id, false));
+        }
+        Err(unknown())
     }
 
     /// The columns of sharded table `name` (read once per table from its

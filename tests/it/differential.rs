@@ -1147,6 +1147,20 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     ] {
         out.push(query("optional", sql.into(), ordered, Expect::MayRefuse));
     }
+    // UNION over several shards: each shard runs the whole union for its
+    // rows; UNION ALL concatenated, UNION de-duplicated, the union's own
+    // ORDER BY / LIMIT merged.
+    for (sql, ordered) in [
+        ("SELECT uid, score FROM d_user WHERE score > 50 UNION ALL SELECT uid, likes FROM d_post WHERE likes > 90", false),
+        ("SELECT uid FROM d_user WHERE score < -50 UNION SELECT uid FROM d_post WHERE likes < 5", false),
+        ("SELECT uid, born AS d FROM d_user WHERE born < '1990-01-01' UNION ALL SELECT uid, posted FROM d_post WHERE likes = 7 ORDER BY d DESC, uid LIMIT 20", true),
+        ("SELECT code FROM d_tag WHERE weight > 50 UNION SELECT code FROM d_tag WHERE day < '2000-01-01' ORDER BY code", true),
+        ("SELECT eid, kind FROM d_event WHERE flag = 1 UNION ALL SELECT eid, kind FROM d_event WHERE amount < 0 ORDER BY eid LIMIT 10, 15", true),
+        ("(SELECT uid, cc FROM d_user WHERE score = 3) UNION (SELECT uid, cc FROM d_user WHERE score = 4) ORDER BY uid DESC", true),
+        ("SELECT u.uid, c.cname FROM d_user u JOIN d_country c ON c.cc = u.cc WHERE u.score = 9 UNION ALL SELECT uid, title FROM d_post WHERE likes = 9", false),
+    ] {
+        out.push(query("scatter-union", sql.into(), ordered, Scatter));
+    }
     // A join of bound tables on the key over every shard.
     out.push(query(
         "scatter-join",
