@@ -200,19 +200,12 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     }
     // LIMIT.
     if let Some(l) = &block.limit {
-        let count = limit_value(&l.count, params)?;
-        let offset = match &l.offset {
-            Some(v) => limit_value(v, params)?,
-            None => 0,
-        };
-        spec.limit = Some(Limit { offset, count });
+        let limit = limit_of(l, params)?;
+        spec.limit = Some(limit);
         if grouped {
             b.edits.push((l.range.clone(), Vec::new()));
         } else {
-            b.edits.push((
-                l.range.clone(),
-                format!("LIMIT {}", offset.saturating_add(count)).into_bytes(),
-            ));
+            b.edits.push((l.range.clone(), shard_limit(limit)));
         }
     }
     // Hidden columns go at the end of the select list.
@@ -260,14 +253,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     spec.having = having.map(|h| h.resolve(&resolve));
     spec.derived_from = derived.into_iter().map(|(c, n)| (resolve(c), n)).collect();
     // Computed columns: where their collation comes from.
-    for (i, item) in block.items[..b.known_items].iter().enumerate() {
-        if let ItemKind::Expr(_) = item.kind {
-            let text = sql.get(item.expr.clone()).unwrap_or_default();
-            if let Some(src) = collation_source::collation_source(text) {
-                spec.expr_collations.push((i, src));
-            }
-        }
-    }
+    spec.expr_collations = computed_collations(sql, &block.items[..b.known_items]);
     for (k, text) in b.hidden.iter().enumerate() {
         if let Some(src) = collation_source::collation_source(text) {
             spec.expr_collations.push((resolve(Col::Hidden(k)), src));
@@ -306,6 +292,38 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
         b.edits.push((at..at, text));
     }
     Ok((spec, b.edits))
+}
+
+/// A LIMIT's offset and count (`?` from `params`).
+fn limit_of(l: &parse::Limit<'_>, params: Option<&[u64]>) -> Result<Limit, String> {
+    let count = limit_value(&l.count, params)?;
+    let offset = match &l.offset {
+        Some(v) => limit_value(v, params)?,
+        None => 0,
+    };
+    Ok(Limit { offset, count })
+}
+
+/// The shards' LIMIT for a merged `limit`: every row up to its end.
+fn shard_limit(limit: Limit) -> Vec<u8> {
+    format!("LIMIT {}", limit.offset.saturating_add(limit.count)).into_bytes()
+}
+
+/// Where the collations of the computed items among `items` come from.
+fn computed_collations(
+    sql: &[u8],
+    items: &[parse::SelectItem<'_>],
+) -> Vec<(usize, crate::merge::ExprCollation)> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let ItemKind::Expr(_) = item.kind {
+            let text = sql.get(item.expr.clone()).unwrap_or_default();
+            if let Some(src) = collation_source::collation_source(text) {
+                out.push((i, src));
+            }
+        }
+    }
+    out
 }
 
 fn agg_name(f: AggFunc) -> &'static str {

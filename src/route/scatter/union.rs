@@ -11,10 +11,10 @@
 //! own, DISTINCT inside a UNION ALL. The union's ORDER BY must name its
 //! selected columns (a hidden column would change the union's width).
 
-use crate::merge::{Limit, MergeSpec, OrderKey};
+use crate::merge::{MergeSpec, OrderKey};
 use crate::sql::parse::{Block, BlockKind, ItemKind, Key, Parsed, Place, SetOp};
 
-use super::{collation_source, limit_value, Builder, Col, Plan};
+use super::{computed_collations, limit_of, shard_limit, Builder, Col, Plan};
 
 /// The merge plan and shard-SQL edits for the union `union` (the top
 /// block of `parsed`).
@@ -106,26 +106,12 @@ pub(super) fn merge_spec(
         ..MergeSpec::default()
     };
     if let Some(l) = &union.limit {
-        let count = limit_value(&l.count, params)?;
-        let offset = match &l.offset {
-            Some(v) => limit_value(v, params)?,
-            None => 0,
-        };
-        spec.limit = Some(Limit { offset, count });
-        b.edits.push((
-            l.range.clone(),
-            format!("LIMIT {}", offset.saturating_add(count)).into_bytes(),
-        ));
+        let limit = limit_of(l, params)?;
+        spec.limit = Some(limit);
+        b.edits.push((l.range.clone(), shard_limit(limit)));
     }
     // Computed columns of the first part name the union's columns.
-    for (i, item) in first.items[..b.known_items].iter().enumerate() {
-        if let ItemKind::Expr(_) = item.kind {
-            let text = sql.get(item.expr.clone()).unwrap_or_default();
-            if let Some(src) = collation_source::collation_source(text) {
-                spec.expr_collations.push((i, src));
-            }
-        }
-    }
+    spec.expr_collations = computed_collations(sql, &first.items[..b.known_items]);
     Ok((spec, b.edits))
 }
 
