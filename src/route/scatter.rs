@@ -5,7 +5,7 @@
 //!   aggregates that only HAVING / ORDER BY read become hidden trailing
 //!   columns;
 //! - `AVG(x)` runs as `SUM(x)` plus a hidden `COUNT(x)`;
-//! - one `COUNT(DISTINCT x)` in the select list runs as `x`, with `x` added
+//! - each `COUNT(DISTINCT x)` in the select list runs as `x`, with `x` added
 //!   to the shards' GROUP BY (the merger counts the distinct values);
 //! - `LIMIT o, c` runs as `LIMIT o+c` (no LIMIT at all when grouping);
 //! - HAVING is evaluated by the merger (the shards get `HAVING 1`);
@@ -93,13 +93,12 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     let mut avg_counts: Vec<(usize, Col)> = Vec::new();
     let mut derived: Vec<(Col, Vec<u8>)> = Vec::new();
     // COUNT(DISTINCT x): its select item and `x`.
-    let mut count_distinct: Option<(usize, Vec<u8>)> = None;
+    let mut count_distinct: Vec<(usize, Vec<u8>)> = Vec::new();
     // Aggregates in the select list.
     for (i, item) in block.items.iter().enumerate() {
         match &item.kind {
             ItemKind::Aggregate(agg) if agg.func == AggFunc::Count && agg.distinct => {
-                let arg =
-                    count_distinct_arg(sql, agg, i < b.known_items, count_distinct.is_some())?;
+                let arg = count_distinct_arg(sql, agg, i < b.known_items)?;
                 // The shards return `x` itself (named like the COUNT) and
                 // group by it; the merger counts the distinct values.
                 let mut text = arg.clone();
@@ -109,7 +108,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
                 if let Some(name) = plain_column_name(&arg) {
                     derived.push((Col::Item(i), name));
                 }
-                count_distinct = Some((i, arg));
+                count_distinct.push((i, arg));
             }
             ItemKind::Aggregate(agg) => {
                 check_aggregate(agg_name(agg.func), agg.distinct)?;
@@ -160,14 +159,21 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
         let col = b.key_column(&g.key, g.range.clone())?;
         group_cols.push(col);
     }
-    // COUNT(DISTINCT x): the shards group by x as well.
-    if let Some((_, arg)) = &count_distinct {
+    // COUNT(DISTINCT x), COUNT(DISTINCT y): the shards group by x, y as
+    // well (their other aggregates are then partial per x, y, and merge
+    // the same way).
+    if !count_distinct.is_empty() {
+        let args = count_distinct
+            .iter()
+            .map(|(_, arg)| arg.as_slice())
+            .collect::<Vec<_>>()
+            .join(b", ".as_slice());
         let (at, text) = match block.group_by.last() {
-            Some(g) => (g.range.end, [b", ".as_slice(), arg].concat()),
+            Some(g) => (g.range.end, [b", ".as_slice(), &args].concat()),
             None => match group_by_position(sql, block)? {
                 // Before a clause's keyword (which follows a space).
-                at if at < block.range.end => (at, [b"GROUP BY ".as_slice(), arg, b" "].concat()),
-                at => (at, [b" GROUP BY ".as_slice(), arg].concat()),
+                at if at < block.range.end => (at, [b"GROUP BY ".as_slice(), &args, b" "].concat()),
+                at => (at, [b" GROUP BY ".as_slice(), &args].concat()),
             },
         };
         b.edits.push((at..at, text));
@@ -259,7 +265,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
             spec.expr_collations.push((resolve(Col::Hidden(k)), src));
         }
     }
-    if let Some((i, arg)) = &count_distinct {
+    for (i, arg) in &count_distinct {
         if plain_column_name(arg).is_none() {
             if let Some(src) = collation_source::collation_source(arg) {
                 spec.expr_collations.push((*i, src));
@@ -351,19 +357,12 @@ fn count_distinct_arg(
     sql: &[u8],
     agg: &parse::Aggregate,
     before_star: bool,
-    another: bool,
 ) -> Result<Vec<u8>, String> {
     let AggArg::Expr(r) = &agg.arg else {
         return Err("shardgate: COUNT(DISTINCT *) is not valid SQL".into());
     };
     if !before_star {
         return Err("shardgate: aggregates after `*` in the select list are not supported over several shards".into());
-    }
-    if another {
-        return Err(
-            "shardgate: only one COUNT(DISTINCT ...) per statement can be merged across shards"
-                .into(),
-        );
     }
     let arg = sql.get(r.clone()).unwrap_or_default();
     let tokens = crate::sql::lexer::tokenize(arg, crate::sql::LexOptions::default());

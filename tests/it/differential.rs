@@ -1121,6 +1121,9 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT COUNT(DISTINCT kind) FROM d_event WHERE amount > 1000000000000", false),
         ("SELECT kind, COUNT(DISTINCT flag) FROM d_event GROUP BY kind ORDER BY kind LIMIT 3", true),
         ("SELECT COUNT(DISTINCT YEAR(born)) FROM d_user", false),
+        // several COUNT(DISTINCT): the shards group by all their arguments
+        ("SELECT COUNT(DISTINCT city), COUNT(DISTINCT cc), COUNT(*), SUM(score) FROM d_user", false),
+        ("SELECT kind, COUNT(DISTINCT flag), COUNT(DISTINCT DATE(at)), SUM(amount), AVG(amount) FROM d_event GROUP BY kind ORDER BY kind", true),
         // MariaDB's GROUP BY ... DESC orders the groups without ORDER BY.
         ("SELECT kind, COUNT(*), SUM(amount) FROM d_event GROUP BY kind DESC", true),
         ("SELECT cc, city, COUNT(*) FROM d_user GROUP BY cc DESC, city", true),
