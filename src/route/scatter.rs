@@ -10,13 +10,16 @@
 //! - `LIMIT o, c` runs as `LIMIT o+c` (no LIMIT at all when grouping);
 //! - HAVING is evaluated by the merger (the shards get `HAVING 1`);
 //! - grouped rows come sorted by the group keys from every shard;
-//! - a UNION runs whole on every shard (`union`).
+//! - a UNION runs whole on every shard (`union`);
+//! - a GROUP BY on the shard key is computed whole by the shards
+//!   (`shard_groups`).
 //!
 //! Anything the merger cannot merge exactly is refused with a `shardgate:`
 //! message (the caller sends it as ERR 1235).
 
 mod collation_source;
 pub(super) use collation_source::collation_source;
+mod shard_groups;
 mod union;
 
 use std::ops::Range;
@@ -52,7 +55,15 @@ type Plan = Result<(MergeSpec, Vec<(Range<usize>, Vec<u8>)>), String>;
 
 /// The merge plan and the shard-SQL edits for the SELECT in `parsed`.
 /// `params`: bound values for `?` in LIMIT (prepared statements).
-pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binary: bool) -> Plan {
+/// `groups_on_shards`: the statement groups by the shard key, so each
+/// group is whole on one shard (`shard_groups`).
+pub fn merge_spec(
+    parsed: &Parsed<'_>,
+    sql: &[u8],
+    params: Option<&[u64]>,
+    binary: bool,
+    groups_on_shards: bool,
+) -> Plan {
     let block = parsed.top();
     match block.kind {
         BlockKind::Select => {}
@@ -85,6 +96,9 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
         hidden: Vec::new(),
         edits: Vec::new(),
     };
+    if groups_on_shards && !block.group_by.is_empty() {
+        return shard_groups::merge_spec(block, b, params, binary);
+    }
     let mut spec = MergeSpec {
         binary,
         ..MergeSpec::default()
@@ -214,26 +228,10 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
             b.edits.push((l.range.clone(), shard_limit(limit)));
         }
     }
-    // Hidden columns go at the end of the select list.
-    if !b.hidden.is_empty() {
-        let end = block.items.last().map_or(0, |i| i.range.end);
-        let mut text = Vec::new();
-        for h in &b.hidden {
-            text.extend_from_slice(b", ");
-            text.extend_from_slice(h);
-        }
-        b.edits.push((end..end, text));
-    }
+    b.append_hidden();
     // Final indices.
-    let nh = b.hidden.len();
-    let resolve = |c: Col| -> usize {
-        match c {
-            Col::Item(i) => i,
-            Col::Hidden(k) if b.star => MergeSpec::from_end(nh - 1 - k),
-            Col::Hidden(k) => b.known_items + k,
-        }
-    };
-    spec.hidden = nh;
+    let resolve = |c: Col| b.resolve(c);
+    spec.hidden = b.hidden.len();
     spec.distinct = block.distinct;
     spec.group_by = group_cols.iter().map(|&c| resolve(c)).collect();
     spec.order_by = order
@@ -260,11 +258,7 @@ pub fn merge_spec(parsed: &Parsed<'_>, sql: &[u8], params: Option<&[u64]>, binar
     spec.derived_from = derived.into_iter().map(|(c, n)| (resolve(c), n)).collect();
     // Computed columns: where their collation comes from.
     spec.expr_collations = computed_collations(sql, &block.items[..b.known_items]);
-    for (k, text) in b.hidden.iter().enumerate() {
-        if let Some(src) = collation_source::collation_source(text) {
-            spec.expr_collations.push((resolve(Col::Hidden(k)), src));
-        }
-    }
+    spec.expr_collations.extend(b.hidden_collations());
     for (i, arg) in &count_distinct {
         if plain_column_name(arg).is_none() {
             if let Some(src) = collation_source::collation_source(arg) {
@@ -514,6 +508,41 @@ impl HavingCol {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
+    /// Hidden columns go at the end of the select list.
+    fn append_hidden(&mut self) {
+        if self.hidden.is_empty() {
+            return;
+        }
+        let end = self.block.items.last().map_or(0, |i| i.range.end);
+        let mut text = Vec::new();
+        for h in &self.hidden {
+            text.extend_from_slice(b", ");
+            text.extend_from_slice(h);
+        }
+        self.edits.push((end..end, text));
+    }
+
+    /// The final index of column `c` in the shards' rows.
+    fn resolve(&self, c: Col) -> usize {
+        let nh = self.hidden.len();
+        match c {
+            Col::Item(i) => i,
+            Col::Hidden(k) if self.star => MergeSpec::from_end(nh - 1 - k),
+            Col::Hidden(k) => self.known_items + k,
+        }
+    }
+
+    /// Where the collations of the hidden columns come from.
+    fn hidden_collations(&self) -> Vec<(usize, crate::merge::ExprCollation)> {
+        let mut out = Vec::new();
+        for (k, text) in self.hidden.iter().enumerate() {
+            if let Some(src) = collation_source::collation_source(text) {
+                out.push((self.resolve(Col::Hidden(k)), src));
+            }
+        }
+        out
+    }
+
     fn add_hidden(&mut self, text: Vec<u8>) -> Col {
         if let Some(k) = self.hidden.iter().position(|h| *h == text) {
             return Col::Hidden(k);

@@ -1328,7 +1328,11 @@ impl<'a, 't> Planner<'a, 't> {
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else if is_select {
-            match super::scatter::merge_spec(self.parsed, self.sql, None, false) {
+            let groups_on_shards = match self.groups_on_shards(sharded, rule) {
+                Ok(g) => g,
+                Err(p) => return p,
+            };
+            match super::scatter::merge_spec(self.parsed, self.sql, None, false, groups_on_shards) {
                 Ok((mut spec, sql_edits)) => {
                     // Strings compare by their columns' real collations.
                     // ENUM/SET columns sort by their members' numbers.
@@ -1435,6 +1439,72 @@ impl<'a, 't> Planner<'a, 't> {
             spec.column_enums.extend(cols.enums.iter().cloned());
         }
         Ok(())
+    }
+
+    /// Whether the SELECT groups by the shard key, so that each group is
+    /// whole on one shard: a GROUP BY key is the key column of one of its
+    /// sharded tables, and equal keys as the server groups them are placed
+    /// together (an integer or date key, or a string key whose collation
+    /// compares bytes: under a `_ci` collation 'a' and 'A' form one group
+    /// but may sit on two shards).
+    fn groups_on_shards(&self, sharded: &[TableId], rule: &Rule) -> Result<bool, ShardPlan> {
+        let top = self.parsed.top();
+        if top.kind != BlockKind::Select || top.group_by.is_empty() || top.with_rollup {
+            return Ok(false);
+        }
+        for g in &top.group_by {
+            let col = match &g.key {
+                parse::Key::Column(c) => c,
+                parse::Key::Alias(_) | parse::Key::Position(_) => {
+                    let i = match g.key {
+                        parse::Key::Position(p) => usize::try_from(p).unwrap_or(0).wrapping_sub(1),
+                        parse::Key::Alias(i) => i,
+                        _ => continue,
+                    };
+                    match top.items.get(i).map(|it| &it.kind) {
+                        Some(parse::ItemKind::Column(c)) => c,
+                        _ => continue,
+                    }
+                }
+                _ => continue,
+            };
+            for &t in sharded {
+                if self.parsed.tables[t].block != 0 {
+                    continue;
+                }
+                let Some(Some(Placement::Sharded {
+                    schema, name, key, ..
+                })) = self.placements.get(t)
+                else {
+                    continue;
+                };
+                if !col.name.is(key.as_bytes()) {
+                    continue;
+                }
+                if let Some(q) = &col.table {
+                    let schema_q = col.schema.as_ref().map(|s| &*s.name);
+                    match self.parsed.resolve(0, schema_q, &q.name) {
+                        parse::Resolved::Table(x) | parse::Resolved::Alias(x) if x == t => {}
+                        _ => continue,
+                    }
+                }
+                let cols = self.table_columns(schema, name, rule)?;
+                let groups_like_placed = match cols.key_type(key.as_bytes()) {
+                    KeyType::Integer | KeyType::Date | KeyType::DateTime(_) => true,
+                    KeyType::Text | KeyType::PaddedText => cols
+                        .collations
+                        .iter()
+                        .find(|(c, _)| c.eq_ignore_ascii_case(key.as_bytes()))
+                        .and_then(|&(_, id)| crate::merge::collation::Collation::from_id(id))
+                        .is_some_and(|c| c.is_binary()),
+                    KeyType::Auto => false,
+                };
+                if groups_like_placed {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// A UNION over several shards: the collation of each column the merger

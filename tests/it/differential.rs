@@ -1164,6 +1164,17 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     ] {
         out.push(query("scatter-union", sql.into(), ordered, Scatter));
     }
+    // GROUP BY the shard key: the shards compute whole groups (any
+    // aggregate, HAVING); the merger only orders and limits.
+    for (sql, ordered) in [
+        ("SELECT uid, COUNT(*), GROUP_CONCAT(pid ORDER BY pid), STDDEV(likes) FROM d_post GROUP BY uid ORDER BY uid LIMIT 50", true),
+        ("SELECT uid, SUM(likes) s FROM d_post GROUP BY uid HAVING s > 150 ORDER BY s DESC, uid LIMIT 10", true),
+        ("SELECT code, COUNT(*), GROUP_CONCAT(label ORDER BY label) FROM d_tag GROUP BY code ORDER BY code LIMIT 30", true),
+        ("SELECT u.uid, COUNT(p.pid), MAX(p.likes), VARIANCE(p.rating) FROM d_user u JOIN d_post p ON u.uid = p.uid GROUP BY u.uid", true),
+        ("SELECT eid, BIT_OR(flag), COUNT(DISTINCT kind) FROM d_event GROUP BY eid DESC LIMIT 20", true),
+    ] {
+        out.push(query("scatter-key-groups", sql.into(), ordered, Scatter));
+    }
     // A join of bound tables on the key over every shard.
     out.push(query(
         "scatter-join",
