@@ -275,21 +275,7 @@ pub fn merge_spec(
         }
     }
     if spec.needs_sorted_shards() && block.order_by.is_empty() && !block.group_by.is_empty() {
-        // Make every shard return its groups in group-key order.
-        let at = block
-            .having
-            .as_ref()
-            .map(|h| h.range.end)
-            .or_else(|| block.group_by.last().map(|g| g.range.end))
-            .unwrap_or(0);
-        let mut text = b" ORDER BY ".to_vec();
-        for (i, g) in block.group_by.iter().enumerate() {
-            if i > 0 {
-                text.extend_from_slice(b", ");
-            }
-            text.extend_from_slice(&sql[g.range.clone()]);
-        }
-        b.edits.push((at..at, text));
+        b.order_shards_by_groups();
     }
     Ok((spec, b.edits))
 }
@@ -508,6 +494,26 @@ impl HavingCol {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
+    /// Makes every shard return its groups in group-key order (an ORDER BY
+    /// of the GROUP BY keys as written, after HAVING).
+    fn order_shards_by_groups(&mut self) {
+        let block = self.block;
+        let at = block
+            .having
+            .as_ref()
+            .map(|h| h.range.end)
+            .or_else(|| block.group_by.last().map(|g| g.range.end))
+            .unwrap_or(0);
+        let mut text = b" ORDER BY ".to_vec();
+        for (i, g) in block.group_by.iter().enumerate() {
+            if i > 0 {
+                text.extend_from_slice(b", ");
+            }
+            text.extend_from_slice(&self.sql[g.range.clone()]);
+        }
+        self.edits.push((at..at, text));
+    }
+
     /// Hidden columns go at the end of the select list.
     fn append_hidden(&mut self) {
         if self.hidden.is_empty() {

@@ -29,21 +29,7 @@ pub(super) fn merge_spec(
         for g in &block.group_by {
             order.push((b.key_column(&g.key, g.range.clone())?, g.desc));
         }
-        // Every shard returns its groups in group-key order.
-        let at = block
-            .having
-            .as_ref()
-            .map(|h| h.range.end)
-            .or_else(|| block.group_by.last().map(|g| g.range.end))
-            .unwrap_or(0);
-        let mut text = b" ORDER BY ".to_vec();
-        for (i, g) in block.group_by.iter().enumerate() {
-            if i > 0 {
-                text.extend_from_slice(b", ");
-            }
-            text.extend_from_slice(&sql[g.range.clone()]);
-        }
-        b.edits.push((at..at, text));
+        b.order_shards_by_groups();
     } else {
         for o in &block.order_by {
             let col = match &o.key {
