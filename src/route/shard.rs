@@ -533,6 +533,15 @@ pub(super) fn mentioned_sharded_table(
     None
 }
 
+/// The root of `x` in a union-find forest (path halving).
+fn find_root(parent: &mut [usize], mut x: usize) -> usize {
+    while parent[x] != x {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    x
+}
+
 /// The master address of a group.
 fn master_of(topo: &Topology, group: &str) -> Option<SocketAddr> {
     let g = topo.group(group)?;
@@ -924,16 +933,17 @@ impl<'a, 't> Planner<'a, 't> {
         if sharded.len() < 2 {
             return true;
         }
-        // Union-find over sharded table ids.
+        let mut parent = self.key_components();
+        let root = find_root(&mut parent, sharded[0]);
+        sharded.iter().all(|&t| find_root(&mut parent, t) == root)
+    }
+
+    /// Tables linked by key equalities (`a.k = b.k` conjuncts of a WHERE
+    /// or ON, correlated subqueries included), as a union-find forest over
+    /// table ids: tables with one root see only rows of one key value
+    /// together, so they meet on one shard.
+    fn key_components(&self) -> Vec<usize> {
         let mut parent: Vec<usize> = (0..self.placements.len()).collect();
-        fn find(p: &mut [usize], x: usize) -> usize {
-            let mut x = x;
-            while p[x] != x {
-                p[x] = p[p[x]];
-                x = p[x];
-            }
-            x
-        }
         let link = |pred: &Pred<'_>, block: usize, parent: &mut Vec<usize>| {
             let mut leaves: Vec<&Leaf<'_>> = Vec::new();
             collect_and_leaves(pred, &mut leaves);
@@ -946,7 +956,7 @@ impl<'a, 't> Planner<'a, 't> {
                         continue;
                     };
                     if self.is_key(block, left) && self.is_key(block, right) {
-                        let (ra, rb) = (find(parent, a), find(parent, b));
+                        let (ra, rb) = (find_root(parent, a), find_root(parent, b));
                         parent[ra] = rb;
                     }
                 }
@@ -962,8 +972,45 @@ impl<'a, 't> Planner<'a, 't> {
                 }
             }
         }
-        let root = find(&mut parent, sharded[0]);
-        sharded.iter().all(|&t| find(&mut parent, t) == root)
+        parent
+    }
+
+    /// Whether the statement's subqueries can run on each shard as they
+    /// are: a subquery over broadcast tables only (every group has them),
+    /// or one whose sharded tables are correlated on the key with the outer
+    /// query's sharded tables (`EXISTS (SELECT .. FROM comment c WHERE
+    /// c.user_id = a.user_id)`): it then only reads rows of the outer
+    /// row's key, which live on the outer row's shard, so even its
+    /// aggregates and LIMIT are right there. A sharded table in a derived
+    /// table, a CTE, or an uncorrelated subquery needs rows of other
+    /// shards.
+    fn subqueries_stay_on_shards(&self, sharded: &[TableId]) -> bool {
+        let mut parent = self.key_components();
+        let outer: Vec<TableId> = sharded
+            .iter()
+            .copied()
+            .filter(|&t| self.parsed.tables[t].block == 0)
+            .collect();
+        for &t in sharded {
+            let mut block = self.parsed.tables[t].block;
+            if block == 0 {
+                continue;
+            }
+            while block != 0 {
+                let Some(b) = self.parsed.blocks.get(block) else {
+                    return false;
+                };
+                if !matches!(b.place, Place::Subquery(_)) {
+                    return false;
+                }
+                block = b.parent.unwrap_or(0);
+            }
+            let root = find_root(&mut parent, t);
+            if !outer.iter().any(|&o| find_root(&mut parent, o) == root) {
+                return false;
+            }
+        }
+        true
     }
 
     /// The refusal of a statement whose sharded tables are neither joined on
@@ -1304,10 +1351,11 @@ impl<'a, 't> Planner<'a, 't> {
         let top = self.parsed.top();
         let is_select = matches!(self.parsed.stmt, Stmt::Select);
         if shards.len() > 1 {
-            if self.parsed.has_subquery() {
+            if self.parsed.has_subquery() && !self.subqueries_stay_on_shards(sharded) {
                 return refuse(
                     "shardgate: a subquery over a sharded table that spans several shards would need cross-shard \
-                     data; restrict it to one shard with the shard key",
+                     data; correlate it on the shard key (c.user_id = a.user_id) or restrict it to one shard \
+                     with the shard key",
                 );
             }
             if !is_select && (top.limit.is_some() || !top.order_by.is_empty()) {

@@ -1175,6 +1175,17 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     ] {
         out.push(query("scatter-key-groups", sql.into(), ordered, Scatter));
     }
+    // Subqueries correlated on the shard key (only the outer row's key,
+    // so on its shard), and subqueries over broadcast tables.
+    for (sql, ordered) in [
+        ("SELECT u.uid, u.name FROM d_user u WHERE EXISTS (SELECT 1 FROM d_post p WHERE p.uid = u.uid AND p.likes > 95) ORDER BY u.uid", true),
+        ("SELECT u.uid, (SELECT COUNT(*) FROM d_post p WHERE p.uid = u.uid) AS n FROM d_user u ORDER BY n DESC, u.uid LIMIT 10", true),
+        ("SELECT COUNT(*) FROM d_user u WHERE NOT EXISTS (SELECT 1 FROM d_post p WHERE p.uid = u.uid)", false),
+        ("SELECT uid FROM d_user WHERE cc IN (SELECT cc FROM d_country WHERE cname LIKE 'A%') ORDER BY uid LIMIT 20", true),
+        ("SELECT u.uid, (SELECT p.likes FROM d_post p WHERE p.uid = u.uid ORDER BY p.likes DESC, p.pid LIMIT 1) AS top FROM d_user u WHERE u.score > 90 ORDER BY u.uid", true),
+    ] {
+        out.push(query("scatter-subquery", sql.into(), ordered, Scatter));
+    }
     // A join of bound tables on the key over every shard.
     out.push(query(
         "scatter-join",
