@@ -981,36 +981,66 @@ impl<'a, 't> Planner<'a, 't> {
     /// query's sharded tables (`EXISTS (SELECT .. FROM comment c WHERE
     /// c.user_id = a.user_id)`): it then only reads rows of the outer
     /// row's key, which live on the outer row's shard, so even its
-    /// aggregates and LIMIT are right there. A sharded table in a derived
-    /// table, a CTE, or an uncorrelated subquery needs rows of other
-    /// shards.
-    fn subqueries_stay_on_shards(&self, sharded: &[TableId]) -> bool {
+    /// aggregates and LIMIT are right there. A derived table in the top
+    /// FROM holding every sharded table works too when it yields each
+    /// shard's share of its rows ([`Self::derived_stays_on_shards`]): the
+    /// outer query then merges as over a table. A sharded table in a CTE,
+    /// an uncorrelated subquery, or beside such a derived table needs rows
+    /// of other shards.
+    fn subqueries_stay_on_shards(
+        &self,
+        sharded: &[TableId],
+        rule: &Rule,
+    ) -> Result<bool, ShardPlan> {
         let mut parent = self.key_components();
         let outer: Vec<TableId> = sharded
             .iter()
             .copied()
             .filter(|&t| self.parsed.tables[t].block == 0)
             .collect();
+        let mut the_derived = None;
         for &t in sharded {
-            let mut block = self.parsed.tables[t].block;
-            if block == 0 {
+            let own = self.parsed.tables[t].block;
+            if own == 0 {
                 continue;
             }
+            // The blocks from the table's up to the top: subqueries, or one
+            // derived table right in the top block's FROM.
+            let mut block = own;
+            let mut derived = None;
             while block != 0 {
                 let Some(b) = self.parsed.blocks.get(block) else {
-                    return false;
+                    return Ok(false);
                 };
-                if !matches!(b.place, Place::Subquery(_)) {
-                    return false;
+                match b.place {
+                    Place::Subquery(_) => {}
+                    Place::Derived if b.parent == Some(0) && derived.is_none() => {
+                        derived = Some(block)
+                    }
+                    _ => return Ok(false),
                 }
                 block = b.parent.unwrap_or(0);
             }
-            let root = find_root(&mut parent, t);
-            if !outer.iter().any(|&o| find_root(&mut parent, o) == root) {
-                return false;
+            match derived {
+                // In a derived table: the only place of sharded tables, and
+                // one that yields each shard's share of its rows.
+                Some(d) => {
+                    if own != d || !outer.is_empty() || *the_derived.get_or_insert(d) != d {
+                        return Ok(false);
+                    }
+                    if !self.derived_stays_on_shards(d, sharded, rule)? {
+                        return Ok(false);
+                    }
+                }
+                None => {
+                    let root = find_root(&mut parent, t);
+                    if !outer.iter().any(|&o| find_root(&mut parent, o) == root) {
+                        return Ok(false);
+                    }
+                }
             }
         }
-        true
+        Ok(true)
     }
 
     /// The refusal of a statement whose sharded tables are neither joined on
@@ -1351,11 +1381,18 @@ impl<'a, 't> Planner<'a, 't> {
         let top = self.parsed.top();
         let is_select = matches!(self.parsed.stmt, Stmt::Select);
         if shards.len() > 1 {
-            if self.parsed.has_subquery() && !self.subqueries_stay_on_shards(sharded) {
+            let stays = match self.parsed.has_subquery() {
+                true => match self.subqueries_stay_on_shards(sharded, rule) {
+                    Ok(s) => s,
+                    Err(p) => return p,
+                },
+                false => true,
+            };
+            if !stays {
                 return refuse(
                     "shardgate: a subquery over a sharded table that spans several shards would need cross-shard \
-                     data; correlate it on the shard key (c.user_id = a.user_id) or restrict it to one shard \
-                     with the shard key",
+                     data; correlate it on the shard key (c.user_id = a.user_id), keep a derived table row by \
+                     row or grouped by the shard key (no LIMIT), or restrict it to one shard with the shard key",
                 );
             }
             if !is_select && (top.limit.is_some() || !top.order_by.is_empty()) {
@@ -1496,11 +1533,23 @@ impl<'a, 't> Planner<'a, 't> {
     /// compares bytes: under a `_ci` collation 'a' and 'A' form one group
     /// but may sit on two shards).
     fn groups_on_shards(&self, sharded: &[TableId], rule: &Rule) -> Result<bool, ShardPlan> {
-        let top = self.parsed.top();
-        if top.kind != BlockKind::Select || top.group_by.is_empty() || top.with_rollup {
+        self.block_groups_on_shards(0, sharded, rule)
+    }
+
+    /// [`Self::groups_on_shards`] for the SELECT of block `bi`.
+    fn block_groups_on_shards(
+        &self,
+        bi: usize,
+        sharded: &[TableId],
+        rule: &Rule,
+    ) -> Result<bool, ShardPlan> {
+        let Some(block) = self.parsed.blocks.get(bi) else {
+            return Ok(false);
+        };
+        if block.kind != BlockKind::Select || block.group_by.is_empty() || block.with_rollup {
             return Ok(false);
         }
-        for g in &top.group_by {
+        for g in &block.group_by {
             let col = match &g.key {
                 parse::Key::Column(c) => c,
                 parse::Key::Alias(_) | parse::Key::Position(_) => {
@@ -1509,50 +1558,114 @@ impl<'a, 't> Planner<'a, 't> {
                         parse::Key::Alias(i) => i,
                         _ => continue,
                     };
-                    match top.items.get(i).map(|it| &it.kind) {
+                    match block.items.get(i).map(|it| &it.kind) {
                         Some(parse::ItemKind::Column(c)) => c,
                         _ => continue,
                     }
                 }
                 _ => continue,
             };
-            for &t in sharded {
-                if self.parsed.tables[t].block != 0 {
-                    continue;
-                }
-                let Some(Some(Placement::Sharded {
-                    schema, name, key, ..
-                })) = self.placements.get(t)
-                else {
-                    continue;
-                };
-                if !col.name.is(key.as_bytes()) {
-                    continue;
-                }
-                if let Some(q) = &col.table {
-                    let schema_q = col.schema.as_ref().map(|s| &*s.name);
-                    match self.parsed.resolve(0, schema_q, &q.name) {
-                        parse::Resolved::Table(x) | parse::Resolved::Alias(x) if x == t => {}
-                        _ => continue,
-                    }
-                }
-                let cols = self.table_columns(schema, name, rule)?;
-                let groups_like_placed = match cols.key_type(key.as_bytes()) {
-                    KeyType::Integer | KeyType::Date | KeyType::DateTime(_) => true,
-                    KeyType::Text | KeyType::PaddedText => cols
-                        .collations
-                        .iter()
-                        .find(|(c, _)| c.eq_ignore_ascii_case(key.as_bytes()))
-                        .and_then(|&(_, id)| crate::merge::collation::Collation::from_id(id))
-                        .is_some_and(|c| c.is_binary()),
-                    KeyType::Auto => false,
-                };
-                if groups_like_placed {
-                    return Ok(true);
-                }
+            if self.is_grouping_key(bi, col, sharded, rule)? {
+                return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Whether `col` (in block `bi`) is the shard key of one of the block's
+    /// sharded tables, with equal keys as the server compares them placed
+    /// together (an integer or date key, or a string key whose collation
+    /// compares bytes: under a `_ci` collation 'a' and 'A' are equal but
+    /// may sit on two shards).
+    fn is_grouping_key(
+        &self,
+        bi: usize,
+        col: &parse::Column<'_>,
+        sharded: &[TableId],
+        rule: &Rule,
+    ) -> Result<bool, ShardPlan> {
+        for &t in sharded {
+            if self.parsed.tables[t].block != bi {
+                continue;
+            }
+            let Some(Some(Placement::Sharded {
+                schema, name, key, ..
+            })) = self.placements.get(t)
+            else {
+                continue;
+            };
+            if !col.name.is(key.as_bytes()) {
+                continue;
+            }
+            if let Some(q) = &col.table {
+                let schema_q = col.schema.as_ref().map(|s| &*s.name);
+                match self.parsed.resolve(bi, schema_q, &q.name) {
+                    parse::Resolved::Table(x) | parse::Resolved::Alias(x) if x == t => {}
+                    _ => continue,
+                }
+            }
+            let cols = self.table_columns(schema, name, rule)?;
+            let placed_like_compared = match cols.key_type(key.as_bytes()) {
+                KeyType::Integer | KeyType::Date | KeyType::DateTime(_) => true,
+                KeyType::Text | KeyType::PaddedText => cols
+                    .collations
+                    .iter()
+                    .find(|(c, _)| c.eq_ignore_ascii_case(key.as_bytes()))
+                    .and_then(|&(_, id)| crate::merge::collation::Collation::from_id(id))
+                    .is_some_and(|c| c.is_binary()),
+                KeyType::Auto => false,
+            };
+            if placed_like_compared {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether derived table `d` (in the top block's FROM) yields, on each
+    /// shard, exactly that shard's share of its rows, so that the outer
+    /// query over it merges like a query over a table: each row comes
+    /// from one source row (no aggregates, GROUP BY, HAVING, LIMIT or
+    /// window functions; DISTINCT only with the shard key selected), or
+    /// it groups by the shard key (whole groups on each shard).
+    fn derived_stays_on_shards(
+        &self,
+        d: usize,
+        sharded: &[TableId],
+        rule: &Rule,
+    ) -> Result<bool, ShardPlan> {
+        let Some(b) = self.parsed.blocks.get(d) else {
+            return Ok(false);
+        };
+        let window = b
+            .items
+            .iter()
+            .any(|i| matches!(&i.kind, parse::ItemKind::Expr(info) if info.window));
+        if b.kind != BlockKind::Select || b.limit.is_some() || b.with_rollup || window {
+            return Ok(false);
+        }
+        if self.block_groups_on_shards(d, sharded, rule)? {
+            return Ok(true);
+        }
+        let aggregates = b.items.iter().any(|i| match &i.kind {
+            parse::ItemKind::Aggregate(_) => true,
+            parse::ItemKind::Expr(info) => info.aggregate,
+            _ => false,
+        });
+        if aggregates || !b.group_by.is_empty() || b.having.is_some() {
+            return Ok(false);
+        }
+        if b.distinct {
+            for it in &b.items {
+                if let parse::ItemKind::Column(c) = &it.kind {
+                    if self.is_grouping_key(d, c, sharded, rule)? {
+                        return Ok(true);
+                    }
+                }
+            }
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// A UNION over several shards: the collation of each column the merger

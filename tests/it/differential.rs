@@ -1186,6 +1186,16 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     ] {
         out.push(query("scatter-subquery", sql.into(), ordered, Scatter));
     }
+    // Derived tables that yield each shard's share of their rows (row by
+    // row, or grouped by the shard key): the outer query merges.
+    for (sql, ordered) in [
+        ("SELECT COUNT(*) AS aggregate FROM (SELECT uid, COUNT(*) AS n FROM d_post GROUP BY uid) AS agg", false),
+        ("SELECT MAX(n), SUM(n), COUNT(*) FROM (SELECT uid, COUNT(*) AS n FROM d_post GROUP BY uid HAVING n > 2) t", false),
+        ("SELECT city, COUNT(*), AVG(score) FROM (SELECT uid, city, score FROM d_user WHERE score > 10) t GROUP BY city ORDER BY city", true),
+        ("SELECT COUNT(*) FROM (SELECT DISTINCT uid, cc FROM d_user) t", false),
+    ] {
+        out.push(query("scatter-derived", sql.into(), ordered, Scatter));
+    }
     // A join of bound tables on the key over every shard.
     out.push(query(
         "scatter-join",
