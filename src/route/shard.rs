@@ -986,7 +986,8 @@ impl<'a, 't> Planner<'a, 't> {
     /// shard's share of its rows ([`Self::derived_stays_on_shards`]): the
     /// outer query then merges as over a table. A sharded table in a CTE,
     /// an uncorrelated subquery, or beside such a derived table needs rows
-    /// of other shards.
+    /// of other shards. A CTE named once in the top FROM counts as a
+    /// derived table.
     fn subqueries_stay_on_shards(
         &self,
         sharded: &[TableId],
@@ -1015,6 +1016,15 @@ impl<'a, 't> Planner<'a, 't> {
                 match b.place {
                     Place::Subquery(_) => {}
                     Place::Derived if b.parent == Some(0) && derived.is_none() => {
+                        derived = Some(block)
+                    }
+                    // A CTE named once, in the top FROM, not by itself
+                    // (recursive): a derived table written first.
+                    Place::Cte
+                        if b.parent == Some(0)
+                            && derived.is_none()
+                            && self.cte_used_once_on_top(block) =>
+                    {
                         derived = Some(block)
                     }
                     _ => return Ok(false),
@@ -1620,6 +1630,20 @@ impl<'a, 't> Planner<'a, 't> {
             }
         }
         Ok(false)
+    }
+
+    /// Whether CTE `d` is named exactly once in the statement, in the top
+    /// block's FROM (not by its own body: a recursive CTE, nor twice, as
+    /// in a self-join, which would pair rows of different shards).
+    fn cte_used_once_on_top(&self, d: usize) -> bool {
+        let uses: Vec<usize> = self
+            .parsed
+            .tables
+            .iter()
+            .filter(|t| t.cte == Some(d))
+            .map(|t| t.block)
+            .collect();
+        uses == [0]
     }
 
     /// Whether derived table `d` (in the top block's FROM) yields, on each

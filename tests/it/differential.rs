@@ -1193,6 +1193,7 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT MAX(n), SUM(n), COUNT(*) FROM (SELECT uid, COUNT(*) AS n FROM d_post GROUP BY uid HAVING n > 2) t", false),
         ("SELECT city, COUNT(*), AVG(score) FROM (SELECT uid, city, score FROM d_user WHERE score > 10) t GROUP BY city ORDER BY city", true),
         ("SELECT COUNT(*) FROM (SELECT DISTINCT uid, cc FROM d_user) t", false),
+        ("WITH t AS (SELECT uid, SUM(likes) AS s FROM d_post GROUP BY uid) SELECT COUNT(*), MAX(s), MIN(s) FROM t", false),
     ] {
         out.push(query("scatter-derived", sql.into(), ordered, Scatter));
     }
