@@ -144,6 +144,22 @@ fn multi_statement_queries_over_sharded_tables_run_statement_by_statement() {
     );
     assert_eq!(err, None);
     assert_eq!(count(&mut conn), "3");
+    // Statements planned by a worker (a lookup rule reads its directory,
+    // and places a new key) chain like the others.
+    let uid = LO + 77;
+    let (sets, err) = results(
+        &mut conn,
+        &format!(
+            "INSERT INTO profile (uid, nick) VALUES ({uid}, 'm'); \
+             SELECT nick FROM profile WHERE uid = {uid}; \
+             DELETE FROM profile WHERE uid = {uid}"
+        ),
+    );
+    assert_eq!(err, None);
+    assert_eq!(
+        sets,
+        [(1, vec![]), (0, vec![vec!["m".to_string()]]), (1, vec![])]
+    );
     // Multi-statement queries over unsharded tables still go through whole.
     let (sets, err) = results(&mut conn, "SELECT 1; SELECT 2 + 2");
     assert_eq!(err, None);
