@@ -161,6 +161,23 @@ impl IoThread {
                     p
                 })
                 .collect();
+        // LOAD DATA LOCAL needs the client's file in the middle of the
+        // reply, which the chain cannot follow: refused before anything runs.
+        let local_infile = rest.iter().any(|p| {
+            matches!(
+                crate::sql::classify(p.get(1..).unwrap_or_default(), opts).kind,
+                crate::sql::Kind::Load { local: true }
+            )
+        });
+        if local_infile {
+            self.reply_err(
+                key,
+                shardgate_proto::error_codes::ER_NOT_SUPPORTED_YET,
+                "shardgate: LOAD DATA LOCAL INFILE in a multi-statement query naming sharded tables \
+                 is not supported; send it on its own",
+            );
+            return;
+        }
         let Some(first) = rest.pop_front() else {
             return;
         };

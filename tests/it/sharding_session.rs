@@ -160,6 +160,19 @@ fn multi_statement_queries_over_sharded_tables_run_statement_by_statement() {
         sets,
         [(1, vec![]), (0, vec![vec!["m".to_string()]]), (1, vec![])]
     );
+    // LOAD DATA LOCAL would need the client's file mid-reply: refused
+    // before anything runs.
+    let (sets, err) = results(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id = {}; \
+             LOAD DATA LOCAL INFILE '/nonexistent' INTO TABLE orders",
+            LO + 1
+        ),
+    );
+    assert!(sets.is_empty(), "{sets:?}");
+    assert_eq!(err.map(|e| e.0), Some(1235));
+    assert_eq!(count(&mut conn), "3", "the DELETE did not run");
     // Multi-statement queries over unsharded tables still go through whole.
     let (sets, err) = results(&mut conn, "SELECT 1; SELECT 2 + 2");
     assert_eq!(err, None);
