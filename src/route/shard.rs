@@ -948,18 +948,29 @@ impl<'a, 't> Planner<'a, 't> {
             let mut leaves: Vec<&Leaf<'_>> = Vec::new();
             collect_and_leaves(pred, &mut leaves);
             for leaf in leaves {
-                if let Leaf::ColumnEq { left, right } = leaf {
-                    let (Some(a), Some(b)) = (
-                        self.parsed.column_table(block, left),
-                        self.parsed.column_table(block, right),
-                    ) else {
-                        continue;
-                    };
-                    if self.is_key(block, left) && self.is_key(block, right) {
-                        let (ra, rb) = (find_root(parent, a), find_root(parent, b));
-                        parent[ra] = rb;
+                let pair = match leaf {
+                    Leaf::ColumnEq { left, right } => {
+                        let (Some(a), Some(b)) = (
+                            self.parsed.column_table(block, left),
+                            self.parsed.column_table(block, right),
+                        ) else {
+                            continue;
+                        };
+                        if !(self.is_key(block, left) && self.is_key(block, right)) {
+                            continue;
+                        }
+                        (a, b)
                     }
-                }
+                    Leaf::InSubquery { col, open, close } => {
+                        match self.in_subquery_link(block, col, *open, *close) {
+                            Some(pair) => pair,
+                            None => continue,
+                        }
+                    }
+                    _ => continue,
+                };
+                let (ra, rb) = (find_root(parent, pair.0), find_root(parent, pair.1));
+                parent[ra] = rb;
             }
         };
         for (bi, b) in self.parsed.blocks.iter().enumerate() {
@@ -973,6 +984,48 @@ impl<'a, 't> Planner<'a, 't> {
             }
         }
         parent
+    }
+
+    /// `k IN (SELECT k2 FROM t2 ...)` with `k` and `k2` shard keys (a
+    /// semi-join on the key): the outer row of key `k` matches exactly when
+    /// a `t2` row of key `k` passes the subquery's filter, and those rows
+    /// live on the outer row's shard, so the two tables are linked like a
+    /// join on the key. Only a plain filter qualifies: a LIMIT, GROUP BY,
+    /// HAVING, aggregate or window function would compute over all shards.
+    fn in_subquery_link(
+        &self,
+        block: usize,
+        col: &parse::Column<'_>,
+        open: usize,
+        close: usize,
+    ) -> Option<(TableId, TableId)> {
+        let outer = self.parsed.column_table(block, col)?;
+        if !self.is_key(block, col) {
+            return None;
+        }
+        let sub = self.parsed.subquery_within(block, open, close)?;
+        let b = self.parsed.blocks.get(sub)?;
+        let computed = b.items.iter().any(|i| match &i.kind {
+            parse::ItemKind::Aggregate(_) => true,
+            parse::ItemKind::Expr(info) => info.aggregate || info.window,
+            _ => false,
+        });
+        if b.kind != BlockKind::Select
+            || b.limit.is_some()
+            || !b.group_by.is_empty()
+            || b.having.is_some()
+            || computed
+        {
+            return None;
+        }
+        let [item] = b.items.as_slice() else {
+            return None;
+        };
+        let parse::ItemKind::Column(inner) = &item.kind else {
+            return None;
+        };
+        let inner_table = self.parsed.column_table(sub, inner)?;
+        self.is_key(sub, inner).then_some((outer, inner_table))
     }
 
     /// Whether the statement's subqueries can run on each shard as they

@@ -1182,6 +1182,9 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT u.uid, (SELECT COUNT(*) FROM d_post p WHERE p.uid = u.uid) AS n FROM d_user u ORDER BY n DESC, u.uid LIMIT 10", true),
         ("SELECT COUNT(*) FROM d_user u WHERE NOT EXISTS (SELECT 1 FROM d_post p WHERE p.uid = u.uid)", false),
         ("SELECT uid FROM d_user WHERE cc IN (SELECT cc FROM d_country WHERE cname LIKE 'A%') ORDER BY uid LIMIT 20", true),
+        // a semi-join on the key: `uid IN (SELECT uid FROM d_post ...)`
+        ("SELECT uid, name FROM d_user WHERE uid IN (SELECT uid FROM d_post WHERE likes > 97) ORDER BY uid", true),
+        ("SELECT COUNT(*), SUM(score) FROM d_user WHERE uid IN (SELECT p.uid FROM d_post p WHERE p.rating < 1) AND score > 0", false),
         ("SELECT u.uid, (SELECT p.likes FROM d_post p WHERE p.uid = u.uid ORDER BY p.likes DESC, p.pid LIMIT 1) AS top FROM d_user u WHERE u.score > 90 ORDER BY u.uid", true),
     ] {
         out.push(query("scatter-subquery", sql.into(), ordered, Scatter));

@@ -336,3 +336,68 @@ fn user_variables_set_to_literals_reach_every_group() {
     );
     reset(&mut conn);
 }
+
+/// `k IN (SELECT k FROM bound_table WHERE ...)`: a semi-join on the key
+/// runs on every shard as written (each outer row's matches live on its
+/// shard), for reads and writes.
+#[test]
+fn semi_joins_on_the_shard_key_run_on_every_shard() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    // users on g0 (150, 650), g1 (2150) and g2 (3150)
+    let users = [150, 650, 2150, 3150];
+    let clean = |conn: &mut Conn| {
+        for t in ["article", "comment"] {
+            q(
+                conn,
+                &format!("DELETE FROM {t} WHERE id BETWEEN {LO} AND {HI}"),
+            );
+        }
+    };
+    clean(&mut conn);
+    for (i, u) in users.iter().enumerate() {
+        let i = i as i64;
+        q(
+            &mut conn,
+            &format!(
+                "INSERT INTO article (id, user_id, title) VALUES ({}, {u}, 'a'), ({}, {u}, 'b')",
+                LO + 2 * i,
+                LO + 2 * i + 1
+            ),
+        );
+        let body = if u % 1000 == 150 { "spam" } else { "fine" };
+        q(
+            &mut conn,
+            &format!(
+                "INSERT INTO comment (id, user_id, article_id, body) VALUES ({}, {u}, 0, '{body}')",
+                LO + i
+            ),
+        );
+    }
+    let spammers =
+        format!("SELECT user_id FROM comment WHERE body = 'spam' AND id BETWEEN {LO} AND {HI}");
+    let r = q(
+        &mut conn,
+        &format!(
+            "SELECT user_id, COUNT(*) FROM article WHERE user_id IN ({spammers}) \
+             AND id BETWEEN {LO} AND {HI} GROUP BY user_id ORDER BY user_id"
+        ),
+    );
+    assert_eq!(r.rows, [["150", "2"], ["2150", "2"], ["3150", "2"]]);
+    let r = q(
+        &mut conn,
+        &format!("DELETE FROM article WHERE user_id IN ({spammers}) AND id BETWEEN {LO} AND {HI}"),
+    );
+    assert_eq!(r.affected, 6, "summed over g0, g1 and g2");
+    let r = q(
+        &mut conn,
+        &format!("SELECT user_id FROM article WHERE id BETWEEN {LO} AND {HI} ORDER BY id"),
+    );
+    assert_eq!(r.rows, [["650"], ["650"]]);
+    // A LIMIT in the subquery would be global: refused.
+    let e = conn
+        .query_drop("SELECT id FROM article WHERE user_id IN (SELECT user_id FROM comment LIMIT 1)")
+        .expect_err("LIMIT in a semi-join over several shards");
+    assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{e}");
+    clean(&mut conn);
+}

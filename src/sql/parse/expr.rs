@@ -215,8 +215,15 @@ impl<'a> P<'a> {
                 }
                 TokenKind::Keyword(Kw::In) => {
                     let close = self.close(j + 1)?;
-                    if close + 1 != e || self.starts_query(j + 1) {
+                    if close + 1 != e {
                         return None;
+                    }
+                    if self.starts_query(j + 1) {
+                        return Some(Leaf::InSubquery {
+                            col,
+                            open: j + 1,
+                            close,
+                        });
                     }
                     let mut values = Vec::new();
                     let mut k = j + 2;

@@ -373,6 +373,17 @@ impl<'a> Parsed<'a> {
     /// The table a column of block `block` belongs to: by its qualifier, or
     /// for an unqualified column the block's only table (`None` when the
     /// block has several FROM items or a derived table).
+    /// The outermost subquery block of `parent` between tokens `open` and
+    /// `close` (the parentheses of a [`Leaf::InSubquery`]).
+    pub fn subquery_within(&self, parent: BlockId, open: usize, close: usize) -> Option<BlockId> {
+        self.blocks.iter().position(|b| {
+            b.parent == Some(parent)
+                && matches!(b.place, Place::Subquery(_))
+                && b.tokens.start > open
+                && b.tokens.end <= close
+        })
+    }
+
     pub fn column_table(&self, block: BlockId, col: &Column<'_>) -> Option<TableId> {
         match &col.table {
             Some(q) => self

@@ -93,6 +93,7 @@ fn pred(sql: &[u8], p: &Pred<'_>) -> String {
         }
         Leaf::IsNull { col: c } => format!("{} IS NULL", col(c)),
         Leaf::ColumnEq { left, right } => format!("{}={}", col(left), col(right)),
+        Leaf::InSubquery { col: c, .. } => format!("{} IN (subquery)", col(c)),
     })
 }
 

@@ -146,6 +146,14 @@ pub enum Leaf<'a> {
     IsNull { col: Column<'a> },
     /// `a.k = b.k`: two columns compared with `=` (join conditions).
     ColumnEq { left: Column<'a>, right: Column<'a> },
+    /// `col IN (SELECT ...)`: the subquery's parentheses are tokens
+    /// `open` and `close` ([`crate::sql::parse::Parsed::subquery_within`]
+    /// finds its block).
+    InSubquery {
+        col: Column<'a>,
+        open: usize,
+        close: usize,
+    },
 }
 
 /// A HAVING leaf: `operand op literal` (flipped like [`Leaf`]).
