@@ -332,4 +332,110 @@ mod tests {
         assert_eq!(chain.rewrite(&mut out, true).unwrap(), out.len());
         assert_eq!(chain.ended, Some(true));
     }
+
+    /// Random statement replies (OK, ERR, result sets, with and without
+    /// CLIENT_DEPRECATE_EOF) arriving in random pieces and written out in
+    /// random amounts: the client's stream must read as one server's reply
+    /// to the whole query: sequence ids 1, 2, 3, ... and one reply tracker
+    /// following SERVER_MORE_RESULTS_EXISTS to the very last byte.
+    #[test]
+    fn random_replies_in_random_pieces_chain_like_one_server() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n.max(1)
+        };
+        for _ in 0..400 {
+            let deprecate = next(2) == 1;
+            let statements = 1 + next(5) as usize;
+            let mut chain = ReplyChain::new(deprecate);
+            let (mut out, mut written) = (Vec::new(), Vec::new());
+            let mut results = 0;
+            for i in 0..statements {
+                let more = i + 1 < statements;
+                let kind = next(4);
+                let mut packets: Vec<Vec<u8>> = Vec::new();
+                match kind {
+                    0 => packets.push(vec![0x00, next(250) as u8, 0, 0x02, 0x00, 0, 0]),
+                    1 => packets.push(b"\xff\x10\x04#42000oops".to_vec()),
+                    _ => {
+                        let cols = 1 + next(3) as usize;
+                        packets.push(vec![cols as u8]);
+                        for c in 0..cols {
+                            let mut d = Vec::new();
+                            let name = [b'a' + c as u8];
+                            shardgate_proto::column::ColumnDefinition41 {
+                                catalog: b"def",
+                                schema: b"",
+                                table: b"",
+                                org_table: b"",
+                                name: &name,
+                                org_name: b"",
+                                character_set: 63,
+                                column_length: 1,
+                                column_type: shardgate_proto::column::ColumnType::VarString,
+                                flags: shardgate_proto::column::ColumnFlags::default(),
+                                decimals: 0,
+                                filler: [0, 0],
+                                trailing: b"",
+                            }
+                            .encode(&mut d);
+                            packets.push(d);
+                        }
+                        if !deprecate {
+                            packets.push(vec![0xfe, 0, 0, 0x02, 0]);
+                        }
+                        for _ in 0..next(6) {
+                            let mut row = Vec::new();
+                            for _ in 0..cols {
+                                let len = next(40) as usize;
+                                row.push(len as u8);
+                                row.extend(std::iter::repeat_n(b'x', len));
+                            }
+                            packets.push(row);
+                        }
+                        packets.push(if deprecate {
+                            vec![0xfe, 0, 0, 0x02, 0, 0, 0]
+                        } else {
+                            vec![0xfe, 0, 0, 0x02, 0]
+                        });
+                    }
+                }
+                let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+                let reply = frames(&refs);
+                // In pieces, with writes of what is ready in between.
+                let mut at = 0;
+                while at < reply.len() {
+                    let piece = 1 + next(reply.len() as u64 - at as u64) as usize;
+                    out.extend_from_slice(&reply[at..at + piece]);
+                    at += piece;
+                    let ready = chain.rewrite(&mut out, more).unwrap();
+                    assert!(ready <= out.len());
+                    let n = next(ready as u64 + 1) as usize;
+                    written.extend(out.drain(..n));
+                    chain.ready -= n;
+                }
+                assert_eq!(chain.rewrite(&mut out, more).unwrap(), out.len());
+                assert_eq!(chain.ended, Some(kind == 1));
+                written.append(&mut out);
+                chain.ready = 0;
+                results += 1;
+                if kind == 1 {
+                    break;
+                }
+                chain.next_statement();
+            }
+            let got = seqs_and_payloads(&written);
+            for (i, (seq, _)) in got.iter().enumerate() {
+                assert_eq!(*seq, (i + 1) as u8, "sequence ids run on");
+            }
+            // One tracker reads the whole stream as one reply.
+            let mut t = ReplyTracker::new(Expect::ResultSets, deprecate);
+            let adv = t.advance(&written).unwrap();
+            assert!(adv.done, "{results} results");
+            assert_eq!(adv.consumed, written.len(), "nothing after the last result");
+        }
+    }
 }
