@@ -251,6 +251,28 @@ mod tests {
         out
     }
 
+    /// A VARCHAR column definition named `name`.
+    fn def(name: &[u8]) -> Vec<u8> {
+        let mut d = Vec::new();
+        shardgate_proto::column::ColumnDefinition41 {
+            catalog: b"def",
+            schema: b"",
+            table: b"",
+            org_table: b"",
+            name,
+            org_name: b"",
+            character_set: 63,
+            column_length: 1,
+            column_type: shardgate_proto::column::ColumnType::VarString,
+            flags: shardgate_proto::column::ColumnFlags::default(),
+            decimals: 0,
+            filler: [0, 0],
+            trailing: b"",
+        }
+        .encode(&mut d);
+        d
+    }
+
     fn seqs_and_payloads(out: &[u8]) -> Vec<(u8, Vec<u8>)> {
         let mut v = Vec::new();
         let mut at = 0;
@@ -266,26 +288,7 @@ mod tests {
     fn replies_are_chained_with_running_sequence_ids_and_more_results() {
         // classic protocol: OK, then a result set (count, def, EOF, row, EOF)
         let ok: &[u8] = &[0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00];
-        let def = {
-            let mut d = Vec::new();
-            shardgate_proto::column::ColumnDefinition41 {
-                catalog: b"def",
-                schema: b"",
-                table: b"",
-                org_table: b"",
-                name: b"a",
-                org_name: b"",
-                character_set: 63,
-                column_length: 1,
-                column_type: shardgate_proto::column::ColumnType::VarString,
-                flags: shardgate_proto::column::ColumnFlags::default(),
-                decimals: 0,
-                filler: [0, 0],
-                trailing: b"",
-            }
-            .encode(&mut d);
-            d
-        };
+        let def = def(b"a");
         let eof: &[u8] = &[0xfe, 0x00, 0x00, 0x02, 0x00];
         let mut out = frames(&[ok]);
         let mut chain = ReplyChain::new(false);
@@ -364,25 +367,7 @@ mod tests {
                         let cols = 1 + next(3) as usize;
                         packets.push(vec![cols as u8]);
                         for c in 0..cols {
-                            let mut d = Vec::new();
-                            let name = [b'a' + c as u8];
-                            shardgate_proto::column::ColumnDefinition41 {
-                                catalog: b"def",
-                                schema: b"",
-                                table: b"",
-                                org_table: b"",
-                                name: &name,
-                                org_name: b"",
-                                character_set: 63,
-                                column_length: 1,
-                                column_type: shardgate_proto::column::ColumnType::VarString,
-                                flags: shardgate_proto::column::ColumnFlags::default(),
-                                decimals: 0,
-                                filler: [0, 0],
-                                trailing: b"",
-                            }
-                            .encode(&mut d);
-                            packets.push(d);
+                            packets.push(def(&[b'a' + c as u8]));
                         }
                         if !deprecate {
                             packets.push(vec![0xfe, 0, 0, 0x02, 0]);
