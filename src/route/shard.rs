@@ -1382,6 +1382,15 @@ impl<'a, 't> Planner<'a, 't> {
             Ok(e) => e,
             Err(p) => return p,
         };
+        // INSERT ... SELECT: rows that keep their shard, or refused
+        // (`shard::insert::plan_insert_select`).
+        if let Stmt::Insert(ins) = &self.parsed.stmt {
+            if let parse::InsertSource::Select(src) = ins.source {
+                if !self.prepare {
+                    return self.plan_insert_select(ins, src, sharded, schema, rule, &env);
+                }
+            }
+        }
         let union = self.parsed.top().kind == BlockKind::Union
             && matches!(self.parsed.stmt, Stmt::Select)
             && !self.prepare;

@@ -401,3 +401,58 @@ fn semi_joins_on_the_shard_key_run_on_every_shard() {
     assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{e}");
     clean(&mut conn);
 }
+
+/// INSERT ... SELECT between bound tables, key to key: every row stays on
+/// its shard, so it runs on each shard as written (affected rows summed);
+/// the key taken from another column is refused.
+#[test]
+fn insert_select_between_bound_tables_keeps_rows_on_their_shards() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    let clean = |conn: &mut Conn| {
+        for t in ["article", "comment"] {
+            q(
+                conn,
+                &format!("DELETE FROM {t} WHERE id BETWEEN {LO} AND {HI}"),
+            );
+        }
+    };
+    clean(&mut conn);
+    // users on g0 (180), g1 (2180) and g2 (3180)
+    for (i, u) in [180, 2180, 3180].iter().enumerate() {
+        q(
+            &mut conn,
+            &format!(
+                "INSERT INTO article (id, user_id, title) VALUES ({}, {u}, 'old {u}')",
+                LO + i as i64
+            ),
+        );
+    }
+    let r = q(
+        &mut conn,
+        &format!(
+            "INSERT INTO comment (id, user_id, article_id, body) \
+             SELECT id, user_id, id, title FROM article WHERE id BETWEEN {LO} AND {HI}"
+        ),
+    );
+    assert_eq!(r.affected, 3, "summed over the groups");
+    // Each copy is on its user's shard, in the physical comment table there.
+    for (g, shard, u) in [(0, 0, 180), (1, 2, 2180), (2, 3, 3180)] {
+        let mut direct = crate::common::direct_db(&cluster().dbs[g], "blog");
+        let rows: Vec<String> = direct
+            .query(format!(
+                "SELECT body FROM {} WHERE id BETWEEN {LO} AND {HI}",
+                crate::sharding::phys("comment", shard)
+            ))
+            .expect("direct read");
+        assert_eq!(rows, [format!("old {u}")], "group g{g}");
+    }
+    let e = conn
+        .query_drop(format!(
+            "INSERT INTO comment (id, user_id, article_id) \
+             SELECT id + 1, views, id FROM article WHERE id BETWEEN {LO} AND {HI}"
+        ))
+        .expect_err("the key from another column");
+    assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{e}");
+    clean(&mut conn);
+}

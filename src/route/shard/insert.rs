@@ -3,6 +3,12 @@
 //! (ON DUPLICATE KEY UPDATE kept); a row without the key is refused. An
 //! INSERT without a column list finds the key by its position among the
 //! table's columns (read from the first shard, then cached).
+//!
+//! INSERT ... SELECT runs on every shard as written when each row stays on
+//! its shard: the SELECT reads tables of the same rule (joined on their
+//! keys) and gives the target's shard key the source's shard key, so a
+//! row read on shard s belongs on shard s (archiving `INSERT INTO
+//! article_archive SELECT * FROM article WHERE ...`).
 
 use super::*;
 
@@ -54,7 +60,7 @@ impl<'a, 't> Planner<'a, 't> {
         }
         match ins.source {
             parse::InsertSource::Select(_) => refuse(format!(
-                "shardgate: INSERT ... SELECT into sharded table '{name}' is not supported; insert the rows with VALUES"
+                "shardgate: INSERT ... SELECT into sharded table '{name}' cannot be prepared; send it as a query"
             )),
             parse::InsertSource::Set => {
                 let Some(a) = ins.set.iter().find(|a| a.column.name.is(key.as_bytes())) else {
@@ -138,5 +144,160 @@ impl<'a, 't> Planner<'a, 't> {
                 ShardPlan::Action(Action::Forward { targets, gather: Gather::SumOk, effects })
             }
         }
+    }
+
+    /// INSERT ... SELECT whose rows keep their shard (module docs); a
+    /// refusal saying what is missing otherwise.
+    pub(super) fn plan_insert_select(
+        &self,
+        ins: &parse::Insert<'_>,
+        src: usize,
+        sharded: &[TableId],
+        schema: &Schema,
+        rule: &Rule,
+        env: &RuleEnv<'_>,
+    ) -> ShardPlan {
+        let Some(Some(Placement::Sharded { key, name, .. })) = self.placements.get(ins.table)
+        else {
+            return refuse(
+                "shardgate: INSERT ... SELECT from a sharded table into a broadcast or unsharded table \
+                 is not supported (it would need every shard's rows in one place)",
+            );
+        };
+        let why = |what: &str| {
+            refuse(format!(
+                "shardgate: INSERT ... SELECT into sharded table '{name}' runs only when every row stays \
+                 on its shard: {what}"
+            ))
+        };
+        if let Some(od) = &ins.on_duplicate {
+            if od
+                .assignments
+                .iter()
+                .any(|a| a.column.name.is(key.as_bytes()))
+            {
+                return refuse(format!(
+                    "shardgate: ON DUPLICATE KEY UPDATE cannot change the shard key '{key}' of table '{name}'"
+                ));
+            }
+        }
+        let Some(b) = self.parsed.blocks.get(src) else {
+            return why("the SELECT could not be read");
+        };
+        let computed = b.items.iter().any(|i| match &i.kind {
+            parse::ItemKind::Aggregate(_) => true,
+            parse::ItemKind::Expr(info) => info.aggregate || info.window,
+            _ => false,
+        });
+        if b.kind != BlockKind::Select || b.limit.is_some() {
+            return why("the SELECT is a UNION or has a LIMIT");
+        }
+        if computed || !b.group_by.is_empty() || b.having.is_some() {
+            match self.block_groups_on_shards(src, sharded, rule) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return why(
+                        "the SELECT aggregates rows of several shards (group by the shard key)",
+                    )
+                }
+                Err(p) => return p,
+            }
+        }
+        let sources: Vec<TableId> = sharded
+            .iter()
+            .copied()
+            .filter(|&t| t != ins.table)
+            .collect();
+        if sources.is_empty() {
+            return why("the SELECT reads no sharded table (each row must be placed by its key)");
+        }
+        if sources.iter().any(|&t| self.parsed.tables[t].block != src) {
+            return why("a sharded table is read outside the SELECT's FROM");
+        }
+        if !self.joined_on_keys(&sources) {
+            return why("the SELECT's sharded tables are not joined on their keys");
+        }
+        // Where the target's key is among the inserted columns.
+        let pos = if ins.columns.is_some() {
+            ins.column_index(key.as_bytes())
+        } else {
+            match self.table_columns(schema, name, rule) {
+                Ok(cols) => cols.position(key.as_bytes()),
+                Err(p) => return p,
+            }
+        };
+        let Some(pos) = pos else {
+            return why(&format!("the SELECT must give shard key '{key}' a value"));
+        };
+        // The SELECT's value there must be the source's own shard key.
+        let star_at = b
+            .items
+            .iter()
+            .position(|i| matches!(i.kind, parse::ItemKind::Star { .. }));
+        let keeps_key = match (star_at, b.items.as_slice(), b.from.as_slice()) {
+            (None, items, _) => match items.get(pos).map(|i| &i.kind) {
+                Some(parse::ItemKind::Column(c)) => {
+                    self.is_key(src, c)
+                        && self
+                            .parsed
+                            .column_table(src, c)
+                            .is_some_and(|t| sources.contains(&t))
+                }
+                _ => false,
+            },
+            // `SELECT * FROM source`: the source's key at the same position.
+            (Some(0), [_], [one]) => match (&one.source, sources.as_slice()) {
+                (parse::Source::Table(t), [s]) if t == s => match self.placements.get(*s) {
+                    Some(Some(Placement::Sharded {
+                        schema: ss,
+                        name: sn,
+                        key: sk,
+                        ..
+                    })) => match self.table_columns(ss, sn, rule) {
+                        Ok(cols) => cols.position(sk.as_bytes()) == Some(pos),
+                        Err(p) => return p,
+                    },
+                    _ => false,
+                },
+                _ => false,
+            },
+            _ => false,
+        };
+        if !keeps_key {
+            return why(&format!(
+                "the SELECT must give shard key '{key}' the shard key column of the table it reads"
+            ));
+        }
+        let set = match self.dml_shards(sharded, rule, env) {
+            Ok(s) => s,
+            Err(p) => return p,
+        };
+        let mut shards: Vec<usize> = set.iter().map(|s| s as usize).collect();
+        if shards.is_empty() {
+            shards.push(0);
+        }
+        let mut targets = Vec::with_capacity(shards.len());
+        for &s in &shards {
+            let group = match Self::group_of(rule, s) {
+                Ok(g) => g,
+                Err(p) => return p,
+            };
+            match target(self.topo, group, Some(self.rewrite_for(s, Vec::new()))) {
+                Ok(t) => targets.push(t),
+                Err(p) => return p,
+            }
+        }
+        let mut effects = self.effects();
+        effects.pin = crate::session::PinReasons::LAST_INSERT_ID;
+        let gather = if targets.len() == 1 {
+            Gather::Relay
+        } else {
+            Gather::SumOk
+        };
+        ShardPlan::Action(Action::Forward {
+            targets,
+            gather,
+            effects,
+        })
     }
 }
