@@ -1182,6 +1182,25 @@ impl<'a, 't> Planner<'a, 't> {
         the_shard.is_some()
     }
 
+    /// One target per shard in `shards`: the statement with its table
+    /// names rewritten for that shard, on the shard's group.
+    fn shard_targets(
+        &self,
+        rule: &Rule,
+        shards: impl Iterator<Item = usize>,
+    ) -> Result<Vec<RouteTarget>, ShardPlan> {
+        let mut targets = Vec::new();
+        for s in shards {
+            let group = Self::group_of(rule, s)?;
+            targets.push(target(
+                self.topo,
+                group,
+                Some(self.rewrite_for(s, Vec::new())),
+            )?);
+        }
+        Ok(targets)
+    }
+
     /// The shards a UNION over several shards runs on: those any part may
     /// have rows on. `None` when it cannot run that way: a part reads no
     /// sharded table (it would answer once per shard), or its sharded
@@ -1471,17 +1490,10 @@ impl<'a, 't> Planner<'a, 't> {
                 return refuse("shardgate: UPDATE/DELETE with ORDER BY or LIMIT over several shards is not supported");
             }
         }
-        let mut targets = Vec::with_capacity(shards.len());
-        for &s in &shards {
-            let group = match Self::group_of(rule, s) {
-                Ok(g) => g,
-                Err(p) => return p,
-            };
-            match target(self.topo, group, Some(self.rewrite_for(s, Vec::new()))) {
-                Ok(t) => targets.push(t),
-                Err(p) => return p,
-            }
-        }
+        let mut targets = match self.shard_targets(rule, shards.iter().copied()) {
+            Ok(t) => t,
+            Err(p) => return p,
+        };
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else if is_select {

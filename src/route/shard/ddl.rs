@@ -60,17 +60,10 @@ impl<'a, 't> Planner<'a, 't> {
             Ok(r) => r,
             Err(p) => return p,
         };
-        let mut targets = Vec::with_capacity(rule.shard_count());
-        for shard in 0..rule.shard_count() {
-            let group = match Self::group_of(rule, shard) {
-                Ok(g) => g,
-                Err(p) => return p,
-            };
-            match target(self.topo, group, Some(self.rewrite_for(shard, Vec::new()))) {
-                Ok(t) => targets.push(t),
-                Err(p) => return p,
-            }
-        }
+        let targets = match self.shard_targets(rule, 0..rule.shard_count()) {
+            Ok(t) => t,
+            Err(p) => return p,
+        };
         ShardPlan::Action(Action::Forward {
             targets,
             gather: Gather::SameOk,

@@ -47,16 +47,8 @@ impl<'a, 't> Planner<'a, 't> {
                 Err(e) => Err(route_error(e.with_table(name))),
             }
         };
-        if let Some(od) = &ins.on_duplicate {
-            if od
-                .assignments
-                .iter()
-                .any(|a| a.column.name.is(key.as_bytes()))
-            {
-                return refuse(format!(
-                    "shardgate: ON DUPLICATE KEY UPDATE cannot change the shard key '{key}' of table '{name}'"
-                ));
-            }
+        if let Some(p) = key_changed_on_duplicate(ins, key, name) {
+            return p;
         }
         match ins.source {
             parse::InsertSource::Select(_) => refuse(format!(
@@ -170,16 +162,8 @@ impl<'a, 't> Planner<'a, 't> {
                  on its shard: {what}"
             ))
         };
-        if let Some(od) = &ins.on_duplicate {
-            if od
-                .assignments
-                .iter()
-                .any(|a| a.column.name.is(key.as_bytes()))
-            {
-                return refuse(format!(
-                    "shardgate: ON DUPLICATE KEY UPDATE cannot change the shard key '{key}' of table '{name}'"
-                ));
-            }
+        if let Some(p) = key_changed_on_duplicate(ins, key, name) {
+            return p;
         }
         let Some(b) = self.parsed.blocks.get(src) else {
             return why("the SELECT could not be read");
@@ -276,17 +260,10 @@ impl<'a, 't> Planner<'a, 't> {
         if shards.is_empty() {
             shards.push(0);
         }
-        let mut targets = Vec::with_capacity(shards.len());
-        for &s in &shards {
-            let group = match Self::group_of(rule, s) {
-                Ok(g) => g,
-                Err(p) => return p,
-            };
-            match target(self.topo, group, Some(self.rewrite_for(s, Vec::new()))) {
-                Ok(t) => targets.push(t),
-                Err(p) => return p,
-            }
-        }
+        let targets = match self.shard_targets(rule, shards.iter().copied()) {
+            Ok(t) => t,
+            Err(p) => return p,
+        };
         let mut effects = self.effects();
         effects.pin = crate::session::PinReasons::LAST_INSERT_ID;
         let gather = if targets.len() == 1 {
@@ -300,4 +277,18 @@ impl<'a, 't> Planner<'a, 't> {
             effects,
         })
     }
+}
+
+/// The refusal of an ON DUPLICATE KEY UPDATE that assigns the shard key
+/// `key` of table `name` (the row would belong on another shard).
+fn key_changed_on_duplicate(ins: &parse::Insert<'_>, key: &str, name: &str) -> Option<ShardPlan> {
+    let od = ins.on_duplicate.as_ref()?;
+    od.assignments
+        .iter()
+        .any(|a| a.column.name.is(key.as_bytes()))
+        .then(|| {
+            refuse(format!(
+                "shardgate: ON DUPLICATE KEY UPDATE cannot change the shard key '{key}' of table '{name}'"
+            ))
+        })
 }
