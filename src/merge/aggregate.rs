@@ -40,6 +40,9 @@ enum Fold {
     Count,
     /// `COUNT(DISTINCT x)`: the set of `x` values seen.
     CountDistinct,
+    /// `SUM(DISTINCT x)` / `AVG(DISTINCT x)`: the `x` values seen, summed.
+    SumDistinct,
+    AvgDistinct,
     SumDec,
     SumFloat,
     Min,
@@ -63,6 +66,12 @@ enum Acc {
     Dec(Option<Decimal>),
     /// SUM of FLOAT/DOUBLE: exact, so the shards' order does not matter.
     Float(Option<ExactSum>),
+    /// SUM/AVG(DISTINCT x): the distinct values seen and their sum.
+    DistinctSum {
+        seen: HashSet<Key>,
+        dec: Option<Decimal>,
+        float: Option<ExactSum>,
+    },
     Best(Option<(Key, Vec<u8>)>),
     Any(Option<Vec<u8>>),
     Distinct(HashSet<Key>),
@@ -131,6 +140,8 @@ impl GroupPlan {
                 Aggregate::Min => Fold::Min,
                 Aggregate::Max => Fold::Max,
                 Aggregate::CountDistinct => Fold::CountDistinct,
+                Aggregate::SumDistinct => Fold::SumDistinct,
+                Aggregate::AvgDistinct => Fold::AvgDistinct,
                 Aggregate::Avg { .. } => continue,
             };
         }
@@ -144,8 +155,14 @@ impl GroupPlan {
             }
         }
         for (c, f) in folds.iter().enumerate() {
-            if *f == Fold::CountDistinct {
-                out_meta[c] = count_meta();
+            match f {
+                Fold::CountDistinct => out_meta[c] = count_meta(),
+                Fold::SumDistinct => out_meta[c] = distinct_sum_meta(&in_meta[c], None),
+                Fold::AvgDistinct => {
+                    let scale = avg_scale(&in_meta[c], spec.div_precision_increment);
+                    out_meta[c] = distinct_sum_meta(&in_meta[c], Some(scale));
+                }
+                _ => {}
             }
         }
         GroupPlan {
@@ -235,6 +252,57 @@ impl GroupPlan {
         true
     }
 
+    /// Writes column `c`'s definition as MariaDB shows a SUM or AVG (name
+    /// from the shard's column `c`, which held the summed values) and
+    /// returns true, when `c` is a `SUM(DISTINCT ...)` / `AVG(DISTINCT ...)`.
+    pub fn write_distinct_sum_definition(
+        &self,
+        c: usize,
+        defs: &[Vec<u8>],
+        p: &mut Vec<u8>,
+    ) -> bool {
+        if !matches!(
+            self.folds.get(c),
+            Some(Fold::SumDistinct | Fold::AvgDistinct)
+        ) {
+            return false;
+        }
+        let (Some(Ok(def)), Some(meta)) = (
+            defs.get(c).map(|d| ColumnDefinition41::decode(d)),
+            self.out_meta.get(c),
+        ) else {
+            return false;
+        };
+        // MariaDB widens a SUM by 22 digits, an AVG by div_precision_increment
+        // (display length: digits, sign and point).
+        let widen = if self.folds[c] == Fold::SumDistinct {
+            22
+        } else {
+            u32::from(self.div_precision_increment)
+        };
+        let column_length = if meta.ty == ColumnType::Double {
+            23
+        } else {
+            (def.column_length + widen).min(67)
+        };
+        ColumnDefinition41 {
+            character_set: meta.charset,
+            column_length,
+            column_type: meta.ty,
+            flags: meta.flags,
+            decimals: meta.decimals,
+            filler: [0, 0],
+            trailing: b"",
+            schema: b"",
+            table: b"",
+            org_table: b"",
+            org_name: b"",
+            ..def
+        }
+        .encode(p);
+        true
+    }
+
     /// The row of a grouping without GROUP BY over no rows at all (MariaDB
     /// still answers one row): counts are 0, everything else NULL.
     pub fn empty_row(&self) -> Result<Row, String> {
@@ -260,6 +328,11 @@ impl GroupPlan {
                 Fold::Any => Acc::Any(None),
                 Fold::Count => Acc::Count(0),
                 Fold::CountDistinct => Acc::Distinct(HashSet::new()),
+                Fold::SumDistinct | Fold::AvgDistinct => Acc::DistinctSum {
+                    seen: HashSet::new(),
+                    dec: None,
+                    float: None,
+                },
                 Fold::SumDec => Acc::Dec(None),
                 Fold::SumFloat => Acc::Float(None),
                 Fold::Min | Fold::Max => Acc::Best(None),
@@ -315,6 +388,29 @@ impl GroupPlan {
                         added += 1;
                     }
                 }
+                Acc::DistinctSum {
+                    seen,
+                    dec,
+                    float: fsum,
+                } => {
+                    let key = cell_key(meta, self.colls[c].as_ref(), self.binary, cell)?;
+                    let Some(cell) = cell.filter(|_| key != Key::Null) else {
+                        continue;
+                    };
+                    if seen.insert(key) {
+                        added += 1;
+                        if meta.ty.is_float() {
+                            let f = float(meta, self.binary, cell)?;
+                            fsum.get_or_insert_with(ExactSum::new).add(f);
+                        } else {
+                            let d = number(meta, self.binary, cell)?;
+                            *dec = Some(match dec.take() {
+                                Some(s) => s.add(&d),
+                                None => d,
+                            });
+                        }
+                    }
+                }
                 Acc::Best(best) => {
                     let key = cell_key(meta, self.colls[c].as_ref(), self.binary, cell)?;
                     if key == Key::Null {
@@ -360,6 +456,29 @@ impl GroupPlan {
                         &Decimal::from_i128(seen.len() as i128),
                         &self.out_meta[c],
                     )?))
+                }
+                Acc::DistinctSum { seen, dec, float } => {
+                    let out = &self.out_meta[c];
+                    let avg = self.folds[c] == Fold::AvgDistinct;
+                    let n = seen.len() as u64;
+                    let v = match (dec, float) {
+                        _ if n == 0 => None,
+                        (Some(d), _) if avg => {
+                            let scale = u32::from(out.decimals);
+                            d.div_round(n, scale).map(|q| Computed::Exact(q, scale))
+                        }
+                        (Some(d), _) => Some(Computed::Exact(d.clone(), u32::from(out.decimals))),
+                        (None, Some(f)) if avg => {
+                            Some(Computed::Value(Value::Double(f.value() / n as f64)))
+                        }
+                        (None, Some(f)) => Some(Computed::Value(Value::Double(f.value()))),
+                        (None, None) => None,
+                    };
+                    row.push(
+                        v.map(|v| self.encode_value(&v, out))
+                            .transpose()?
+                            .as_deref(),
+                    );
                 }
                 Acc::Dec(None) | Acc::Float(None) => row.push(None),
                 Acc::Dec(Some(d)) => row.push(Some(&self.encode_number(d, meta)?)),
@@ -459,6 +578,25 @@ fn avg_meta(scale: Option<u32>) -> ColMeta {
             ColumnFlags::BINARY | ColumnFlags::NUM
         },
     }
+}
+
+/// The scale of an AVG over values of column `m` (NEWDECIMAL results).
+fn avg_scale(m: &ColMeta, div_precision_increment: u8) -> u32 {
+    let d = u32::from(m.decimals);
+    let d = if d >= u32::from(NOT_FIXED_DEC) { 0 } else { d };
+    (d + u32::from(div_precision_increment)).min(DECIMAL_MAX_SCALE)
+}
+
+/// What MariaDB gives for SUM (`avg_scale`: None) or AVG over values of
+/// column `m`: DOUBLE for a float column, else NEWDECIMAL with `m`'s
+/// decimals (SUM) or the AVG scale.
+fn distinct_sum_meta(m: &ColMeta, avg_scale: Option<u32>) -> ColMeta {
+    if m.ty.is_float() {
+        return avg_meta(None);
+    }
+    let d = u32::from(m.decimals);
+    let d = if d >= u32::from(NOT_FIXED_DEC) { 0 } else { d };
+    avg_meta(Some(avg_scale.unwrap_or(d)))
 }
 
 /// What MariaDB gives for a COUNT: a BIGINT that is never NULL.

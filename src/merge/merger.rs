@@ -644,6 +644,8 @@ impl Merger {
                     }
                     continue;
                 }
+                // The shards return the summed values themselves.
+                Aggregate::SumDistinct | Aggregate::AvgDistinct => [c, c],
                 Aggregate::Count | Aggregate::Sum => [c, c],
                 Aggregate::Avg { sum, count } => [sum, count],
             };
@@ -928,11 +930,7 @@ impl Merger {
             }
         }
         let global = self.spec.group_by.is_empty();
-        let shards_grouped = self
-            .spec
-            .aggregates
-            .iter()
-            .any(|&(_, a)| a == Aggregate::CountDistinct);
+        let shards_grouped = self.spec.aggregates.iter().any(|&(_, a)| a.is_distinct());
         if groups.is_empty() && global && shards_grouped {
             // The shards grouped by the COUNT(DISTINCT) column and found no
             // row; without GROUP BY the server still answers one row.
@@ -1042,6 +1040,7 @@ impl Merger {
         if let Some(plan) = &self.plan {
             if plan.write_avg_definition(c, &self.defs, p)
                 || plan.write_count_definition(c, &self.defs, p)
+                || plan.write_distinct_sum_definition(c, &self.defs, p)
             {
                 return;
             }

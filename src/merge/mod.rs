@@ -54,14 +54,15 @@
 //!    is removed from the shard SQL and given as [`Predicate`] (an
 //!    aggregate it reads that is not selected is appended hidden); ORDER BY
 //!    an aggregate likewise. Ask [`check_aggregate`] for every aggregate:
-//!    SUM/AVG(DISTINCT), GROUP_CONCAT, STDDEV… get ERR 1235. One
-//!    select-list `COUNT(DISTINCT x)` is the exception: it becomes `x AS
-//!    \`COUNT(DISTINCT x)\`` and the shards group by `x` as well (appended
-//!    to their GROUP BY, or a new `GROUP BY x`): each shard returns a row
-//!    per group and distinct `x`, the other aggregates fold over those
-//!    finer groups as usual, and `Aggregate::CountDistinct` counts each
-//!    group's distinct non-NULL `x` (by its collation); without GROUP BY and
-//!    without rows the merger still answers one row (counts 0, else NULL).
+//!    GROUP_CONCAT, STDDEV… get ERR 1235. Select-list `COUNT/SUM/AVG(
+//!    DISTINCT x)` are the exception: each becomes `x AS \`COUNT(DISTINCT
+//!    x)\`` and the shards group by every such `x` as well (appended to
+//!    their GROUP BY, or a new `GROUP BY x`): each shard returns a row per
+//!    group and distinct `x`, the other aggregates fold over those finer
+//!    groups as usual, and `Aggregate::CountDistinct` counts each group's
+//!    distinct non-NULL `x` (by its collation), `SumDistinct` and
+//!    `AvgDistinct` sum them; without GROUP BY and without rows the merger
+//!    still answers one row (counts 0, else NULL).
 //! 5. **GROUP BY**: keep GROUP BY in the shard SQL; group columns that are
 //!    not selected are appended hidden (the merger needs them). MariaDB
 //!    sorts GROUP BY output: without ORDER BY call

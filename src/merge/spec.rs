@@ -69,6 +69,25 @@ pub enum Aggregate {
     /// the column's type and collation as the server compares them. Its
     /// definition is rewritten to COUNT's (LONGLONG).
     CountDistinct,
+    /// `SUM(DISTINCT x)`: as for COUNT(DISTINCT) the shards return `x`;
+    /// the merger sums each group's distinct non-NULL values (exactly, or
+    /// as doubles for a FLOAT/DOUBLE column). Definition rewritten to
+    /// SUM's: NEWDECIMAL with `x`'s decimals, or DOUBLE.
+    SumDistinct,
+    /// `AVG(DISTINCT x)`: that sum over the number of distinct values, with
+    /// AVG's type and scale.
+    AvgDistinct,
+}
+
+impl Aggregate {
+    /// The shards return the aggregated values themselves (grouped by
+    /// them), not a partial aggregate.
+    pub fn is_distinct(self) -> bool {
+        matches!(
+            self,
+            Aggregate::CountDistinct | Aggregate::SumDistinct | Aggregate::AvgDistinct
+        )
+    }
 }
 
 /// Comparison operators of [`Predicate::Cmp`].

@@ -5,8 +5,9 @@
 //!   aggregates that only HAVING / ORDER BY read become hidden trailing
 //!   columns;
 //! - `AVG(x)` runs as `SUM(x)` plus a hidden `COUNT(x)`;
-//! - each `COUNT(DISTINCT x)` in the select list runs as `x`, with `x` added
-//!   to the shards' GROUP BY (the merger counts the distinct values);
+//! - each `COUNT/SUM/AVG(DISTINCT x)` in the select list runs as `x`, with
+//!   `x` added to the shards' GROUP BY (the merger counts or sums the
+//!   distinct values);
 //! - `LIMIT o, c` runs as `LIMIT o+c` (no LIMIT at all when grouping);
 //! - HAVING is evaluated by the merger (the shards get `HAVING 1`);
 //! - grouped rows come sorted by the group keys from every shard;
@@ -106,19 +107,28 @@ pub fn merge_spec(
     let mut aggregates: Vec<(Col, Aggregate)> = Vec::new();
     let mut avg_counts: Vec<(usize, Col)> = Vec::new();
     let mut derived: Vec<(Col, Vec<u8>)> = Vec::new();
-    // COUNT(DISTINCT x): its select item and `x`.
+    // COUNT/SUM/AVG(DISTINCT x): its select item and `x`.
     let mut count_distinct: Vec<(usize, Vec<u8>)> = Vec::new();
     // Aggregates in the select list.
     for (i, item) in block.items.iter().enumerate() {
         match &item.kind {
-            ItemKind::Aggregate(agg) if agg.func == AggFunc::Count && agg.distinct => {
+            ItemKind::Aggregate(agg)
+                if agg.distinct
+                    && matches!(agg.func, AggFunc::Count | AggFunc::Sum | AggFunc::Avg) =>
+            {
                 let arg = count_distinct_arg(sql, agg, i < b.known_items)?;
-                // The shards return `x` itself (named like the COUNT) and
-                // group by it; the merger counts the distinct values.
+                // The shards return `x` itself (named like the aggregate)
+                // and group by it; the merger counts or sums the distinct
+                // values.
                 let mut text = arg.clone();
                 text.extend_from_slice(&named_as_written(sql, item));
                 b.edits.push((item.expr.clone(), text));
-                aggregates.push((Col::Item(i), Aggregate::CountDistinct));
+                let a = match agg.func {
+                    AggFunc::Sum => Aggregate::SumDistinct,
+                    AggFunc::Avg => Aggregate::AvgDistinct,
+                    _ => Aggregate::CountDistinct,
+                };
+                aggregates.push((Col::Item(i), a));
                 if let Some(name) = plain_column_name(&arg) {
                     derived.push((Col::Item(i), name));
                 }

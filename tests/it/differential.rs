@@ -1121,6 +1121,10 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT COUNT(DISTINCT kind) FROM d_event WHERE amount > 1000000000000", false),
         ("SELECT kind, COUNT(DISTINCT flag) FROM d_event GROUP BY kind ORDER BY kind LIMIT 3", true),
         ("SELECT COUNT(DISTINCT YEAR(born)) FROM d_user", false),
+        // SUM/AVG(DISTINCT): the shards return the values, the merger sums
+        ("SELECT SUM(DISTINCT likes), AVG(DISTINCT likes), COUNT(DISTINCT likes), SUM(likes) FROM d_post", false),
+        ("SELECT kind, SUM(DISTINCT amount), AVG(DISTINCT flag), AVG(DISTINCT amount) FROM d_event GROUP BY kind ORDER BY kind", true),
+        ("SELECT cc, AVG(DISTINCT score), SUM(DISTINCT balance) FROM d_user WHERE score > 0 GROUP BY cc ORDER BY cc", true),
         // several COUNT(DISTINCT): the shards group by all their arguments
         ("SELECT COUNT(DISTINCT city), COUNT(DISTINCT cc), COUNT(*), SUM(score) FROM d_user", false),
         ("SELECT kind, COUNT(DISTINCT flag), COUNT(DISTINCT DATE(at)), SUM(amount), AVG(amount) FROM d_event GROUP BY kind ORDER BY kind", true),

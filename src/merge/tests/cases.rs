@@ -933,3 +933,43 @@ fn float_sums_do_not_depend_on_the_order_shards_answer_in() {
     let text = outs[0][0][0].as_deref().unwrap();
     assert_eq!(text.parse::<f64>().unwrap(), 1e16 + 2.0, "{text}");
 }
+
+#[test]
+fn sum_and_avg_of_distinct_values_over_shards() {
+    // SELECT SUM(DISTINCT x), AVG(DISTINCT x): the shards return x (twice),
+    // grouped by it; 2 is on both shards, NULL is not counted
+    let cols = [
+        c("SUM(DISTINCT x)", ColumnType::Long),
+        c("AVG(DISTINCT x)", ColumnType::Long),
+    ];
+    let spec = || MergeSpec {
+        aggregates: vec![(0, Aggregate::SumDistinct), (1, Aggregate::AvgDistinct)],
+        ..MergeSpec::default()
+    };
+    let rows = |v: &[Option<&str>]| v.iter().map(|x| cells(&[*x, *x])).collect::<Vec<_>>();
+    let replies = [
+        reply(MODERN, &cols, &rows(&[Some("1"), Some("2")]), 0),
+        reply(MODERN, &cols, &rows(&[Some("2"), Some("3"), None]), 0),
+    ];
+    let o = run(spec(), MODERN, &replies);
+    assert_eq!((o.cols[0].1, o.cols[0].2), (ColumnType::NewDecimal, 0));
+    assert_eq!((o.cols[1].1, o.cols[1].2), (ColumnType::NewDecimal, 4));
+    assert_eq!(o.rows, [cells(&[Some("6"), Some("2.0000")])]);
+    // no rows anywhere: one row of NULLs
+    let empty = [reply(MODERN, &cols, &[], 0), reply(MODERN, &cols, &[], 0)];
+    assert_eq!(run(spec(), MODERN, &empty).rows, [cells(&[None, None])]);
+    // a DOUBLE column: summed as doubles, exactly
+    let cols = [
+        c("SUM(DISTINCT f)", ColumnType::Double),
+        c("AVG(DISTINCT f)", ColumnType::Double),
+    ];
+    let replies = [
+        reply(MODERN, &cols, &rows(&[Some("0.5"), Some("1e16")]), 0),
+        reply(MODERN, &cols, &rows(&[Some("1"), Some("0.5")]), 0),
+    ];
+    let o = run(spec(), MODERN, &replies);
+    assert_eq!(o.cols[0].1, ColumnType::Double);
+    let sum: f64 = o.rows[0][0].as_deref().unwrap().parse().unwrap();
+    // 1e16 + 1.5 rounded once (a running sum could give 1e16)
+    assert_eq!(sum, 1e16 + 2.0);
+}
