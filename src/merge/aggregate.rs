@@ -233,22 +233,7 @@ impl GroupPlan {
         let Some(Ok(def)) = defs.get(c).map(|d| ColumnDefinition41::decode(d)) else {
             return false;
         };
-        let meta = count_meta();
-        ColumnDefinition41 {
-            character_set: meta.charset,
-            column_length: 21,
-            column_type: meta.ty,
-            flags: meta.flags,
-            decimals: 0,
-            filler: [0, 0],
-            trailing: b"",
-            schema: b"",
-            table: b"",
-            org_table: b"",
-            org_name: b"",
-            ..def
-        }
-        .encode(p);
+        write_computed_definition(def, &count_meta(), 21, p);
         true
     }
 
@@ -285,21 +270,7 @@ impl GroupPlan {
         } else {
             (def.column_length + widen).min(67)
         };
-        ColumnDefinition41 {
-            character_set: meta.charset,
-            column_length,
-            column_type: meta.ty,
-            flags: meta.flags,
-            decimals: meta.decimals,
-            filler: [0, 0],
-            trailing: b"",
-            schema: b"",
-            table: b"",
-            org_table: b"",
-            org_name: b"",
-            ..def
-        }
-        .encode(p);
+        write_computed_definition(def, meta, column_length, p);
         true
     }
 
@@ -578,6 +549,32 @@ fn avg_meta(scale: Option<u32>) -> ColMeta {
             ColumnFlags::BINARY | ColumnFlags::NUM
         },
     }
+}
+
+/// The definition of a column shardgate computes from shard column `def`
+/// (its name kept; no table, as for an aggregate): type, flags, decimals
+/// from `meta`.
+fn write_computed_definition(
+    def: ColumnDefinition41<'_>,
+    meta: &ColMeta,
+    column_length: u32,
+    p: &mut Vec<u8>,
+) {
+    ColumnDefinition41 {
+        character_set: meta.charset,
+        column_length,
+        column_type: meta.ty,
+        flags: meta.flags,
+        decimals: meta.decimals,
+        filler: [0, 0],
+        trailing: b"",
+        schema: b"",
+        table: b"",
+        org_table: b"",
+        org_name: b"",
+        ..def
+    }
+    .encode(p);
 }
 
 /// The scale of an AVG over values of column `m` (NEWDECIMAL results).
