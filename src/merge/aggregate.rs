@@ -209,17 +209,7 @@ impl GroupPlan {
             let prec = sum_prec.saturating_sub(22) + u32::from(self.div_precision_increment);
             prec + 1 + u32::from(meta.decimals > 0)
         };
-        ColumnDefinition41 {
-            character_set: meta.charset,
-            column_length,
-            column_type: meta.ty,
-            flags: meta.flags,
-            decimals: meta.decimals,
-            filler: [0, 0],
-            trailing: b"",
-            ..def
-        }
-        .encode(p);
+        write_computed_definition(def, meta, column_length, p);
         true
     }
 
