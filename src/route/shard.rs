@@ -467,7 +467,10 @@ pub(super) fn place_tables<'t>(
     let mut placements = Vec::with_capacity(parsed.tables.len());
     let mut any = false;
     for t in &parsed.tables {
-        if t.cte.is_some() {
+        // A CTE's name, or a multi-table DELETE target naming a FROM table
+        // or its alias (`DELETE a FROM article a JOIN ...`): not a table of
+        // its own; the FROM reference it names is placed.
+        if t.cte.is_some() || t.target_of.is_some() {
             placements.push(None);
             continue;
         }

@@ -394,6 +394,17 @@ fn semi_joins_on_the_shard_key_run_on_every_shard() {
         &format!("SELECT user_id FROM article WHERE id BETWEEN {LO} AND {HI} ORDER BY id"),
     );
     assert_eq!(r.rows, [["650"], ["650"]]);
+    // A multi-table DELETE of bound tables joined on the key, the target
+    // named by its alias.
+    let r = q(
+        &mut conn,
+        &format!(
+            "DELETE a FROM article a JOIN comment c ON a.user_id = c.user_id \
+             WHERE c.body = 'fine' AND a.id BETWEEN {LO} AND {HI} AND c.id BETWEEN {LO} AND {HI}"
+        ),
+    );
+    assert_eq!(r.affected, 2);
+    assert_eq!(count_articles(&mut conn), "0");
     // A LIMIT in the subquery would be global: refused.
     let e = conn
         .query_drop("SELECT id FROM article WHERE user_id IN (SELECT user_id FROM comment LIMIT 1)")
@@ -455,4 +466,13 @@ fn insert_select_between_bound_tables_keeps_rows_on_their_shards() {
         .expect_err("the key from another column");
     assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{e}");
     clean(&mut conn);
+}
+
+fn count_articles(conn: &mut Conn) -> String {
+    q(
+        conn,
+        &format!("SELECT COUNT(*) FROM article WHERE id BETWEEN {LO} AND {HI}"),
+    )
+    .rows[0][0]
+        .clone()
 }
