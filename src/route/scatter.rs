@@ -56,14 +56,53 @@ type Plan = Result<(MergeSpec, Vec<(Range<usize>, Vec<u8>)>), String>;
 
 /// The merge plan and the shard-SQL edits for the SELECT in `parsed`.
 /// `params`: bound values for `?` in LIMIT (prepared statements).
-/// `groups_on_shards`: the statement groups by the shard key, so each
-/// group is whole on one shard (`shard_groups`).
+/// What the planner knows of the shard key that makes work shard-local.
+#[derive(Debug, Default, Clone)]
+pub struct ShardLocal {
+    /// The statement groups by the shard key, so each group is whole on
+    /// one shard (`shard_groups`).
+    pub groups: bool,
+    /// The shard key columns of the top block's sharded tables whose equal
+    /// values sit on one shard: (the table's alias or name as written, the
+    /// key column), lowercased. `COUNT(DISTINCT k)` and `SUM(DISTINCT k)`
+    /// of such a key add up over the shards (no value is on two).
+    pub keys: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ShardLocal {
+    /// Whether `arg` (an aggregate's argument as written) is one of `keys`.
+    fn is_key(&self, arg: &[u8]) -> bool {
+        let arg = arg.trim_ascii();
+        let Some(name) = plain_column_name(arg) else {
+            return false;
+        };
+        let unquote = |b: &[u8]| -> Vec<u8> {
+            b.iter()
+                .copied()
+                .filter(|&c| c != b'`')
+                .map(|c| c.to_ascii_lowercase())
+                .collect()
+        };
+        let name = unquote(&name);
+        let mut parts = arg.rsplitn(2, |&b| b == b'.');
+        let _ = parts.next();
+        let qualifier = parts.next().map(|q| {
+            // `schema.table.col`: the table part
+            let t = q.rsplit(|&b| b == b'.').next().unwrap_or(q);
+            unquote(t)
+        });
+        self.keys
+            .iter()
+            .any(|(table, key)| *key == name && qualifier.as_ref().is_none_or(|q| q == table))
+    }
+}
+
 pub fn merge_spec(
     parsed: &Parsed<'_>,
     sql: &[u8],
     params: Option<&[u64]>,
     binary: bool,
-    groups_on_shards: bool,
+    local: &ShardLocal,
 ) -> Plan {
     let block = parsed.top();
     match block.kind {
@@ -97,7 +136,7 @@ pub fn merge_spec(
         hidden: Vec::new(),
         edits: Vec::new(),
     };
-    if groups_on_shards && !block.group_by.is_empty() {
+    if local.groups && !block.group_by.is_empty() {
         return shard_groups::merge_spec(block, b, params, binary);
     }
     let mut spec = MergeSpec {
@@ -109,9 +148,29 @@ pub fn merge_spec(
     let mut derived: Vec<(Col, Vec<u8>)> = Vec::new();
     // COUNT/SUM/AVG(DISTINCT x): its select item and `x`.
     let mut count_distinct: Vec<(usize, Vec<u8>)> = Vec::new();
+    // Every DISTINCT aggregate is COUNT/SUM(DISTINCT shard key).
+    let distinct_of_key = |agg: &parse::Aggregate| {
+        matches!(agg.func, AggFunc::Count | AggFunc::Sum)
+            && matches!(&agg.arg, AggArg::Expr(r) if local.is_key(&sql[r.clone()]))
+    };
+    let keys_only = block.items.iter().all(|it| match &it.kind {
+        ItemKind::Aggregate(agg) if agg.distinct => distinct_of_key(agg),
+        _ => true,
+    });
     // Aggregates in the select list.
     for (i, item) in block.items.iter().enumerate() {
         match &item.kind {
+            // COUNT/SUM(DISTINCT k) of the shard key: each value is on one
+            // shard, so the shards' answers add up (unless another DISTINCT
+            // aggregate makes the shards group by more).
+            ItemKind::Aggregate(agg)
+                if agg.distinct
+                    && keys_only
+                    && matches!(agg.func, AggFunc::Count | AggFunc::Sum)
+                    && i < b.known_items =>
+            {
+                aggregates.push((Col::Item(i), simple_agg(agg.func)));
+            }
             ItemKind::Aggregate(agg)
                 if agg.distinct
                     && matches!(agg.func, AggFunc::Count | AggFunc::Sum | AggFunc::Avg) =>

@@ -1333,13 +1333,77 @@ impl<'a, 't> Planner<'a, 't> {
 
     /// The SQL for `shard`: every sharded table renamed to its physical table.
     fn rewrite_for(&self, shard: usize, extra: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
-        let mut edits = extra;
-        for site in self.parsed.name_sites() {
+        let sites = self.parsed.name_sites();
+        let renamed = |site: &parse::NameSite| {
+            matches!(
+                self.placements.get(site.table),
+                Some(Some(Placement::Sharded { .. }))
+            )
+        };
+        // Kept first: an insertion at the end of an item must come before
+        // any other insertion there (hidden columns).
+        let mut edits = self.keep_item_names(&sites, &renamed, &extra);
+        edits.extend(extra);
+        for site in &sites {
             if let Some(Some(Placement::Sharded { name, .. })) = self.placements.get(site.table) {
                 edits.push((site.name.clone(), physical_sql_name(name, shard)));
             }
         }
         splice(self.sql, edits)
+    }
+
+    /// A select item without alias is named by its text (`MAX(t.id)`):
+    /// when a table name inside it is rewritten, ` AS `the text`` keeps the
+    /// name the client would get from one server (a plain column `t.id`
+    /// is named `id` either way). Items another edit rewrites name
+    /// themselves.
+    fn keep_item_names(
+        &self,
+        sites: &[parse::NameSite],
+        renamed: &dyn Fn(&parse::NameSite) -> bool,
+        extra: &[(Range<usize>, Vec<u8>)],
+    ) -> Vec<(Range<usize>, Vec<u8>)> {
+        let mut out = Vec::new();
+        if !matches!(self.parsed.stmt, Stmt::Select) {
+            return out;
+        }
+        let top = self.parsed.top();
+        let block = match top.kind {
+            BlockKind::Union => match top.parts.first().and_then(|&p| self.parsed.blocks.get(p)) {
+                Some(b) => b,
+                None => return out,
+            },
+            _ => top,
+        };
+        for item in &block.items {
+            if item.alias.is_some()
+                || matches!(
+                    item.kind,
+                    parse::ItemKind::Column(_) | parse::ItemKind::Star { .. }
+                )
+            {
+                continue;
+            }
+            let inside = |r: &Range<usize>| r.start >= item.expr.start && r.end <= item.expr.end;
+            if !sites.iter().any(|s| inside(&s.name) && renamed(s))
+                || extra
+                    .iter()
+                    .any(|(r, _)| r.start < item.expr.end && r.end > item.expr.start)
+            {
+                continue;
+            }
+            // (an alias is at most 256 characters; such long names are
+            // left as the rewritten text)
+            if item.expr.len() > 250 {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&self.sql[item.expr.clone()]).replace('`', "``");
+            out.push((
+                item.expr.end..item.expr.end,
+                format!(" AS `{text}`").into_bytes(),
+            ));
+        }
+        out
     }
 
     fn group_of(rule: &Rule, shard: usize) -> Result<&str, ShardPlan> {
@@ -1500,11 +1564,11 @@ impl<'a, 't> Planner<'a, 't> {
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else if is_select {
-            let groups_on_shards = match self.groups_on_shards(sharded, rule) {
-                Ok(g) => g,
+            let local = match self.shard_local(sharded, rule) {
+                Ok(l) => l,
                 Err(p) => return p,
             };
-            match super::scatter::merge_spec(self.parsed, self.sql, None, false, groups_on_shards) {
+            match super::scatter::merge_spec(self.parsed, self.sql, None, false, &local) {
                 Ok((mut spec, sql_edits)) => {
                     // Strings compare by their columns' real collations.
                     // ENUM/SET columns sort by their members' numbers.
@@ -1621,6 +1685,47 @@ impl<'a, 't> Planner<'a, 't> {
     /// but may sit on two shards).
     fn groups_on_shards(&self, sharded: &[TableId], rule: &Rule) -> Result<bool, ShardPlan> {
         self.block_groups_on_shards(0, sharded, rule)
+    }
+
+    /// What makes the top SELECT's work shard-local
+    /// ([`super::scatter::ShardLocal`]): grouping by the shard key, and the
+    /// key columns whose equal values share a shard.
+    fn shard_local(
+        &self,
+        sharded: &[TableId],
+        rule: &Rule,
+    ) -> Result<super::scatter::ShardLocal, ShardPlan> {
+        let mut local = super::scatter::ShardLocal {
+            groups: self.groups_on_shards(sharded, rule)?,
+            keys: Vec::new(),
+        };
+        for &t in sharded {
+            let tr = &self.parsed.tables[t];
+            if tr.block != 0 {
+                continue;
+            }
+            let Some(Some(Placement::Sharded { key, .. })) = self.placements.get(t) else {
+                continue;
+            };
+            let col = parse::Column {
+                range: 0..0,
+                schema: None,
+                table: None,
+                name: parse::Ident {
+                    range: 0..0,
+                    name: std::borrow::Cow::Borrowed(key.as_bytes()),
+                },
+            };
+            if !self.is_grouping_key(0, &col, &[t], rule)? {
+                continue;
+            }
+            let written = tr.alias.as_ref().unwrap_or(&tr.name);
+            local.keys.push((
+                written.name.to_ascii_lowercase(),
+                key.to_ascii_lowercase().into_bytes(),
+            ));
+        }
+        Ok(local)
     }
 
     /// [`Self::groups_on_shards`] for the SELECT of block `bi`.

@@ -1121,6 +1121,10 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT COUNT(DISTINCT kind) FROM d_event WHERE amount > 1000000000000", false),
         ("SELECT kind, COUNT(DISTINCT flag) FROM d_event GROUP BY kind ORDER BY kind LIMIT 3", true),
         ("SELECT COUNT(DISTINCT YEAR(born)) FROM d_user", false),
+        // COUNT/SUM(DISTINCT shard key): the shards' answers add up
+        ("SELECT COUNT(DISTINCT uid), SUM(DISTINCT uid), COUNT(*) FROM d_post WHERE likes > 50", false),
+        ("SELECT likes, COUNT(DISTINCT uid) FROM d_post GROUP BY likes ORDER BY likes LIMIT 10", true),
+        ("SELECT COUNT(DISTINCT code), COUNT(DISTINCT d_tag.code) FROM d_tag", false),
         // SUM/AVG(DISTINCT): the shards return the values, the merger sums
         ("SELECT SUM(DISTINCT likes), AVG(DISTINCT likes), COUNT(DISTINCT likes), SUM(likes) FROM d_post", false),
         ("SELECT kind, SUM(DISTINCT amount), AVG(DISTINCT flag), AVG(DISTINCT amount) FROM d_event GROUP BY kind ORDER BY kind", true),
