@@ -1699,6 +1699,16 @@ impl<'a, 't> Planner<'a, 't> {
             groups: self.groups_on_shards(sharded, rule)?,
             keys: Vec::new(),
         };
+        // The keys matter only to DISTINCT aggregates.
+        let distinct = self
+            .parsed
+            .top()
+            .items
+            .iter()
+            .any(|i| matches!(&i.kind, parse::ItemKind::Aggregate(a) if a.distinct));
+        if !distinct {
+            return Ok(local);
+        }
         for &t in sharded {
             let tr = &self.parsed.tables[t];
             if tr.block != 0 {
