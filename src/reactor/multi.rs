@@ -204,16 +204,14 @@ impl IoThread {
         let Some(m) = c.multi.as_mut() else {
             return false;
         };
-        let more = !m.rest.is_empty();
-        let out = c.wbuf.as_mut().map(|b| b.data_mut());
-        let rewritten = match out {
-            Some(out) => m.chain.rewrite(out, more),
-            None => Ok(0),
+        let rewritten = match c.wbuf.as_mut() {
+            Some(out) => m.writable_prefix(out.data_mut()),
+            None => Some(0),
         };
         let next = match (rewritten, m.chain.ended) {
-            (Ok(_), Some(false)) => m.rest.pop_front(),
-            (Ok(_), Some(true)) => None,
-            (Ok(_), None) | (Err(_), _) => {
+            (Some(_), Some(false)) => m.rest.pop_front(),
+            (Some(_), Some(true)) => None,
+            (Some(_), None) | (None, _) => {
                 log::warn!(
                     "CONN [{} {}] multi-statement query: a reply could not be chained; \
                      its remaining statements were not run",

@@ -233,17 +233,13 @@ fn plan_statement(
     // An empty statement first (`;SELECT ...`, from `a;;b` split): the
     // server answers it with its own syntax error, before running anything.
     if sql.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b';') {
-        return match default_target(topo, ctx.schema.as_deref()) {
-            Ok((group, addr)) => Action::Forward {
-                targets: vec![super::RouteTarget {
-                    group,
-                    addr,
-                    sql: None,
-                }],
+        return match default_relay(topo, ctx.schema.as_deref()) {
+            Ok(targets) => Action::Forward {
+                targets,
                 gather: super::Gather::Relay,
                 effects: Effects::default(),
             },
-            Err((code, msg)) => err(code, &msg),
+            Err(refusal) => refusal,
         };
     }
     // A multi-statement query naming sharded tables: each statement is
@@ -427,23 +423,30 @@ fn plan_statement(
             super::shard::ShardPlan::Action(a) => return a,
         }
     }
-    match default_target(topo, schema.as_deref()) {
-        Ok((group, addr)) => {
-            let targets = vec![super::RouteTarget {
-                group,
-                addr,
-                sql: None,
-            }];
-            if let Some(refusal) = user_variables_refusal(sql, opts, &st, ctx, &effects, &targets) {
-                return refusal;
-            }
-            Action::Forward {
-                targets,
-                gather: super::Gather::Relay,
-                effects,
-            }
-        }
-        Err((code, msg)) => err(code, &msg),
+    let targets = match default_relay(topo, schema.as_deref()) {
+        Ok(t) => t,
+        Err(refusal) => return refusal,
+    };
+    if let Some(refusal) = user_variables_refusal(sql, opts, &st, ctx, &effects, &targets) {
+        return refusal;
+    }
+    Action::Forward {
+        targets,
+        gather: super::Gather::Relay,
+        effects,
+    }
+}
+
+/// The one target of a statement that runs unchanged on the schema's
+/// default group, or the ERR when there is none.
+fn default_relay(topo: &Topology, schema: Option<&str>) -> Result<Vec<super::RouteTarget>, Action> {
+    match default_target(topo, schema) {
+        Ok((group, addr)) => Ok(vec![super::RouteTarget {
+            group,
+            addr,
+            sql: None,
+        }]),
+        Err((code, msg)) => Err(err(code, &msg)),
     }
 }
 

@@ -124,18 +124,7 @@ pub fn merge_spec(
             "shardgate: GROUP BY ... WITH ROLLUP over several shards is not supported".into(),
         );
     }
-    let star_at = block
-        .items
-        .iter()
-        .position(|i| matches!(i.kind, ItemKind::Star { .. }));
-    let mut b = Builder {
-        sql,
-        block,
-        known_items: star_at.unwrap_or(block.items.len()),
-        star: star_at.is_some(),
-        hidden: Vec::new(),
-        edits: Vec::new(),
-    };
+    let mut b = Builder::new(sql, block);
     if local.groups && !block.group_by.is_empty() {
         return shard_groups::merge_spec(block, b, params, binary);
     }
@@ -281,11 +270,7 @@ pub fn merge_spec(
         order.push((col, o.desc));
     }
     if block.distinct && !b.hidden.is_empty() && !grouped {
-        return Err(
-            "shardgate: SELECT DISTINCT ... ORDER BY a column that is not selected cannot be merged across shards; \
-             select the column"
-                .into(),
-        );
+        return Err(distinct_order_not_selected());
     }
     // LIMIT.
     if let Some(l) = &block.limit {
@@ -347,6 +332,14 @@ pub fn merge_spec(
         b.order_shards_by_groups();
     }
     Ok((spec, b.edits))
+}
+
+/// The refusal of `SELECT DISTINCT ... ORDER BY` a column not selected
+/// (the hidden column would change what is distinct).
+fn distinct_order_not_selected() -> String {
+    "shardgate: SELECT DISTINCT ... ORDER BY a column that is not selected cannot be merged across shards; \
+     select the column"
+        .into()
 }
 
 /// A LIMIT's offset and count (`?` from `params`).
@@ -563,6 +556,23 @@ impl HavingCol {
 }
 
 impl<'p, 'a> Builder<'p, 'a> {
+    /// A builder for the select list of `block` (items before a `*` have a
+    /// known position).
+    fn new(sql: &'a [u8], block: &'p Block<'a>) -> Self {
+        let star_at = block
+            .items
+            .iter()
+            .position(|i| matches!(i.kind, ItemKind::Star { .. }));
+        Builder {
+            sql,
+            block,
+            known_items: star_at.unwrap_or(block.items.len()),
+            star: star_at.is_some(),
+            hidden: Vec::new(),
+            edits: Vec::new(),
+        }
+    }
+
     /// Makes every shard return its groups in group-key order (an ORDER BY
     /// of the GROUP BY keys as written, after HAVING).
     fn order_shards_by_groups(&mut self) {

@@ -1008,16 +1008,12 @@ impl<'a, 't> Planner<'a, 't> {
         }
         let sub = self.parsed.subquery_within(block, open, close)?;
         let b = self.parsed.blocks.get(sub)?;
-        let computed = b.items.iter().any(|i| match &i.kind {
-            parse::ItemKind::Aggregate(_) => true,
-            parse::ItemKind::Expr(info) => info.aggregate || info.window,
-            _ => false,
-        });
         if b.kind != BlockKind::Select
             || b.limit.is_some()
             || !b.group_by.is_empty()
             || b.having.is_some()
-            || computed
+            || b.has_aggregate()
+            || b.has_window()
         {
             return None;
         }
@@ -1334,15 +1330,9 @@ impl<'a, 't> Planner<'a, 't> {
     /// The SQL for `shard`: every sharded table renamed to its physical table.
     fn rewrite_for(&self, shard: usize, extra: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
         let sites = self.parsed.name_sites();
-        let renamed = |site: &parse::NameSite| {
-            matches!(
-                self.placements.get(site.table),
-                Some(Some(Placement::Sharded { .. }))
-            )
-        };
         // Kept first: an insertion at the end of an item must come before
         // any other insertion there (hidden columns).
-        let mut edits = self.keep_item_names(&sites, &renamed, &extra);
+        let mut edits = self.keep_item_names(&sites, &extra);
         edits.extend(extra);
         for site in &sites {
             if let Some(Some(Placement::Sharded { name, .. })) = self.placements.get(site.table) {
@@ -1360,7 +1350,6 @@ impl<'a, 't> Planner<'a, 't> {
     fn keep_item_names(
         &self,
         sites: &[parse::NameSite],
-        renamed: &dyn Fn(&parse::NameSite) -> bool,
         extra: &[(Range<usize>, Vec<u8>)],
     ) -> Vec<(Range<usize>, Vec<u8>)> {
         let mut out = Vec::new();
@@ -1385,6 +1374,12 @@ impl<'a, 't> Planner<'a, 't> {
                 continue;
             }
             let inside = |r: &Range<usize>| r.start >= item.expr.start && r.end <= item.expr.end;
+            let renamed = |s: &parse::NameSite| {
+                matches!(
+                    self.placements.get(s.table),
+                    Some(Some(Placement::Sharded { .. }))
+                )
+            };
             if !sites.iter().any(|s| inside(&s.name) && renamed(s))
                 || extra
                     .iter()
@@ -1717,16 +1712,7 @@ impl<'a, 't> Planner<'a, 't> {
             let Some(Some(Placement::Sharded { key, .. })) = self.placements.get(t) else {
                 continue;
             };
-            let col = parse::Column {
-                range: 0..0,
-                schema: None,
-                table: None,
-                name: parse::Ident {
-                    range: 0..0,
-                    name: std::borrow::Cow::Borrowed(key.as_bytes()),
-                },
-            };
-            if !self.is_grouping_key(0, &col, &[t], rule)? {
+            if !self.key_placed_like_compared(t, rule)? {
                 continue;
             }
             let written = tr.alias.as_ref().unwrap_or(&tr.name);
@@ -1790,10 +1776,7 @@ impl<'a, 't> Planner<'a, 't> {
             if self.parsed.tables[t].block != bi {
                 continue;
             }
-            let Some(Some(Placement::Sharded {
-                schema, name, key, ..
-            })) = self.placements.get(t)
-            else {
+            let Some(Some(Placement::Sharded { key, .. })) = self.placements.get(t) else {
                 continue;
             };
             if !col.name.is(key.as_bytes()) {
@@ -1806,22 +1789,34 @@ impl<'a, 't> Planner<'a, 't> {
                     _ => continue,
                 }
             }
-            let cols = self.table_columns(schema, name, rule)?;
-            let placed_like_compared = match cols.key_type(key.as_bytes()) {
-                KeyType::Integer | KeyType::Date | KeyType::DateTime(_) => true,
-                KeyType::Text | KeyType::PaddedText => cols
-                    .collations
-                    .iter()
-                    .find(|(c, _)| c.eq_ignore_ascii_case(key.as_bytes()))
-                    .and_then(|&(_, id)| crate::merge::collation::Collation::from_id(id))
-                    .is_some_and(|c| c.is_binary()),
-                KeyType::Auto => false,
-            };
-            if placed_like_compared {
+            if self.key_placed_like_compared(t, rule)? {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// Whether equal values of sharded table `t`'s key, as the server
+    /// compares them, are placed on one shard: an integer or date key, or
+    /// a string key whose collation compares bytes.
+    fn key_placed_like_compared(&self, t: TableId, rule: &Rule) -> Result<bool, ShardPlan> {
+        let Some(Some(Placement::Sharded {
+            schema, name, key, ..
+        })) = self.placements.get(t)
+        else {
+            return Ok(false);
+        };
+        let cols = self.table_columns(schema, name, rule)?;
+        Ok(match cols.key_type(key.as_bytes()) {
+            KeyType::Integer | KeyType::Date | KeyType::DateTime(_) => true,
+            KeyType::Text | KeyType::PaddedText => cols
+                .collations
+                .iter()
+                .find(|(c, _)| c.eq_ignore_ascii_case(key.as_bytes()))
+                .and_then(|&(_, id)| crate::merge::collation::Collation::from_id(id))
+                .is_some_and(|c| c.is_binary()),
+            KeyType::Auto => false,
+        })
     }
 
     /// Whether CTE `d` is named exactly once in the statement, in the top
@@ -1853,22 +1848,13 @@ impl<'a, 't> Planner<'a, 't> {
         let Some(b) = self.parsed.blocks.get(d) else {
             return Ok(false);
         };
-        let window = b
-            .items
-            .iter()
-            .any(|i| matches!(&i.kind, parse::ItemKind::Expr(info) if info.window));
-        if b.kind != BlockKind::Select || b.limit.is_some() || b.with_rollup || window {
+        if b.kind != BlockKind::Select || b.limit.is_some() || b.with_rollup || b.has_window() {
             return Ok(false);
         }
         if self.block_groups_on_shards(d, sharded, rule)? {
             return Ok(true);
         }
-        let aggregates = b.items.iter().any(|i| match &i.kind {
-            parse::ItemKind::Aggregate(_) => true,
-            parse::ItemKind::Expr(info) => info.aggregate,
-            _ => false,
-        });
-        if aggregates || !b.group_by.is_empty() || b.having.is_some() {
+        if b.has_aggregate() || !b.group_by.is_empty() || b.having.is_some() {
             return Ok(false);
         }
         if b.distinct {

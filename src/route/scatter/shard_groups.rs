@@ -15,7 +15,9 @@
 use crate::merge::{MergeSpec, OrderKey};
 use crate::sql::parse::{Block, Key};
 
-use super::{computed_collations, limit_of, shard_limit, Builder, Col, Plan};
+use super::{
+    computed_collations, distinct_order_not_selected, limit_of, shard_limit, Builder, Col, Plan,
+};
 
 pub(super) fn merge_spec(
     block: &Block<'_>,
@@ -55,11 +57,7 @@ pub(super) fn merge_spec(
         ..MergeSpec::default()
     };
     if block.distinct && !b.hidden.is_empty() {
-        return Err(
-            "shardgate: SELECT DISTINCT ... ORDER BY a column that is not selected cannot be merged across shards; \
-             select the column"
-                .into(),
-        );
+        return Err(distinct_order_not_selected());
     }
     if let Some(l) = &block.limit {
         let limit = limit_of(l, params)?;

@@ -12,7 +12,7 @@
 //! selected columns (a hidden column would change the union's width).
 
 use crate::merge::{MergeSpec, OrderKey};
-use crate::sql::parse::{Block, BlockKind, ItemKind, Key, Parsed, Place, SetOp};
+use crate::sql::parse::{Block, BlockKind, Key, Parsed, Place, SetOp};
 
 use super::{computed_collations, limit_of, shard_limit, Builder, Col, Plan};
 
@@ -61,18 +61,7 @@ pub(super) fn merge_spec(
     let Some(first) = parts.first() else {
         return Err("shardgate: a UNION without parts".into());
     };
-    let star_at = first
-        .items
-        .iter()
-        .position(|i| matches!(i.kind, ItemKind::Star { .. }));
-    let mut b = Builder {
-        sql,
-        block: first,
-        known_items: star_at.unwrap_or(first.items.len()),
-        star: star_at.is_some(),
-        hidden: Vec::new(),
-        edits: Vec::new(),
-    };
+    let mut b = Builder::new(sql, first);
     let mut order_by = Vec::with_capacity(union.order_by.len());
     for o in &union.order_by {
         if let Key::Expr(info) = &o.key {
@@ -120,12 +109,11 @@ fn check_part(part: &Block<'_>) -> Result<(), String> {
     if part.kind != BlockKind::Select {
         return Err("shardgate: a nested UNION over several shards is not supported".into());
     }
-    let aggregates = part.items.iter().any(|i| match &i.kind {
-        ItemKind::Aggregate(_) => true,
-        ItemKind::Expr(info) => info.aggregate || info.window,
-        _ => false,
-    });
-    if aggregates || !part.group_by.is_empty() || part.having.is_some() {
+    if part.has_aggregate()
+        || part.has_window()
+        || !part.group_by.is_empty()
+        || part.having.is_some()
+    {
         return Err("shardgate: a UNION part with aggregates, GROUP BY or window functions cannot be merged \
              across shards; restrict the query to one shard with the shard key"
             .into());

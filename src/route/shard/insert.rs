@@ -168,11 +168,7 @@ impl<'a, 't> Planner<'a, 't> {
         let Some(b) = self.parsed.blocks.get(src) else {
             return why("the SELECT could not be read");
         };
-        let computed = b.items.iter().any(|i| match &i.kind {
-            parse::ItemKind::Aggregate(_) => true,
-            parse::ItemKind::Expr(info) => info.aggregate || info.window,
-            _ => false,
-        });
+        let computed = b.has_aggregate() || b.has_window();
         if b.kind != BlockKind::Select || b.limit.is_some() {
             return why("the SELECT is a UNION or has a LIMIT");
         }

@@ -610,6 +610,23 @@ impl Block<'_> {
         }
     }
 
+    /// A select item aggregates rows: COUNT/SUM/... or an expression
+    /// holding one.
+    pub fn has_aggregate(&self) -> bool {
+        self.items.iter().any(|i| match &i.kind {
+            ItemKind::Aggregate(_) => true,
+            ItemKind::Expr(info) => info.aggregate,
+            _ => false,
+        })
+    }
+
+    /// A select item holds a window function (`OVER`).
+    pub fn has_window(&self) -> bool {
+        self.items
+            .iter()
+            .any(|i| matches!(&i.kind, ItemKind::Expr(info) if info.window))
+    }
+
     /// The tables of this block's FROM list (derived tables excluded).
     pub fn tables(&self) -> impl Iterator<Item = TableId> + '_ {
         self.from.iter().filter_map(|f| match f.source {
