@@ -1734,7 +1734,17 @@ impl<'a, 't> Planner<'a, 't> {
         let Some(block) = self.parsed.blocks.get(bi) else {
             return Ok(false);
         };
-        if block.kind != BlockKind::Select || block.group_by.is_empty() || block.with_rollup {
+        // A window function runs over the groups of the whole result, not
+        // of one shard.
+        if block.kind != BlockKind::Select
+            || block.group_by.is_empty()
+            || block.with_rollup
+            || block.has_window()
+            || block
+                .order_by
+                .iter()
+                .any(|o| matches!(&o.key, parse::Key::Expr(info) if info.window))
+        {
             return Ok(false);
         }
         for g in &block.group_by {
