@@ -131,6 +131,9 @@ pub(super) struct InFlight {
     /// SumOk: affected rows so far, and the smallest non-zero insert id.
     pub affected: u64,
     pub insert_id: u64,
+    /// The rows the targets' UPDATEs matched (for a LIMIT counted down,
+    /// `route::LimitCountdown`; their affected rows when not reported).
+    pub matched: u64,
     /// Reads moved to another node after a replica refused the connection.
     pub retries: u8,
     /// When `backend.query_timeout` cancelled it (`reactor::query_timeout`).
@@ -183,6 +186,7 @@ impl InFlight {
             buffer: Vec::new(),
             affected: 0,
             insert_id: 0,
+            matched: 0,
             retries: 0,
             cancelled_at: None,
         }

@@ -24,11 +24,17 @@ impl IoThread {
             return;
         };
         let n = inflight.targets.len();
+        let has_countdown = matches!(inflight.gather, Gather::SumOk(Some(_)));
         let implicit = super::implicit_txn::open_if_needed(c, &inflight);
         c.inflight = Some(inflight);
         c.phase = ClientPhase::AwaitBackend;
         if let Err(msg) = self.choose_nodes(ck) {
             self.statement_refused(ck, &msg);
+            return;
+        }
+        if has_countdown {
+            // Target by target (`reactor::write_limit`).
+            self.write_limit_launch(ck);
             return;
         }
         if implicit {
@@ -488,7 +494,15 @@ impl IoThread {
         } else {
             out.extend_from_slice(&packet(0, &t.payload));
         }
-        b.tracker = inf.expect.map(|e| ReplyTracker::new(e, deprecate_eof));
+        b.tracker = inf.expect.map(|e| {
+            let t = ReplyTracker::new(e, deprecate_eof);
+            match &inf.gather {
+                Gather::SumOk(Some(l)) if l.matched_rows => {
+                    t.reading_matched_rows(c.sess.caps.contains(Capabilities::SESSION_TRACK))
+                }
+                _ => t,
+            }
+        });
         b.target = b.tracker.as_ref().map(|_| idx);
         {
             use std::sync::atomic::Ordering::Relaxed;
@@ -553,7 +567,7 @@ impl IoThread {
         if !inf.targets.iter().all(|t| t.done) {
             // An implicit transaction's next group starts now, or its
             // remaining groups are skipped after a failure.
-            if self.implicit_txn_launch(ck) {
+            if self.implicit_txn_launch(ck) || self.write_limit_launch(ck) {
                 return;
             }
             let Some(Conn::Client(c)) = self.conns.get(ck) else {

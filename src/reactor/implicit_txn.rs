@@ -47,7 +47,7 @@ pub(super) enum ImplicitTxn {
 /// shardgate's own: a DML statement gathered from several targets while
 /// the session has no transaction open, autocommit on and no LOCK TABLES.
 fn needs_implicit_txn(c: &Client, inf: &InFlight) -> bool {
-    matches!(inf.gather, Gather::SumOk | Gather::SameOk)
+    matches!(inf.gather, Gather::SumOk(_) | Gather::SameOk)
         && inf.targets.len() > 1
         && matches!(
             inf.effects.kind,
@@ -95,6 +95,10 @@ impl IoThread {
         let Some(inf) = c.inflight.as_mut() else {
             return false;
         };
+        if matches!(inf.gather, Gather::SumOk(Some(_))) {
+            // Target by target, in the same group order (`write_limit`).
+            return false;
+        }
         if *launched >= order.len()
             || order[..*launched]
                 .iter()

@@ -23,6 +23,7 @@ pub mod relay;
 mod reply;
 mod sock;
 mod stmt_cache;
+mod write_limit;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

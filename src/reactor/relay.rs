@@ -81,6 +81,10 @@ pub struct Outcome {
     pub prepared: Option<(u32, u16, u16)>,
     /// An OK or EOF carried SERVER_SESSION_STATE_CHANGED.
     pub session_state_changed: bool,
+    /// The rows an UPDATE matched: the first number of the last OK's info
+    /// text (`Rows matched: 3  Changed: 2  Warnings: 0`), when asked for
+    /// ([`ReplyTracker::reading_matched_rows`]) and present.
+    pub matched_rows: Option<u64>,
 }
 
 /// Progress of one [`ReplyTracker::advance`] call.
@@ -104,6 +108,9 @@ pub struct ReplyTracker {
     /// Bytes of a continued packet still to skip (frames after a full one).
     continuing: bool,
     outcome: Outcome,
+    /// Read the OK's info text for [`Outcome::matched_rows`]: `Some(true)`
+    /// when it is length-encoded (CLIENT_SESSION_TRACK).
+    ok_info: Option<bool>,
 }
 
 impl ReplyTracker {
@@ -120,7 +127,16 @@ impl ReplyTracker {
             deprecate_eof,
             continuing: false,
             outcome: Outcome::default(),
+            ok_info: None,
         }
+    }
+
+    /// Also reads the rows an UPDATE matched from its OK's info text
+    /// (`session_track`: the connection has CLIENT_SESSION_TRACK, which
+    /// length-encodes the text).
+    pub fn reading_matched_rows(mut self, session_track: bool) -> ReplyTracker {
+        self.ok_info = Some(session_track);
+        self
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -341,8 +357,33 @@ impl ReplyTracker {
         let status = r.u16("status flags")?;
         self.outcome.error = false;
         self.on_status(status);
+        if let Some(session_track) = self.ok_info {
+            self.outcome.matched_rows = None;
+            if r.u16("warnings").is_ok() && !r.is_empty() {
+                let info = match session_track {
+                    true => r.lenenc_bytes("info").unwrap_or_default(),
+                    false => r.rest(),
+                };
+                self.outcome.matched_rows = first_number(info);
+            }
+        }
         Ok(())
     }
+}
+
+/// The first decimal number in an OK's info text (UPDATE's text,
+/// ER_UPDATE_INFO, gives the matched rows first, in the server's message
+/// languages too).
+fn first_number(info: &[u8]) -> Option<u64> {
+    let start = info.iter().position(u8::is_ascii_digit)?;
+    let digits = info[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    std::str::from_utf8(&info[start..start + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn eof_status(p: &[u8]) -> Result<u16> {
@@ -409,6 +450,45 @@ mod tests {
         let err = frames(&[b"\xff\x15\x04#28000denied".to_vec()]);
         let (a, o) = run_all(Expect::OkOrErr, false, &err);
         assert!(a.done && o.error);
+    }
+
+    #[test]
+    fn matched_rows_come_from_the_ok_info_when_asked_for() {
+        let info = b"Rows matched: 12  Changed: 3  Warnings: 0";
+        // Without CLIENT_SESSION_TRACK the info is the rest of the packet.
+        let mut plain = ok(2);
+        plain.extend_from_slice(info);
+        // With it, a length-encoded string (here 41 bytes, a ')' before
+        // the text; a length of 48..57 would read as a digit).
+        let mut tracked = ok(2);
+        tracked.push(info.len() as u8);
+        tracked.extend_from_slice(info);
+        for (payload, session_track) in [(plain, false), (tracked, true)] {
+            let wire = frames(&[payload]);
+            let mut t =
+                ReplyTracker::new(Expect::ResultSets, false).reading_matched_rows(session_track);
+            assert!(t.advance(&wire).unwrap().done);
+            assert_eq!(t.outcome().matched_rows, Some(12));
+            assert_eq!(t.outcome().affected_rows, 1);
+            // Not asked for: not read.
+            let mut t = ReplyTracker::new(Expect::ResultSets, false);
+            t.advance(&wire).unwrap();
+            assert_eq!(t.outcome().matched_rows, None);
+        }
+        // An OK without info (a DELETE) has none.
+        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_matched_rows(true);
+        t.advance(&frames(&[ok(2)])).unwrap();
+        assert_eq!(t.outcome().matched_rows, None);
+        // A length byte that reads as a digit ('2', 50 bytes) is skipped.
+        let long = b"Rows matched: 123456  Changed: 123456  Warnings: 1";
+        assert_eq!(long.len(), 50);
+        let mut tracked = ok(2);
+        tracked.push(long.len() as u8);
+        tracked.extend_from_slice(long);
+        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_matched_rows(true);
+        t.advance(&frames(&[tracked])).unwrap();
+        assert_eq!(t.outcome().matched_rows, Some(123_456));
+        assert_eq!(first_number(b"no digits"), None);
     }
 
     #[test]

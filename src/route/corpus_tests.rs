@@ -100,7 +100,8 @@ fn describe(topo: &config::Topology, action: &Action) -> String {
                 .collect();
             let g = match gather {
                 Gather::Relay => "relay",
-                Gather::SumOk => "sum affected rows",
+                Gather::SumOk(Some(_)) => "sum affected rows, one by one",
+                Gather::SumOk(None) => "sum affected rows",
                 Gather::SameOk => "same on every group",
                 Gather::Merge(_) => "merge",
                 Gather::Rename(_) => "rename",

@@ -22,6 +22,7 @@ pub mod shard;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
@@ -107,6 +108,20 @@ pub struct Effects {
     pub user_vars: Option<Box<UserVarAssignments>>,
 }
 
+/// The LIMIT of an UPDATE/DELETE counted down over its targets, which run
+/// one after the other in their order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitCountdown {
+    /// The statement's LIMIT.
+    pub rows: u64,
+    /// An UPDATE: its LIMIT counts the rows it matched (not those changed).
+    pub matched_rows: bool,
+    /// Where the LIMIT's number is in each target's SQL.
+    pub at: Vec<Range<usize>>,
+    /// The next target to start.
+    pub next: usize,
+}
+
 /// User variables a statement assigns, by name (lowercased, without `@`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserVarAssignments {
@@ -133,8 +148,10 @@ pub enum Gather {
     #[default]
     Relay,
     /// Writes / DDL on several targets: one OK with the affected rows summed
-    /// (the first ERR wins).
-    SumOk,
+    /// (the first ERR wins). With a countdown (an UPDATE/DELETE with LIMIT,
+    /// `route::shard::write_limit`) the targets run one after the other,
+    /// each with the LIMIT left.
+    SumOk(Option<Box<LimitCountdown>>),
     /// The same statement on every group (broadcast writes, DDL): one OK
     /// with the affected rows of one group (the first ERR wins).
     SameOk,

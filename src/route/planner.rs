@@ -33,7 +33,13 @@ fn explain_target(sql: &[u8]) -> Option<&[u8]> {
 fn gather_name(g: &super::Gather) -> String {
     match g {
         super::Gather::Relay => "relay".into(),
-        super::Gather::SumOk => "sum affected rows".into(),
+        super::Gather::SumOk(None) => "sum affected rows".into(),
+        super::Gather::SumOk(Some(l)) => {
+            format!(
+                "sum affected rows, one after the other until {} rows",
+                l.rows
+            )
+        }
         super::Gather::SameOk => "same on every group".into(),
         super::Gather::Rename(_) => "logical table names".into(),
         super::Gather::Merge(spec) => {
@@ -70,20 +76,23 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
     let rows: Vec<Vec<Option<String>>> = match action {
         Action::Forward {
             targets, gather, ..
-        } => targets
-            .iter()
-            .map(|t| {
-                vec![
-                    Some(t.group.clone()),
-                    Some(t.addr.to_string()),
-                    t.sql
-                        .as_ref()
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .or(Some("(unchanged)".into())),
-                    Some(gather_name(gather)),
-                ]
-            })
-            .collect(),
+        } => {
+            let how = gather_name(gather);
+            targets
+                .iter()
+                .map(|t| {
+                    vec![
+                        Some(t.group.clone()),
+                        Some(t.addr.to_string()),
+                        t.sql
+                            .as_ref()
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .or(Some("(unchanged)".into())),
+                        Some(how.clone()),
+                    ]
+                })
+                .collect()
+        }
         Action::Reply(p) if p.first() == Some(&0xff) => {
             let msg = String::from_utf8_lossy(p.get(9..).unwrap_or_default()).into_owned();
             vec![vec![None, None, Some(msg), Some("error".into())]]

@@ -30,6 +30,7 @@ use crate::sql::LexOptions;
 mod ddl;
 mod insert;
 mod maintenance;
+mod write_limit;
 
 /// What the sharding planner decided.
 pub enum ShardPlan {
@@ -405,6 +406,23 @@ fn info_schema_sql(
     (!edits.is_empty()).then(|| splice(sql, edits))
 }
 
+/// A write with RETURNING answers with rows; its targets' result sets are
+/// not merged (the implicit transaction and the summed OK expect OKs), so
+/// it must run on one target.
+fn returning_on_one_target(parsed: &Parsed<'_>, plan: ShardPlan) -> ShardPlan {
+    match &plan {
+        ShardPlan::Action(Action::Forward { targets, .. })
+            if parsed.returning && targets.len() > 1 =>
+        {
+            refuse(
+                "shardgate: INSERT/REPLACE/DELETE ... RETURNING on several shards (or a broadcast table's \
+                 groups) is not supported; restrict it to one shard with the shard key, or drop RETURNING",
+            )
+        }
+        _ => plan,
+    }
+}
+
 /// How a SHOW TABLES / SHOW TABLE STATUS listing is finished.
 #[derive(Default)]
 struct ShowListing {
@@ -689,11 +707,12 @@ impl<'a, 't> Planner<'a, 't> {
         let sharded = self.sharded();
         match &self.parsed.stmt {
             Stmt::Select | Stmt::Update { .. } | Stmt::Delete { .. } | Stmt::Insert(_) => {
-                if sharded.is_empty() {
+                let plan = if sharded.is_empty() {
                     self.plan_broadcast_dml()
                 } else {
                     self.plan_sharded_dml(&sharded)
-                }
+                };
+                returning_on_one_target(self.parsed, plan)
             }
             Stmt::CreateTable { .. }
             | Stmt::AlterTable
@@ -1548,14 +1567,24 @@ impl<'a, 't> Planner<'a, 't> {
                      row or grouped by the shard key (no LIMIT), or restrict it to one shard with the shard key",
                 );
             }
-            if !is_select && (top.limit.is_some() || !top.order_by.is_empty()) {
-                return refuse("shardgate: UPDATE/DELETE with ORDER BY or LIMIT over several shards is not supported");
-            }
+        }
+        // Groups in name order, then shards: the order an UPDATE/DELETE
+        // with LIMIT counts down in (`write_limit`), the implicit
+        // transaction's order.
+        if !is_select && shards.len() > 1 && top.limit.is_some() {
+            shards.sort_by_key(|&s| (Self::group_of(rule, s).ok(), s));
         }
         let mut targets = match self.shard_targets(rule, shards.iter().copied()) {
             Ok(t) => t,
             Err(p) => return p,
         };
+        let mut countdown = None;
+        if !is_select && targets.len() > 1 {
+            match self.write_limit_countdown(&mut targets, &shards) {
+                Ok(c) => countdown = c,
+                Err(p) => return p,
+            }
+        }
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else if is_select {
@@ -1585,7 +1614,7 @@ impl<'a, 't> Planner<'a, 't> {
                 Err(msg) => return refuse(msg),
             }
         } else {
-            Gather::SumOk
+            Gather::SumOk(countdown)
         };
         ShardPlan::Action(Action::Forward {
             targets,

@@ -29,5 +29,6 @@ mod sharding;
 mod sharding_collation;
 mod sharding_session;
 mod sharding_txn;
+mod sharding_writes;
 mod shutdown;
 mod statements;

@@ -133,7 +133,7 @@ impl<'a, 't> Planner<'a, 't> {
                 }
                 let mut effects = self.effects();
                 effects.pin = crate::session::PinReasons::LAST_INSERT_ID;
-                ShardPlan::Action(Action::Forward { targets, gather: Gather::SumOk, effects })
+                ShardPlan::Action(Action::Forward { targets, gather: Gather::SumOk(None), effects })
             }
         }
     }
@@ -265,7 +265,7 @@ impl<'a, 't> Planner<'a, 't> {
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else {
-            Gather::SumOk
+            Gather::SumOk(None)
         };
         ShardPlan::Action(Action::Forward {
             targets,

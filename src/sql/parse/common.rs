@@ -69,6 +69,7 @@ impl<'a> P<'a> {
                 hint: None,
                 info_schema: InfoSchema::default(),
                 multi_statement: false,
+                returning: false,
                 unsupported: None,
             },
             ctes: Vec::new(),

@@ -122,6 +122,7 @@ impl<'a> P<'a> {
         }
         if self.is_kw(j, Kw::Returning) && j + 1 < n {
             ins.returning = Some(self.span(j + 1, n));
+            self.out.returning = true;
             self.scan(j + 1, n, 0, Clause::Other);
             j = n;
         }

@@ -889,6 +889,8 @@ pub struct Parsed<'a> {
     pub info_schema: InfoSchema,
     /// Text follows the first statement's `;`; only the first was parsed.
     pub multi_statement: bool,
+    /// INSERT/REPLACE/DELETE ... RETURNING: the statement answers with rows.
+    pub returning: bool,
     /// Set when the statement was not understood (completely): then
     /// `tables` may be incomplete, so the planner must not route it as a
     /// sharded statement; see [`super::mentions`].

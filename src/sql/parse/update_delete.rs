@@ -77,6 +77,7 @@ impl<'a> P<'a> {
         }
         j = self.clauses(j, n, 0);
         if self.is_kw(j, Kw::Returning) && j + 1 < n {
+            self.out.returning = true;
             self.scan(j + 1, n, 0, Clause::Other);
             j = n;
         }

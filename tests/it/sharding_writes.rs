@@ -1,0 +1,205 @@
+//! Scattered writes that one server bounds or answers with rows (issue 4):
+//! UPDATE/DELETE with LIMIT over several shards change at most LIMIT rows
+//! in all (the shards run one after the other, each with what is left),
+//! counting matched rows for UPDATE as the server does; ORDER BY with
+//! LIMIT is refused; RETURNING runs on one shard and is refused on
+//! several, before anything is changed.
+//!
+//! Runs on the three-group cluster of `sharding.rs` (`orders` hashed by
+//! `order_id` over 5 shards: `id % 5` 0 and 1 on g0, 2 on g1, 3 and 4 on
+//! g2), under its [`serial`] lock, with its own keys.
+
+use mysql::consts::CapabilityFlags;
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts};
+
+use crate::common::server_err;
+use crate::sharding::{cluster, q, serial};
+
+/// `orders` keys of this module: 20 rows, 4 on each shard.
+const LO: i64 = 881_000;
+const HI: i64 = 881_019;
+
+/// A connection to schema `blog`; `found_rows`: CLIENT_FOUND_ROWS (an
+/// UPDATE's affected rows are the rows it matched).
+fn proxy_conn(found_rows: bool) -> Conn {
+    let mut opts = cluster().proxy.opts().db_name(Some("blog"));
+    if found_rows {
+        opts = opts.additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS);
+    }
+    Conn::new(Opts::from(opts)).expect("connect through shardgate")
+}
+
+/// The module's 20 rows: amount 0 on g0's shards, 1 elsewhere.
+fn fill(conn: &mut Conn) {
+    q(
+        conn,
+        &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+    let values: Vec<String> = (LO..=HI)
+        .map(|id| {
+            let amount = if id % 5 <= 1 { 0 } else { 1 };
+            format!("({id}, {amount}, 'new')")
+        })
+        .collect();
+    let r = q(
+        conn,
+        &format!(
+            "INSERT INTO orders (order_id, amount, note) VALUES {}",
+            values.join(", ")
+        ),
+    );
+    assert_eq!(r.affected, 20);
+}
+
+fn count(conn: &mut Conn, cond: &str) -> i64 {
+    let sql =
+        format!("SELECT COUNT(*) FROM orders WHERE order_id BETWEEN {LO} AND {HI} AND {cond}");
+    q(conn, &sql).rows[0][0].parse().expect("a count")
+}
+
+#[test]
+fn delete_with_limit_over_shards_removes_at_most_limit_rows() {
+    let _s = serial();
+    let mut conn = proxy_conn(false);
+    fill(&mut conn);
+    let del = format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI} LIMIT");
+    // 7 rows span two shards (4 + 3): both run, the second with LIMIT 3.
+    assert_eq!(q(&mut conn, &format!("{del} 7")).affected, 7);
+    assert_eq!(count(&mut conn, "1"), 13);
+    // The purge loop: batches of 5 until nothing is left.
+    let batches: Vec<u64> = (0..6)
+        .map(|_| q(&mut conn, &format!("{del} 5")).affected)
+        .collect();
+    assert_eq!(batches, [5, 5, 3, 0, 0, 0]);
+    assert_eq!(count(&mut conn, "1"), 0);
+    // LIMIT 0 changes nothing, but the statement is still checked.
+    fill(&mut conn);
+    assert_eq!(q(&mut conn, &format!("{del} 0")).affected, 0);
+    let e = conn
+        .query_drop("DELETE FROM orders WHERE nosuch = 1 LIMIT 0")
+        .expect_err("an unknown column");
+    assert_eq!(server_err(&e).map(|e| e.0), Some(1054), "{e}");
+    // Inside a transaction the LIMIT holds too, and ROLLBACK undoes it.
+    q(&mut conn, "BEGIN");
+    assert_eq!(q(&mut conn, &format!("{del} 9")).affected, 9);
+    assert_eq!(count(&mut conn, "1"), 11);
+    q(&mut conn, "ROLLBACK");
+    assert_eq!(count(&mut conn, "1"), 20);
+    // A prepared statement, LIMIT bound at EXECUTE.
+    let stmt = conn
+        .prep("DELETE FROM orders WHERE order_id BETWEEN ? AND ? LIMIT ?")
+        .expect("prepare");
+    conn.exec_drop(&stmt, (LO, HI, 6)).expect("execute");
+    assert_eq!(conn.affected_rows(), 6);
+    conn.exec_drop(&stmt, (LO, HI, 100)).expect("execute");
+    assert_eq!(conn.affected_rows(), 14);
+    assert_eq!(count(&mut conn, "1"), 0);
+    // A LIMIT written in the prepared statement: its plan is cached and
+    // reused, each execution counting down from 9 again.
+    fill(&mut conn);
+    let stmt = conn
+        .prep("DELETE FROM orders WHERE order_id BETWEEN ? AND ? LIMIT 9")
+        .expect("prepare");
+    let mut deleted = Vec::new();
+    for _ in 0..3 {
+        conn.exec_drop(&stmt, (LO, HI)).expect("execute");
+        deleted.push(conn.affected_rows());
+    }
+    assert_eq!(deleted, [9, 9, 2]);
+}
+
+#[test]
+fn update_with_limit_over_shards_counts_matched_rows() {
+    let _s = serial();
+    for found_rows in [false, true] {
+        let mut conn = proxy_conn(found_rows);
+        fill(&mut conn);
+        let upd =
+            format!("UPDATE orders SET note = 'seen' WHERE order_id BETWEEN {LO} AND {HI} LIMIT");
+        // 10 rows: g0's two shards (8) and 2 of g1's shard.
+        assert_eq!(q(&mut conn, &format!("{upd} 10")).affected, 10);
+        assert_eq!(count(&mut conn, "note = 'seen'"), 10);
+        // LIMIT 15 matches the same 10 first (each shard in primary-key
+        // order) and 5 more: MariaDB's LIMIT counts matched rows, so 15
+        // rows carry the note, not 20 (counting changed rows would go on).
+        let r = q(&mut conn, &format!("{upd} 15"));
+        assert_eq!(
+            count(&mut conn, "note = 'seen'"),
+            15,
+            "found_rows {found_rows}"
+        );
+        assert_eq!(r.affected, if found_rows { 15 } else { 5 });
+    }
+}
+
+#[test]
+fn scattered_limit_write_that_fails_on_a_later_shard_changes_nothing() {
+    let _s = serial();
+    let mut conn = proxy_conn(false);
+    fill(&mut conn);
+    // g0's shards (amount 0) succeed; g1's (amount 1) overflows DECIMAL(10,2)
+    // in strict mode: the whole statement fails and g0's part is undone.
+    let e = conn
+        .query_drop(format!(
+            "UPDATE orders SET amount = amount * 1e20 + 5 WHERE order_id BETWEEN {LO} AND {HI} LIMIT 15"
+        ))
+        .expect_err("out of range on g1");
+    assert_eq!(server_err(&e).map(|e| e.0), Some(1264), "{e}");
+    assert_eq!(count(&mut conn, "amount = 5"), 0, "g0's rows rolled back");
+    // ORDER BY with LIMIT would need the first rows of every shard: refused.
+    let e = conn
+        .query_drop(format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI} ORDER BY amount LIMIT 3"
+        ))
+        .expect_err("ORDER BY with LIMIT");
+    assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{e}");
+    // ORDER BY alone changes every matching row.
+    let r = q(
+        &mut conn,
+        &format!("UPDATE orders SET note = 'all' WHERE order_id BETWEEN {LO} AND {HI} ORDER BY order_id DESC"),
+    );
+    assert_eq!(r.affected, 20);
+    assert_eq!(count(&mut conn, "1"), 20);
+}
+
+#[test]
+fn returning_runs_on_one_shard_and_is_refused_on_several() {
+    let _s = serial();
+    let mut conn = proxy_conn(false);
+    fill(&mut conn);
+    let r = q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id = {LO} RETURNING order_id, note"),
+    );
+    assert_eq!(r.rows, [[LO.to_string(), "new".to_string()]]);
+    let r = q(
+        &mut conn,
+        &format!("INSERT INTO orders (order_id, note) VALUES ({LO}, 'back') RETURNING note"),
+    );
+    assert_eq!(r.rows, [["back".to_string()]]);
+    for sql in [
+        format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI} RETURNING order_id"),
+        format!(
+            "INSERT INTO orders (order_id, note) VALUES ({}, 'x'), ({}, 'y') RETURNING order_id",
+            HI + 1,
+            HI + 2
+        ),
+    ] {
+        let e = conn
+            .query_drop(&sql)
+            .expect_err("RETURNING on several shards");
+        assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{sql}: {e}");
+    }
+    // Refused before anything ran.
+    assert_eq!(count(&mut conn, "1"), 20);
+    let after = format!(
+        "SELECT COUNT(*) FROM orders WHERE order_id > {HI} AND order_id <= {}",
+        HI + 2
+    );
+    assert_eq!(q(&mut conn, &after).rows[0][0], "0");
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+}
