@@ -127,6 +127,7 @@ fn benches(c: &mut Criterion) {
         shard_key: None,
         client_charset: Some(shardgate::merge::charset::Charset::Utf8),
         user_vars_by_query: Vec::new(),
+        row_count: None,
     };
     // Sanity: each statement is planned as intended (one shard; three
     // shards; all four), not refused.

@@ -478,6 +478,7 @@ fn explain(shared: &Shared, sess: &Session, text: &str) -> Reply {
         caps: sess.caps,
         client_charset: None,
         user_vars_by_query: Vec::new(),
+        row_count: None,
     };
     let topo = shared.topology();
     let state = shared.route_state();

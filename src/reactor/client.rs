@@ -134,6 +134,8 @@ pub(super) struct InFlight {
     /// The rows the targets' UPDATEs matched (for a LIMIT counted down,
     /// `route::LimitCountdown`; their affected rows when not reported).
     pub matched: u64,
+    /// A target answered with a result set (`ROW_COUNT()` is then -1).
+    pub result_set: bool,
     /// Reads moved to another node after a replica refused the connection.
     pub retries: u8,
     /// When `backend.query_timeout` cancelled it (`reactor::query_timeout`).
@@ -187,6 +189,7 @@ impl InFlight {
             affected: 0,
             insert_id: 0,
             matched: 0,
+            result_set: false,
             retries: 0,
             cancelled_at: None,
         }
@@ -289,6 +292,7 @@ impl Client {
             shard_key: self.sess.shard_key.clone(),
             client_charset: self.sess.client_charset(),
             user_vars_by_query: self.sess.user_vars_by_query.clone(),
+            row_count: self.sess.row_count,
         }
     }
 
@@ -774,6 +778,19 @@ impl IoThread {
         let status = session_status(c);
         let p = ok_payload(c.sess.caps, 0, 0, status);
         self.reply_local(key, &p);
+    }
+}
+
+/// What `ROW_COUNT()` answers after `reply` (an OK or ERR payload): the
+/// OK's affected rows, or -1 (`route::row_count`).
+pub(super) fn row_count_of_reply(reply: &[u8]) -> i64 {
+    match reply.split_first() {
+        Some((0x00, rest)) => shardgate_proto::codec::Reader::new(rest)
+            .lenenc_int("affected rows")
+            .ok()
+            .and_then(|n| i64::try_from(n).ok())
+            .unwrap_or(-1),
+        _ => -1,
     }
 }
 

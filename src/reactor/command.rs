@@ -95,6 +95,7 @@ impl IoThread {
                 c.sess.pins = PinReasons::default();
                 c.open_statements = 0;
                 c.sess.last_insert_id = 0;
+                c.sess.row_count = None;
                 // Closing the attached connections resets their sessions on
                 // the servers (rolls back, drops temporary tables, unlocks).
                 let attached = std::mem::take(&mut c.backends);
@@ -332,11 +333,17 @@ impl IoThread {
             return; // the session moved on (closed and reused slot, or killed)
         }
         match plan.action {
-            Action::Reply(payload) => self.reply_local(key, &payload),
+            Action::Reply(payload) => {
+                if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
+                    c.sess.row_count = Some(super::client::row_count_of_reply(&payload));
+                }
+                self.reply_local(key, &payload)
+            }
             Action::ReplyPackets(packets) => {
                 let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
                     return;
                 };
+                c.sess.row_count = Some(-1);
                 if !sock::append(&mut c.wbuf, &mut self.pool, &packets) {
                     self.close(key, "buffer memory exhausted");
                     return;

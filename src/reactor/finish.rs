@@ -29,6 +29,20 @@ impl IoThread {
             return;
         };
         let elapsed = inflight.started.elapsed();
+        // What the client was told, for ROW_COUNT() (`route::row_count`).
+        c.sess.row_count = Some(
+            if error
+                || inflight.result_set
+                || matches!(
+                    inflight.gather,
+                    crate::route::Gather::Merge(_) | crate::route::Gather::Rename(_)
+                )
+            {
+                -1
+            } else {
+                i64::try_from(affected).unwrap_or(i64::MAX)
+            },
+        );
         self.shared
             .metrics
             .statement(inflight.effects.kind, elapsed, error);

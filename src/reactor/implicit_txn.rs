@@ -19,7 +19,7 @@
 //! fails between the other groups' COMMIT and its own loses its part, and
 //! the client gets that COMMIT's error.
 
-use super::client::{ok_payload, session_status, Client, InFlight};
+use super::client::{ok_payload, row_count_of_reply, session_status, Client, InFlight};
 use super::io_thread::{Conn, IoThread};
 use crate::route::{Effects, Gather};
 use crate::session::PinReasons;
@@ -161,6 +161,7 @@ impl IoThread {
                         Some(e) => e,
                         None => ok_payload(c.sess.caps, affected, insert_id, session_status(c)),
                     };
+                    c.sess.row_count = Some(row_count_of_reply(&reply));
                     self.maybe_release_after_statement(ck);
                     self.reply_local(ck, &reply);
                     return true;
@@ -198,6 +199,8 @@ impl IoThread {
                     (None, Some(e)) => e,
                     (None, None) => ok_payload(c.sess.caps, affected, insert_id, session_status(c)),
                 };
+                // The write's count, not its COMMIT's.
+                c.sess.row_count = Some(row_count_of_reply(&reply));
                 self.reply_local(ck, &reply);
                 true
             }

@@ -85,6 +85,8 @@ pub struct Outcome {
     /// text (`Rows matched: 3  Changed: 2  Warnings: 0`), when asked for
     /// ([`ReplyTracker::reading_matched_rows`]) and present.
     pub matched_rows: Option<u64>,
+    /// The (last) result was a result set, not an OK.
+    pub result_set: bool,
 }
 
 /// Progress of one [`ReplyTracker::advance`] call.
@@ -223,6 +225,7 @@ impl ReplyTracker {
                 }
                 0x00 => {
                     self.on_ok(p)?;
+                    self.outcome.result_set = false;
                     self.end_or_more(self.outcome.status)
                 }
                 0xff => {
@@ -238,6 +241,7 @@ impl ReplyTracker {
                         });
                     }
                     self.outcome.error = false;
+                    self.outcome.result_set = true;
                     State::ColumnDefs { left: n }
                 }
                 _ => {

@@ -328,6 +328,7 @@ impl IoThread {
                 } else {
                     inf.affected.saturating_add(outcome.affected_rows)
                 };
+                inf.result_set |= outcome.result_set;
                 inf.matched = inf
                     .matched
                     .saturating_add(outcome.matched_rows.unwrap_or(outcome.affected_rows));

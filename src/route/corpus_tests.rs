@@ -71,6 +71,7 @@ fn blog_ctx(multi_statements: bool) -> RouteCtx {
         shard_key: None,
         client_charset: Some(crate::merge::charset::Charset::Utf8),
         user_vars_by_query: Vec::new(),
+        row_count: None,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod local;
 pub mod lookup;
 mod planner;
 pub mod point;
+pub mod row_count;
 pub mod rules;
 mod scatter;
 pub mod shard;
@@ -57,6 +58,10 @@ pub struct RouteCtx {
     /// the group whose session connection alone holds each value:
     /// shardgate cannot repeat those elsewhere.
     pub user_vars_by_query: Vec<(String, String)>,
+    /// What `ROW_COUNT()` must answer: the affected rows of the client's
+    /// previous statement (-1 after rows or an error), which may have run
+    /// on other connections (`route::row_count`). `None` before any.
+    pub row_count: Option<i64>,
 }
 
 /// A COM_QUERY to route.

@@ -259,6 +259,27 @@ fn plan_statement(
     {
         return Action::SplitMulti;
     }
+    // ROW_COUNT() answers what the client was told of its previous
+    // statement, wherever that ran (`route::row_count`). Text statements
+    // only: a prepared statement's plan is kept for its next executions.
+    if st.row_count_fn && !st.multi_statement && params.is_none() && state.any_sharding() {
+        let rewritten = ctx
+            .row_count
+            .and_then(|n| super::row_count::with_row_count(sql, opts, n));
+        if let Some(rewritten) = rewritten {
+            let inner = RouteCtx {
+                row_count: None,
+                ..ctx.clone()
+            };
+            let mut action = plan_statement(topo, state, &inner, &rewritten, None, may_block);
+            if let Action::Forward { targets, .. } = &mut action {
+                for t in targets.iter_mut().filter(|t| t.sql.is_none()) {
+                    t.sql = Some(rewritten.clone());
+                }
+            }
+            return action;
+        }
+    }
     let mut effects = Effects::default();
     let mut schema = ctx.schema.clone();
     match &st.kind {

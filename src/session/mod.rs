@@ -186,6 +186,9 @@ pub struct Session {
     pub backslash_escapes: bool,
     /// What LAST_INSERT_ID() returns in this session (from OK packets).
     pub last_insert_id: u64,
+    /// The affected rows the client was last told (-1 after rows or an
+    /// error): what `ROW_COUNT()` answers (`route::row_count`).
+    pub row_count: Option<i64>,
     /// An explicit transaction is open (sharded schemas): the statement
     /// that opened it, replayed on each backend the transaction touches.
     pub txn_begin: Option<Vec<u8>>,
@@ -246,6 +249,7 @@ impl Session {
             pins: PinReasons::default(),
             backslash_escapes: true,
             last_insert_id: 0,
+            row_count: None,
             txn_begin: None,
             shard_key: None,
             user_vars_by_query: Vec::new(),

@@ -203,3 +203,54 @@ fn returning_runs_on_one_shard_and_is_refused_on_several() {
         &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
     );
 }
+
+#[test]
+fn row_count_answers_the_previous_statement_wherever_it_ran() {
+    let _s = serial();
+    let mut conn = proxy_conn(false);
+    let row_count = |conn: &mut Conn| {
+        let r = q(conn, "SELECT ROW_COUNT()");
+        assert_eq!(r.cols, ["ROW_COUNT()"], "the name one server gives");
+        r.rows[0][0].clone()
+    };
+    // 20 rows over every shard, in shardgate's own transaction: the summed
+    // count, not the last COMMIT's or one group's.
+    fill(&mut conn);
+    assert_eq!(row_count(&mut conn), "20");
+    // Right after, the SELECT itself counts: -1.
+    assert_eq!(row_count(&mut conn), "-1");
+    // A write on g1 alone; ROW_COUNT() without a table runs on the default
+    // group g0, whose connection did not run it.
+    let one_on_g1 = LO + 2;
+    q(
+        &mut conn,
+        &format!("UPDATE orders SET note = 'g1' WHERE order_id = {one_on_g1}"),
+    );
+    assert_eq!(row_count(&mut conn), "1");
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI} LIMIT 7"),
+    );
+    let r = q(
+        &mut conn,
+        "SELECT ROW_COUNT() AS n, ROW_COUNT() + 1, 'ROW_COUNT()'",
+    );
+    assert_eq!(r.cols, ["n", "ROW_COUNT() + 1", "ROW_COUNT()"]);
+    assert_eq!(r.rows, [["7", "8", "ROW_COUNT()"]]);
+    // After rows or an error: -1; after DDL-like OKs: their count.
+    q(
+        &mut conn,
+        &format!("SELECT * FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+    assert_eq!(row_count(&mut conn), "-1");
+    conn.query_drop("SELECT * FROM no_such_table")
+        .expect_err("no table");
+    assert_eq!(row_count(&mut conn), "-1");
+    q(&mut conn, "SET @rc_probe = 1");
+    assert_eq!(row_count(&mut conn), "0");
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+    assert_eq!(row_count(&mut conn), "13");
+}

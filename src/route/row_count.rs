@@ -1,0 +1,98 @@
+//! `ROW_COUNT()` with sharding. The server answers it from the connection
+//! it runs on, but the client's previous statement may have run elsewhere:
+//! on another group (`SELECT ROW_COUNT()` goes to the default group after
+//! an UPDATE on g1), or on several shards at once (the client got their
+//! affected rows summed). shardgate keeps what the client was told (the
+//! OK's affected rows, -1 after a result set or an error, as
+//! `mysql_affected_rows()` says) and writes that number into the statement
+//! in place of each `ROW_COUNT()` call; a select item without alias keeps
+//! the name one server gives it (`` AS `ROW_COUNT()` ``).
+
+use std::ops::Range;
+
+use crate::sql::lexer::{tokenize, Kw, LexOptions, TokenKind};
+use crate::sql::parse::{self, BlockKind, Stmt};
+
+/// `sql` with every `ROW_COUNT()` call replaced by `value`; `None` when
+/// it calls none (the word inside a string or a comment is not a call).
+pub fn with_row_count(sql: &[u8], opts: LexOptions, value: i64) -> Option<Vec<u8>> {
+    let tokens = tokenize(sql, opts);
+    let calls: Vec<Range<usize>> = tokens
+        .windows(3)
+        .filter(|w| {
+            w[0].kind == TokenKind::Keyword(Kw::RowCount)
+                && w[1].kind == TokenKind::LParen
+                && w[2].kind == TokenKind::RParen
+        })
+        .map(|w| w[0].start..w[2].end)
+        .collect();
+    if calls.is_empty() {
+        return None;
+    }
+    let mut edits: Vec<(Range<usize>, Vec<u8>)> = calls
+        .iter()
+        .map(|r| (r.clone(), format!("({value})").into_bytes()))
+        .collect();
+    let parsed = parse::parse_lexed(sql, opts, tokens);
+    if matches!(parsed.stmt, Stmt::Select) && parsed.analysed() {
+        let top = parsed.top();
+        if top.kind != BlockKind::Union {
+            for item in top.items.iter().filter(|i| i.alias.is_none()) {
+                let inside =
+                    |r: &Range<usize>| r.start >= item.expr.start && r.end <= item.expr.end;
+                // (an alias is at most 256 characters)
+                if calls.iter().any(inside) && item.expr.len() <= 250 {
+                    let text = String::from_utf8_lossy(&sql[item.expr.clone()]).replace('`', "``");
+                    edits.push((
+                        item.expr.end..item.expr.end,
+                        format!(" AS `{text}`").into_bytes(),
+                    ));
+                }
+            }
+        }
+    }
+    edits.sort_by_key(|(r, _)| (r.start, r.end));
+    let mut out = Vec::with_capacity(sql.len() + 32);
+    let mut pos = 0;
+    for (r, text) in edits {
+        out.extend_from_slice(&sql[pos..r.start]);
+        out.extend_from_slice(&text);
+        pos = r.end;
+    }
+    out.extend_from_slice(&sql[pos..]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(sql: &str, value: i64) -> Option<String> {
+        with_row_count(sql.as_bytes(), LexOptions::default(), value)
+            .map(|v| String::from_utf8(v).expect("utf-8"))
+    }
+
+    #[test]
+    fn calls_become_the_value_and_items_keep_their_names() {
+        assert_eq!(
+            rewrite("SELECT ROW_COUNT()", 4).as_deref(),
+            Some("SELECT (4) AS `ROW_COUNT()`")
+        );
+        assert_eq!(
+            rewrite("select row_count ( ) + 1, row_count() AS n FROM t", -1).as_deref(),
+            Some("select (-1) + 1 AS `row_count ( ) + 1`, (-1) AS n FROM t")
+        );
+        assert_eq!(
+            rewrite("INSERT INTO log (n) VALUES (ROW_COUNT())", 2).as_deref(),
+            Some("INSERT INTO log (n) VALUES ((2))")
+        );
+        assert_eq!(
+            rewrite("SELECT 1 FROM t WHERE ROW_COUNT() > 0", 3).as_deref(),
+            Some("SELECT 1 FROM t WHERE (3) > 0")
+        );
+        // Not calls: text, comments, other names.
+        assert_eq!(rewrite("SELECT 'ROW_COUNT()' /* ROW_COUNT() */", 1), None);
+        assert_eq!(rewrite("SELECT t.row_count FROM t", 1), None);
+        assert_eq!(rewrite("SELECT ROW_COUNT(", 1), None);
+    }
+}
