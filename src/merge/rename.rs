@@ -1,8 +1,11 @@
 //! Metadata results in logical terms: SHOW TABLES and information_schema
 //! queries run on one group, whose tables include the physical shards of
 //! sharded tables (`article_0000`, `article_0001`). This rewrites such a
-//! (small, fully buffered) text result: cells naming a physical table
-//! become the logical name, rows that then repeat are dropped, logical
+//! (small, fully buffered) text result: one physical table stands for each
+//! sharded table (rows naming its others are dropped: their sizes and row
+//! counts differ, and the rows would repeat the logical name), cells
+//! naming a physical table become the logical name, rows that then repeat
+//! are dropped, logical
 //! tables the group holds no shard of are added (SHOW TABLES), and rows are
 //! sorted by their first column as SHOW TABLES sorts them. A SHOW ... LIKE
 //! pattern is matched against the logical names (the group is asked for
@@ -28,10 +31,22 @@ pub struct RenameSpec {
     pub add_missing: bool,
     /// SHOW ... LIKE: the pattern the (logical) first column must match.
     pub like: Option<Vec<u8>>,
+    /// Per entry of `sharded`, the physical table that stands for it (the
+    /// first one on the group asked; `None`: any): rows naming its other
+    /// physical tables are dropped, so an information_schema listing has
+    /// one row per logical table (TABLES rows of two shards differ in
+    /// their row counts and sizes, and would both show as `article`).
+    pub shown_shard: Vec<Option<usize>>,
 }
 
 /// The logical name of a physical table name, if it is one.
 fn logical<'s>(cell: &[u8], sharded: &'s [String]) -> Option<&'s str> {
+    physical(cell, sharded).map(|(i, _)| sharded[i].as_str())
+}
+
+/// Which entry of `sharded` a physical table name belongs to, and its
+/// number (`article_0003` -> (index of `article`, 3)).
+fn physical(cell: &[u8], sharded: &[String]) -> Option<(usize, usize)> {
     if cell.len() < 6
         || cell[cell.len() - 5] != b'_'
         || !cell[cell.len() - 4..].iter().all(u8::is_ascii_digit)
@@ -39,10 +54,25 @@ fn logical<'s>(cell: &[u8], sharded: &'s [String]) -> Option<&'s str> {
         return None;
     }
     let base = &cell[..cell.len() - 5];
-    sharded
+    let i = sharded
         .iter()
-        .find(|s| s.as_bytes().eq_ignore_ascii_case(base))
-        .map(String::as_str)
+        .position(|s| s.as_bytes().eq_ignore_ascii_case(base))?;
+    let number = cell[cell.len() - 4..]
+        .iter()
+        .fold(0, |n, d| n * 10 + usize::from(d - b'0'));
+    Some((i, number))
+}
+
+/// A cell naming a physical table other than the one shown for its
+/// logical table.
+fn names_a_hidden_shard(cell: &[u8], spec: &RenameSpec) -> bool {
+    physical(cell, &spec.sharded).is_some_and(|(i, number)| {
+        spec.shown_shard
+            .get(i)
+            .copied()
+            .flatten()
+            .is_some_and(|shown| shown != number)
+    })
 }
 
 /// SHOW CREATE TABLE's statement of a physical table, naming the logical
@@ -148,6 +178,7 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
     for row in &pk[meta_end..pk.len() - 1] {
         let mut r = Reader::new(row);
         let mut cells = Vec::with_capacity(ncols);
+        let mut hidden = false;
         for _ in 0..ncols {
             if r.peek() == Some(0xfb) {
                 let _ = r.u8("null");
@@ -155,6 +186,10 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
                 continue;
             }
             match r.lenenc_bytes("cell") {
+                Ok(c) if names_a_hidden_shard(c, spec) => {
+                    hidden = true;
+                    break;
+                }
                 Ok(c) => cells.push(Some(match logical(c, &spec.sharded) {
                     Some(name) => name.as_bytes().to_vec(),
                     None => {
@@ -163,6 +198,9 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
                 })),
                 Err(_) => return frames.to_vec(),
             }
+        }
+        if hidden {
+            continue;
         }
         let named = first_cell(&cells);
         if spec
@@ -256,6 +294,7 @@ mod tests {
                 show_tables: true,
                 add_missing: true,
                 like: None,
+                shown_shard: Vec::new(),
             };
             let out = rewrite_result(&wire, &spec, deprecate);
             assert_eq!(
@@ -263,6 +302,65 @@ mod tests {
                 ["article", "article_x", "comment", "country", "zeta"]
             );
         }
+    }
+
+    #[test]
+    fn an_information_schema_listing_shows_one_physical_table_per_logical_one() {
+        // information_schema.TABLES on g0, which holds article_0000 and
+        // article_0001 (different row counts) and comment_0002/_0003.
+        let rows: Vec<Vec<Option<String>>> = [
+            ("article_0000", "4"),
+            ("comment_0003", "0"),
+            ("article_0001", "1"),
+            ("comment_0002", "2"),
+            ("plain", "7"),
+        ]
+        .iter()
+        .map(|(t, n)| vec![Some(t.to_string()), Some(n.to_string())])
+        .collect();
+        let wire = text_result_set(
+            Capabilities::DEPRECATE_EOF,
+            IDLE_STATUS,
+            &["TABLE_NAME", "TABLE_ROWS"],
+            &rows,
+        );
+        let spec = |shown_shard| RenameSpec {
+            sharded: vec!["article".into(), "comment".into()],
+            shown_shard,
+            ..RenameSpec::default()
+        };
+        let cells = |spec: &RenameSpec| {
+            let out = rewrite_result(&wire, spec, true);
+            let pk = packets(&out);
+            pk[3..pk.len() - 1]
+                .iter()
+                .map(|r| {
+                    let mut rd = Reader::new(r);
+                    let t = rd.lenenc_bytes("t").unwrap().to_vec();
+                    let n = rd.lenenc_bytes("n").unwrap().to_vec();
+                    format!(
+                        "{} {}",
+                        String::from_utf8(t).unwrap(),
+                        String::from_utf8(n).unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            cells(&spec(vec![Some(0), Some(2)])),
+            ["article 4", "comment 2", "plain 7"]
+        );
+        // Without the shown shards every physical table is a row.
+        assert_eq!(
+            cells(&spec(Vec::new())),
+            [
+                "article 4",
+                "comment 0",
+                "article 1",
+                "comment 2",
+                "plain 7"
+            ]
+        );
     }
 
     #[test]

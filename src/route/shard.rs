@@ -447,12 +447,22 @@ fn logical_metadata(
     else {
         return ShardPlan::NotSharded;
     };
-    let sharded: Vec<String> = cfg
+    // Each sharded table, and the physical table on the default group that
+    // stands for it (the one `info_schema_sql` names).
+    let (sharded, shown_shard): (Vec<String>, Vec<Option<usize>>) = cfg
         .tables
         .iter()
-        .filter(|t| matches!(t.kind, TableKind::Sharded { .. }))
-        .map(|t| t.name.clone())
-        .collect();
+        .filter_map(|t| match &t.kind {
+            TableKind::Sharded { rule, .. } => {
+                let shown = cfg.rule(rule).and_then(|r| {
+                    (0..r.shard_count())
+                        .find(|&s| r.group_of_shard(s) == Some(cfg.default_group.as_str()))
+                });
+                Some((t.name.clone(), shown))
+            }
+            TableKind::Broadcast => None,
+        })
+        .unzip();
     if sharded.is_empty() {
         return ShardPlan::NotSharded;
     }
@@ -468,6 +478,7 @@ fn logical_metadata(
                 // Rows of tables the group holds no shard of cannot be made
                 // up for TABLE STATUS, nor checked against a WHERE.
                 add_missing: show_tables && !listing.status && !listing.filtered,
+                shown_shard,
             })),
             effects: Effects::default(),
         }),
