@@ -356,7 +356,9 @@ fn plan_statement(
         Kind::Commit { .. } | Kind::Rollback { .. } if state.any_sharding() => {
             return Action::EndTxn
         }
-        Kind::SetTransaction => effects.pin.insert(PinReasons::UNREPLAYABLE_SET),
+        Kind::SetTransaction => {
+            set_transaction_effects(sql, &st, state.any_sharding(), &mut effects)
+        }
         Kind::LockTables => effects.pin.insert(PinReasons::LOCK_TABLES),
         Kind::UnlockTables => effects.unpin.insert(PinReasons::LOCK_TABLES),
         Kind::Prepare | Kind::Execute | Kind::Deallocate => {
@@ -647,6 +649,57 @@ fn set_effects(sql: &[u8], st: &Statement, sharding: bool, effects: &mut Effects
     }
 }
 
+/// `SET SESSION TRANSACTION <characteristics>` with sharding: the session's
+/// isolation level and access mode, as the replayed variables
+/// `tx_isolation` / `tx_read_only`, so that every group's connection runs
+/// the session's transactions alike (Django sets READ COMMITTED on each
+/// connection; only the default group's connection had it). `SET
+/// TRANSACTION` without a scope (the next transaction only), GLOBAL, and
+/// anything unrecognised pin the session as before.
+fn set_transaction_effects(sql: &[u8], st: &Statement, sharding: bool, effects: &mut Effects) {
+    let replayed = match st.set_assignments.as_slice() {
+        [a] if sharding && a.scope == Scope::Session && a.name == b"transaction" => {
+            transaction_characteristics(sql.get(a.value.clone()).unwrap_or_default())
+        }
+        _ => None,
+    };
+    match replayed {
+        Some(vars) => effects.set_vars.extend(vars),
+        None => effects.pin.insert(PinReasons::UNREPLAYABLE_SET),
+    }
+}
+
+/// `ISOLATION LEVEL <level>`, `READ ONLY`, `READ WRITE`, comma-separated,
+/// as session variable assignments; `None` for anything else.
+fn transaction_characteristics(text: &[u8]) -> Option<Vec<Assignment>> {
+    let text = std::str::from_utf8(text).ok()?.to_ascii_uppercase();
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let words: Vec<&str> = part.split_ascii_whitespace().collect();
+        let (key, value) = match words.as_slice() {
+            ["ISOLATION", "LEVEL", level @ ..] => {
+                let level = match level {
+                    ["READ", "UNCOMMITTED"] => "READ-UNCOMMITTED",
+                    ["READ", "COMMITTED"] => "READ-COMMITTED",
+                    ["REPEATABLE", "READ"] => "REPEATABLE-READ",
+                    ["SERIALIZABLE"] => "SERIALIZABLE",
+                    _ => return None,
+                };
+                ("tx_isolation", format!("'{level}'"))
+            }
+            ["READ", "ONLY"] => ("tx_read_only", "1".to_string()),
+            ["READ", "WRITE"] => ("tx_read_only", "0".to_string()),
+            _ => return None,
+        };
+        out.retain(|a: &Assignment| a.key != key);
+        out.push(Assignment {
+            key: key.to_string(),
+            sql: format!("@@session.{key} = {value}"),
+        });
+    }
+    Some(out)
+}
+
 /// `SET autocommit = v` with sharding: off is replayed on every group's
 /// connection the session uses (and run now on those it holds); on (or
 /// DEFAULT) removes the replayed value. Anything else (a variable, an
@@ -776,6 +829,56 @@ mod tests {
         assert_eq!(kind("SET NAMES utf8"), Q::Other);
         assert_eq!(kind("/* unterminated"), Q::Other);
         assert_eq!(kind(""), Q::Other);
+    }
+
+    #[test]
+    fn session_transaction_characteristics_are_replayed_with_sharding() {
+        let fx = |sql: &str, sharding: bool| {
+            let st = sql::classify(sql.as_bytes(), sql::LexOptions::default());
+            let mut e = Effects::default();
+            set_transaction_effects(sql.as_bytes(), &st, sharding, &mut e);
+            let vars: Vec<String> = e.set_vars.iter().map(|a| a.sql.clone()).collect();
+            (vars, e.pin.contains(PinReasons::UNREPLAYABLE_SET))
+        };
+        assert_eq!(
+            fx(
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                true
+            ),
+            (
+                vec!["@@session.tx_isolation = 'READ-COMMITTED'".to_string()],
+                false
+            )
+        );
+        assert_eq!(
+            fx(
+                "set session transaction read only, isolation level serializable",
+                true
+            ),
+            (
+                vec![
+                    "@@session.tx_read_only = 1".to_string(),
+                    "@@session.tx_isolation = 'SERIALIZABLE'".to_string()
+                ],
+                false
+            )
+        );
+        // The next transaction only, GLOBAL, no sharding, or unknown words:
+        // pinned as before.
+        for (sql, sharding) in [
+            ("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", true),
+            (
+                "SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                true,
+            ),
+            (
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                false,
+            ),
+            ("SET SESSION TRANSACTION ISOLATION LEVEL SNAPSHOT", true),
+        ] {
+            assert_eq!(fx(sql, sharding), (Vec::new(), true), "{sql}");
+        }
     }
 
     #[test]

@@ -476,3 +476,56 @@ fn count_articles(conn: &mut Conn) -> String {
     .rows[0][0]
         .clone()
 }
+
+#[test]
+fn session_transaction_isolation_reaches_every_group() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    reset(&mut conn);
+    // One row on each group: id % 5 = 0 on g0, 2 on g1, 3 on g2.
+    let keys = [LO, LO + 2, LO + 3];
+    for k in keys {
+        q(
+            &mut conn,
+            &format!("INSERT INTO orders (order_id) VALUES ({k})"),
+        );
+    }
+    let seen = |conn: &mut Conn, var: &str| -> Vec<String> {
+        keys.iter()
+            .map(|k| {
+                q(
+                    conn,
+                    &format!("SELECT @@session.{var} FROM orders WHERE order_id = {k}"),
+                )
+                .rows[0][0]
+                    .clone()
+            })
+            .collect()
+    };
+    // What Django runs on every new connection.
+    q(
+        &mut conn,
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    );
+    assert_eq!(seen(&mut conn, "tx_isolation"), ["READ-COMMITTED"; 3]);
+    q(&mut conn, "SET SESSION TRANSACTION READ ONLY");
+    assert_eq!(seen(&mut conn, "tx_read_only"), ["1"; 3]);
+    let e = conn
+        .query_drop(format!(
+            "UPDATE orders SET note = 'x' WHERE order_id = {}",
+            LO + 3
+        ))
+        .expect_err("a read-only session on g2");
+    assert_eq!(server_err(&e).map(|e| e.0), Some(1792), "{e}");
+    q(
+        &mut conn,
+        "SET SESSION TRANSACTION READ WRITE, ISOLATION LEVEL SERIALIZABLE",
+    );
+    assert_eq!(seen(&mut conn, "tx_isolation"), ["SERIALIZABLE"; 3]);
+    assert_eq!(seen(&mut conn, "tx_read_only"), ["0"; 3]);
+    // Another session (maybe on the same pooled connections) has the
+    // servers' defaults.
+    let mut other = proxy_conn();
+    assert_eq!(seen(&mut other, "tx_isolation"), ["REPEATABLE-READ"; 3]);
+    reset(&mut conn);
+}
