@@ -136,6 +136,9 @@ pub(super) struct InFlight {
     pub matched: u64,
     /// A target answered with a result set (`ROW_COUNT()` is then -1).
     pub result_set: bool,
+    /// Warnings of the targets' OKs: summed (SumOk), or the most of one
+    /// group's (SameOk: every group ran the same statement).
+    pub warnings: u16,
     /// Reads moved to another node after a replica refused the connection.
     pub retries: u8,
     /// When `backend.query_timeout` cancelled it (`reactor::query_timeout`).
@@ -190,6 +193,7 @@ impl InFlight {
             insert_id: 0,
             matched: 0,
             result_set: false,
+            warnings: 0,
             retries: 0,
             cancelled_at: None,
         }
@@ -342,13 +346,25 @@ pub(super) fn ok_payload(
     insert_id: u64,
     status: u16,
 ) -> Vec<u8> {
+    ok_payload_with_warnings(caps, affected, insert_id, status, 0)
+}
+
+/// An OK carrying a warning count (a gathered write's, summed over its
+/// targets).
+pub(super) fn ok_payload_with_warnings(
+    caps: Capabilities,
+    affected: u64,
+    insert_id: u64,
+    status: u16,
+    warnings: u16,
+) -> Vec<u8> {
     let mut p = Vec::with_capacity(16);
     put_u8(&mut p, 0);
     put_lenenc_int(&mut p, affected);
     put_lenenc_int(&mut p, insert_id);
     if caps.contains(Capabilities::PROTOCOL_41) {
         put_u16(&mut p, status);
-        put_u16(&mut p, 0);
+        put_u16(&mut p, warnings);
     }
     p
 }

@@ -591,6 +591,7 @@ impl IoThread {
             return;
         };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
+        let warnings = inf.warnings;
         let error = inf.error.clone();
         let relay = matches!(inf.gather, Gather::Relay);
         if let Gather::Rename(spec) = &inf.gather {
@@ -654,11 +655,12 @@ impl IoThread {
             }
             (false, None) => {
                 let caps = c.sess.caps;
-                let ok = super::client::ok_payload(
+                let ok = super::client::ok_payload_with_warnings(
                     caps,
                     affected,
                     insert_id,
                     status & !StatusFlags::MORE_RESULTS_EXISTS.0,
+                    warnings,
                 );
                 self.finish_statement(ck, status, false, affected, insert_id);
                 self.reply_local(ck, &ok);

@@ -19,7 +19,9 @@
 //! fails between the other groups' COMMIT and its own loses its part, and
 //! the client gets that COMMIT's error.
 
-use super::client::{ok_payload, row_count_of_reply, session_status, Client, InFlight};
+use super::client::{
+    ok_payload_with_warnings, row_count_of_reply, session_status, Client, InFlight,
+};
 use super::io_thread::{Conn, IoThread};
 use crate::route::{Effects, Gather};
 use crate::session::PinReasons;
@@ -40,6 +42,7 @@ pub(super) enum ImplicitTxn {
         error: Option<Vec<u8>>,
         affected: u64,
         insert_id: u64,
+        warnings: u16,
     },
 }
 
@@ -144,6 +147,7 @@ impl IoThread {
             return false;
         };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
+        let warnings = inf.warnings;
         let error = inf.error.clone().map(super::dispatch::gathered_error);
         match std::mem::take(&mut c.implicit_txn) {
             ImplicitTxn::Off => false,
@@ -159,7 +163,13 @@ impl IoThread {
                     c.sess.pins.remove(PinReasons::TRANSACTION);
                     let reply = match error {
                         Some(e) => e,
-                        None => ok_payload(c.sess.caps, affected, insert_id, session_status(c)),
+                        None => ok_payload_with_warnings(
+                            c.sess.caps,
+                            affected,
+                            insert_id,
+                            session_status(c),
+                            warnings,
+                        ),
                     };
                     c.sess.row_count = Some(row_count_of_reply(&reply));
                     self.maybe_release_after_statement(ck);
@@ -170,6 +180,7 @@ impl IoThread {
                     error,
                     affected,
                     insert_id,
+                    warnings,
                 };
                 let sql: &[u8] = if failed { b"ROLLBACK" } else { b"COMMIT" };
                 let mut payload = vec![0x03];
@@ -186,6 +197,7 @@ impl IoThread {
                 error: write_error,
                 affected,
                 insert_id,
+                warnings: write_warnings,
             } => {
                 let end_failed = error.is_some();
                 self.finish_statement(ck, status, end_failed, 0, 0);
@@ -197,7 +209,13 @@ impl IoThread {
                     (Some(e), _) => e,
                     // COMMIT failed somewhere: the client must know.
                     (None, Some(e)) => e,
-                    (None, None) => ok_payload(c.sess.caps, affected, insert_id, session_status(c)),
+                    (None, None) => ok_payload_with_warnings(
+                        c.sess.caps,
+                        affected,
+                        insert_id,
+                        session_status(c),
+                        write_warnings,
+                    ),
                 };
                 // The write's count, not its COMMIT's.
                 c.sess.row_count = Some(row_count_of_reply(&reply));

@@ -87,6 +87,8 @@ pub struct Outcome {
     pub matched_rows: Option<u64>,
     /// The (last) result was a result set, not an OK.
     pub result_set: bool,
+    /// The last OK's warning count.
+    pub warnings: u16,
 }
 
 /// Progress of one [`ReplyTracker::advance`] call.
@@ -361,9 +363,10 @@ impl ReplyTracker {
         let status = r.u16("status flags")?;
         self.outcome.error = false;
         self.on_status(status);
+        self.outcome.warnings = r.u16("warnings").unwrap_or(0);
         if let Some(session_track) = self.ok_info {
             self.outcome.matched_rows = None;
-            if r.u16("warnings").is_ok() && !r.is_empty() {
+            if !r.is_empty() {
                 let info = match session_track {
                     true => r.lenenc_bytes("info").unwrap_or_default(),
                     false => r.rest(),

@@ -322,11 +322,17 @@ impl IoThread {
                     t.done = true;
                 }
                 inf.status |= outcome.status & !StatusFlags::MORE_RESULTS_EXISTS.0;
-                inf.affected = if matches!(inf.gather, Gather::SameOk) {
+                (inf.affected, inf.warnings) = if matches!(inf.gather, Gather::SameOk) {
                     // Every group ran the same statement: report one.
-                    inf.affected.max(outcome.affected_rows)
+                    (
+                        inf.affected.max(outcome.affected_rows),
+                        inf.warnings.max(outcome.warnings),
+                    )
                 } else {
-                    inf.affected.saturating_add(outcome.affected_rows)
+                    (
+                        inf.affected.saturating_add(outcome.affected_rows),
+                        inf.warnings.saturating_add(outcome.warnings),
+                    )
                 };
                 inf.result_set |= outcome.result_set;
                 inf.matched = inf

@@ -3,7 +3,9 @@
 //! in all (the shards run one after the other, each with what is left),
 //! counting matched rows for UPDATE as the server does; ORDER BY with
 //! LIMIT is refused; RETURNING runs on one shard and is refused on
-//! several, before anything is changed.
+//! several, before anything is changed. What a client reads about a
+//! scattered write afterwards: its warnings summed in the OK, and
+//! `ROW_COUNT()` answering for it wherever the next statement runs.
 //!
 //! Runs on the three-group cluster of `sharding.rs` (`orders` hashed by
 //! `order_id` over 5 shards: `id % 5` 0 and 1 on g0, 2 on g1, 3 and 4 on
@@ -253,4 +255,39 @@ fn row_count_answers_the_previous_statement_wherever_it_ran() {
         &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
     );
     assert_eq!(row_count(&mut conn), "13");
+}
+
+#[test]
+fn scattered_writes_report_the_warnings_of_every_shard() {
+    let _s = serial();
+    let mut conn = proxy_conn(false);
+    fill(&mut conn);
+    // Three duplicates, one on each group (id % 5 = 0, 2, 3), and a new row.
+    let sql = format!(
+        "INSERT IGNORE INTO orders (order_id, note) VALUES ({}, 'd'), ({}, 'd'), ({}, 'd'), ({}, 'n')",
+        LO,
+        LO + 2,
+        LO + 3,
+        HI + 1
+    );
+    q(&mut conn, &sql);
+    assert_eq!((conn.affected_rows(), conn.warnings()), (1, 3));
+    // Again in a transaction: the new row is a duplicate now too.
+    q(&mut conn, "BEGIN");
+    q(&mut conn, &sql);
+    assert_eq!((conn.affected_rows(), conn.warnings()), (0, 4));
+    q(&mut conn, "ROLLBACK");
+    // A clean write has none.
+    q(
+        &mut conn,
+        &format!("UPDATE orders SET note = 'u' WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+    assert_eq!(conn.warnings(), 0);
+    q(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {LO} AND {}",
+            HI + 1
+        ),
+    );
 }
