@@ -128,6 +128,7 @@ fn benches(c: &mut Criterion) {
         client_charset: Some(shardgate::merge::charset::Charset::Utf8),
         user_vars_by_query: Vec::new(),
         row_count: None,
+        warnings_on: None,
     };
     // Sanity: each statement is planned as intended (one shard; three
     // shards; all four), not refused.

@@ -479,6 +479,7 @@ fn explain(shared: &Shared, sess: &Session, text: &str) -> Reply {
         client_charset: None,
         user_vars_by_query: Vec::new(),
         row_count: None,
+        warnings_on: None,
     };
     let topo = shared.topology();
     let state = shared.route_state();

@@ -65,6 +65,8 @@ pub(super) struct Target {
     pub bk: Option<usize>,
     /// Its reply is complete.
     pub done: bool,
+    /// Its reply carried warnings or an error (`route::diagnostics`).
+    pub diagnostics: bool,
 }
 
 impl Target {
@@ -76,6 +78,7 @@ impl Target {
             payload,
             bk: None,
             done: false,
+            diagnostics: false,
         }
     }
 }
@@ -297,6 +300,7 @@ impl Client {
             client_charset: self.sess.client_charset(),
             user_vars_by_query: self.sess.user_vars_by_query.clone(),
             row_count: self.sess.row_count,
+            warnings_on: self.sess.warnings_on.clone(),
         }
     }
 

@@ -96,6 +96,7 @@ impl IoThread {
                 c.open_statements = 0;
                 c.sess.last_insert_id = 0;
                 c.sess.row_count = None;
+                c.sess.warnings_on = None;
                 // Closing the attached connections resets their sessions on
                 // the servers (rolls back, drops temporary tables, unlocks).
                 let attached = std::mem::take(&mut c.backends);
@@ -336,6 +337,11 @@ impl IoThread {
             Action::Reply(payload) => {
                 if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
                     c.sess.row_count = Some(super::client::row_count_of_reply(&payload));
+                    if payload.first() == Some(&0xff) {
+                        // shardgate's own error: no server holds it.
+                        c.sess.warnings_on = None;
+                        c.sess.pins.remove(PinReasons::WARNINGS);
+                    }
                 }
                 self.reply_local(key, &payload)
             }

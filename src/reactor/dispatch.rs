@@ -71,6 +71,10 @@ impl IoThread {
             && c.sess.txn_begin.is_none()
             && !c.sess.use_master
             && !recent_write;
+        if inf.effects.reads_diagnostics {
+            // The nodes holding the diagnostics, as they are.
+            return Ok(());
+        }
         for t in &mut inf.targets {
             t.addr = self.balancer.choose(
                 &topo,

@@ -77,6 +77,24 @@ impl IoThread {
         }
         c.sess.pins.remove(PinReasons::ONE_STATEMENT);
         let fx = &inflight.effects;
+        // Where SHOW WARNINGS finds this statement's diagnostics. A read of
+        // them leaves them in place, and so does a statement of no table
+        // that raised none (SET, COMMIT, the implicit transaction's end),
+        // as on one server; a SELECT or write replaces them.
+        let mut found: Vec<(String, std::net::SocketAddr)> = Vec::new();
+        for t in inflight.targets.iter().filter(|t| t.diagnostics) {
+            if !found.iter().any(|(_, a)| *a == t.addr) {
+                found.push((t.group.clone(), t.addr));
+            }
+        }
+        if !fx.reads_diagnostics
+            && (!found.is_empty() || !matches!(fx.kind, crate::stats::QueryKind::Other))
+        {
+            c.sess.warnings_on = Some(found);
+        }
+        if c.sess.warnings_on.as_ref().is_some_and(|n| !n.is_empty()) {
+            c.sess.pins.insert(PinReasons::WARNINGS);
+        }
         if let Some(assigned) = fx.user_vars.as_deref() {
             // Even after an error: an assignment may have happened.
             let by_query = &mut c.sess.user_vars_by_query;

@@ -284,6 +284,8 @@ impl ReplyTracker {
                     self.end_or_more(self.outcome.status)
                 } else if !self.deprecate_eof && is_eof {
                     let status = eof_status(p)?;
+                    self.outcome.warnings =
+                        p.get(1..3).map_or(0, |w| u16::from_le_bytes([w[0], w[1]]));
                     self.on_status(status);
                     self.end_or_more(status)
                 } else {

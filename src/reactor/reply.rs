@@ -320,6 +320,7 @@ impl IoThread {
             if let Some(inf) = c.inflight.as_mut() {
                 if let Some(t) = target.and_then(|i| inf.targets.get_mut(i)) {
                     t.done = true;
+                    t.diagnostics = outcome.warnings > 0 || outcome.error;
                 }
                 inf.status |= outcome.status & !StatusFlags::MORE_RESULTS_EXISTS.0;
                 (inf.affected, inf.warnings) = if matches!(inf.gather, Gather::SameOk) {

@@ -72,6 +72,7 @@ fn blog_ctx(multi_statements: bool) -> RouteCtx {
         client_charset: Some(crate::merge::charset::Charset::Utf8),
         user_vars_by_query: Vec::new(),
         row_count: None,
+        warnings_on: None,
     }
 }
 

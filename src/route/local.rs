@@ -12,12 +12,53 @@ use shardgate_proto::row::encode_text_row;
 /// utf8mb4_general_ci.
 const UTF8MB4: u16 = 45;
 
+/// One column of a result set shardgate answers.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalColumn<'a> {
+    pub name: &'a str,
+    pub column_type: ColumnType,
+    /// Collation id (63 = binary, for numbers).
+    pub collation: u16,
+    pub length: u32,
+    pub flags: u16,
+    pub decimals: u8,
+}
+
+impl<'a> LocalColumn<'a> {
+    /// A VARCHAR column of `length` bytes (utf8mb4).
+    pub fn text(name: &'a str, length: u32) -> Self {
+        LocalColumn {
+            name,
+            column_type: ColumnType::VarString,
+            collation: UTF8MB4,
+            length,
+            flags: 0,
+            decimals: 0,
+        }
+    }
+}
+
 /// Frames a complete text result set: column count, definitions, [EOF],
-/// rows, EOF (or OK with 0xfe). `status` goes in the final packet.
+/// rows, EOF (or OK with 0xfe). `status` goes in the final packet. Every
+/// column is a VARCHAR.
 pub fn text_result_set(
     caps: Capabilities,
     status: u16,
     columns: &[&str],
+    rows: &[Vec<Option<String>>],
+) -> Vec<u8> {
+    let columns: Vec<LocalColumn<'_>> = columns
+        .iter()
+        .map(|name| LocalColumn::text(name, 1024))
+        .collect();
+    typed_result_set(caps, status, &columns, rows)
+}
+
+/// [`text_result_set`] with the columns' types given.
+pub fn typed_result_set(
+    caps: Capabilities,
+    status: u16,
+    columns: &[LocalColumn<'_>],
     rows: &[Vec<Option<String>>],
 ) -> Vec<u8> {
     let deprecate_eof = caps.contains(Capabilities::DEPRECATE_EOF);
@@ -26,10 +67,12 @@ pub fn text_result_set(
     let mut p = Vec::with_capacity(64);
     encode_column_count(columns.len() as u64, &mut p);
     write_packet(&mut out, &mut seq, &p);
-    for name in columns {
+    for c in columns {
         p.clear();
-        let mut def = ColumnDefinition41::new(name.as_bytes(), ColumnType::VarString, UTF8MB4);
-        def.column_length = 1024;
+        let mut def = ColumnDefinition41::new(c.name.as_bytes(), c.column_type, c.collation);
+        def.column_length = c.length;
+        def.flags = shardgate_proto::column::ColumnFlags(c.flags);
+        def.decimals = c.decimals;
         def.encode(&mut p);
         write_packet(&mut out, &mut seq, &p);
     }

@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod corpus_tests;
 pub mod crc32;
+pub mod diagnostics;
 pub mod keyvalue;
 pub mod literal;
 pub mod local;
@@ -36,7 +37,7 @@ use crate::session::{Assignment, PinReasons};
 pub use planner::{plan_prepared, plan_query};
 
 /// What a worker needs to know about the session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteCtx {
     pub schema: Option<String>,
     pub user: String,
@@ -62,6 +63,10 @@ pub struct RouteCtx {
     /// previous statement (-1 after rows or an error), which may have run
     /// on other connections (`route::row_count`). `None` before any.
     pub row_count: Option<i64>,
+    /// The nodes whose reply to the previous statement carried warnings or
+    /// an error, with their groups; empty when it raised none; `None` when
+    /// unknown (`route::diagnostics`).
+    pub warnings_on: Option<Vec<(String, SocketAddr)>>,
 }
 
 /// A COM_QUERY to route.
@@ -108,6 +113,10 @@ pub struct Effects {
     /// when it holds none): `SET autocommit` with sharding, so that every
     /// group's connection leaves or enters autocommit mode together.
     pub on_attached: bool,
+    /// SHOW WARNINGS / ERRORS sent to the nodes that hold the previous
+    /// statement's diagnostics (`route::diagnostics`): the nodes are kept
+    /// as given (no read/write split) and so are the diagnostics.
+    pub reads_diagnostics: bool,
     /// User variables the statement assigns (boxed: rare, and plans stay
     /// small).
     pub user_vars: Option<Box<UserVarAssignments>>,

@@ -259,6 +259,12 @@ fn plan_statement(
     {
         return Action::SplitMulti;
     }
+    // SHOW WARNINGS / ERRORS: where the previous statement left them.
+    if let Some(nodes) = &ctx.warnings_on {
+        if let Some(action) = super::diagnostics::plan_diagnostics(sql, opts, nodes, ctx) {
+            return action;
+        }
+    }
     // ROW_COUNT() answers what the client was told of its previous
     // statement, wherever that ran (`route::row_count`). Text statements
     // only: a prepared statement's plan is kept for its next executions.

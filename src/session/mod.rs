@@ -33,9 +33,13 @@ impl PinReasons {
     pub const LOCAL_INFILE: PinReasons = PinReasons(1 << 10);
     /// SQL-level PREPARE / EXECUTE: the statement lives on one connection.
     pub const SQL_PREPARE: PinReasons = PinReasons(1 << 11);
+    /// The last statement left warnings or an error on its connections,
+    /// which SHOW WARNINGS reads (`route::diagnostics`).
+    pub const WARNINGS: PinReasons = PinReasons(1 << 12);
     /// Reasons that last until the statement after the one that set them.
-    pub const ONE_STATEMENT: PinReasons =
-        PinReasons(Self::FOUND_ROWS.0 | Self::LAST_INSERT_ID.0 | Self::LOCAL_INFILE.0);
+    pub const ONE_STATEMENT: PinReasons = PinReasons(
+        Self::FOUND_ROWS.0 | Self::LAST_INSERT_ID.0 | Self::LOCAL_INFILE.0 | Self::WARNINGS.0,
+    );
 
     pub fn is_empty(self) -> bool {
         self.0 == 0
@@ -55,7 +59,7 @@ impl PinReasons {
 
     /// Names for SHOW SESSIONS and logs.
     pub fn names(self) -> Vec<&'static str> {
-        const NAMES: [(PinReasons, &str); 12] = [
+        const NAMES: [(PinReasons, &str); 13] = [
             (PinReasons::TRANSACTION, "transaction"),
             (PinReasons::LOCK_TABLES, "lock_tables"),
             (PinReasons::TEMP_TABLE, "temporary_table"),
@@ -68,6 +72,7 @@ impl PinReasons {
             (PinReasons::UNREPLAYABLE_SET, "session_set"),
             (PinReasons::LOCAL_INFILE, "local_infile"),
             (PinReasons::SQL_PREPARE, "sql_prepare"),
+            (PinReasons::WARNINGS, "warnings"),
         ];
         NAMES
             .iter()
@@ -189,6 +194,11 @@ pub struct Session {
     /// The affected rows the client was last told (-1 after rows or an
     /// error): what `ROW_COUNT()` answers (`route::row_count`).
     pub row_count: Option<i64>,
+    /// The nodes whose reply to the last statement carried warnings or an
+    /// error, with their groups: SHOW WARNINGS goes there; empty after a
+    /// SELECT or write that raised none (SHOW WARNINGS is empty); `None`
+    /// when unknown (`route::diagnostics`).
+    pub warnings_on: Option<Vec<(String, std::net::SocketAddr)>>,
     /// An explicit transaction is open (sharded schemas): the statement
     /// that opened it, replayed on each backend the transaction touches.
     pub txn_begin: Option<Vec<u8>>,
@@ -250,6 +260,7 @@ impl Session {
             backslash_escapes: true,
             last_insert_id: 0,
             row_count: None,
+            warnings_on: None,
             txn_begin: None,
             shard_key: None,
             user_vars_by_query: Vec::new(),

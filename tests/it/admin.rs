@@ -508,14 +508,28 @@ fn admin_port_commands_reload_and_metrics() {
     );
     // A failed statement leaves the session unpinned: an ERR carries no
     // status flags, so the connection's transaction and autocommit state
-    // are what it reported before (the session's backend goes back).
-    app.query_drop("SELECT * FROM no_such_table_here")
+    // are what it reported before. Its connection holds the error for
+    // SHOW ERRORS, so the session keeps it for the one next statement
+    // only; after that the backend goes back.
+    let failed = app
+        .query_drop("SELECT * FROM no_such_table_here")
         .expect_err("unknown table");
-    let sessions = rows(&mut c, "SHOW SESSIONS");
-    let held: Vec<_> = sessions
-        .iter()
-        .filter(|r| col(r, "user") == Some(APP_USER) && col(r, "backend").is_some())
-        .collect();
+    let code = match failed {
+        mysql::Error::MySqlError(e) => u32::from(e.code),
+        other => panic!("{other}"),
+    };
+    let held_by_app = |c: &mut Conn| {
+        rows(c, "SHOW SESSIONS")
+            .into_iter()
+            .filter(|r| col(r, "user") == Some(APP_USER) && col(r, "backend").is_some())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(held_by_app(&mut c).len(), 1, "kept for SHOW ERRORS");
+    let errors: Vec<(String, u32, String)> = app.query("SHOW ERRORS").expect("show errors");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].1, code, "{errors:?}");
+    app.query_drop("SELECT 1").expect("app query");
+    let held = held_by_app(&mut c);
     assert!(held.is_empty(), "sessions holding a backend: {held:?}");
     let stats = rows(&mut c, "SHOW STATS");
     let stat = |k: &str| {

@@ -291,3 +291,63 @@ fn scattered_writes_report_the_warnings_of_every_shard() {
         ),
     );
 }
+
+#[test]
+fn show_warnings_reads_the_nodes_the_statement_ran_on() {
+    let _s = serial();
+    let mut conn = proxy_conn(false);
+    fill(&mut conn);
+    let codes = |conn: &mut Conn, sql: &str| -> Vec<(String, String)> {
+        let mut rows: Vec<(String, String)> = q(conn, sql)
+            .rows
+            .into_iter()
+            .map(|r| (r[1].clone(), r[2].clone()))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let dup = |id: i64| {
+        (
+            "1062".to_string(),
+            format!("Duplicate entry '{id}' for key 'PRIMARY'"),
+        )
+    };
+    // A duplicate on g1 only; SHOW WARNINGS alone would go to g0.
+    q(
+        &mut conn,
+        &format!("INSERT IGNORE INTO orders (order_id) VALUES ({})", LO + 2),
+    );
+    assert_eq!(codes(&mut conn, "SHOW WARNINGS"), [dup(LO + 2)]);
+    assert_eq!(q(&mut conn, "SHOW COUNT(*) WARNINGS").rows, [["1"]]);
+    // Duplicates on g0 and g2, in shardgate's own transaction: both, and
+    // still both after a SET (which keeps them, as on one server).
+    q(
+        &mut conn,
+        &format!(
+            "INSERT IGNORE INTO orders (order_id) VALUES ({LO}), ({})",
+            LO + 3
+        ),
+    );
+    assert_eq!(codes(&mut conn, "SHOW WARNINGS"), [dup(LO), dup(LO + 3)]);
+    q(&mut conn, "SET @after_warnings = 1");
+    assert_eq!(codes(&mut conn, "SHOW WARNINGS"), [dup(LO), dup(LO + 3)]);
+    // An error on g2.
+    conn.query_drop(format!(
+        "SELECT no_such_column FROM orders WHERE order_id = {}",
+        LO + 3
+    ))
+    .expect_err("unknown column");
+    let errors = codes(&mut conn, "SHOW ERRORS");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "1054");
+    // A clean write replaces them.
+    q(
+        &mut conn,
+        &format!("UPDATE orders SET note = 'ok' WHERE order_id = {}", LO + 3),
+    );
+    assert_eq!(codes(&mut conn, "SHOW WARNINGS"), []);
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+}
