@@ -260,7 +260,7 @@ fn plan_statement(
         return Action::SplitMulti;
     }
     // SHOW WARNINGS / ERRORS: where the previous statement left them.
-    if let Some(nodes) = &ctx.warnings_on {
+    if let (Kind::Show, Some(nodes)) = (&st.kind, &ctx.warnings_on) {
         if let Some(action) = super::diagnostics::plan_diagnostics(sql, opts, nodes, ctx) {
             return action;
         }
