@@ -1,7 +1,8 @@
 //! Scatter-gather merging: the result sets of one statement sent to N
-//! shards become one result set for the client ([`Merger`]), and the OKs of
-//! a scattered write become one OK ([`OkMerger`]). Pure and sans-io: the
-//! reactor feeds packet payloads and writes what the mergers produce.
+//! shards become one result set for the client ([`Merger`]); the OKs of a
+//! scattered write become one OK in the reactor, with the status flags and
+//! info texts combined here ([`ok`]). Pure and sans-io: the reactor feeds
+//! packet payloads and writes what the merger produces.
 //!
 //! # Using a [`Merger`]
 //!
@@ -92,9 +93,9 @@
 //!
 //! # Scattered writes
 //!
-//! [`OkMerger`]: feed each shard's OK/ERR, `poll_output` writes one OK once
-//! all answered (affected rows summed, last insert id as documented in
-//! [`ok`]) or the first ERR.
+//! One OK once every shard answered (affected rows and warnings summed,
+//! info texts combined, last insert id as documented in [`ok`]) or the
+//! first ERR: `reactor/reply.rs` and `reactor/dispatch.rs`.
 
 mod aggregate;
 pub mod binary;
@@ -118,7 +119,7 @@ mod tests;
 pub use collation::collation_supported;
 pub use enums::EnumDef;
 pub use merger::{Merger, ShardReply};
-pub use ok::OkMerger;
+pub use ok::InfoSum;
 pub use spec::{
     check_aggregate, Aggregate, CmpOp, ExprCollation, Limit, Literal, MergeSpec, OrderKey,
     Predicate,

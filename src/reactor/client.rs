@@ -142,6 +142,8 @@ pub(super) struct InFlight {
     /// Warnings of the targets' OKs: summed (SumOk), or the most of one
     /// group's (SameOk: every group ran the same statement).
     pub warnings: u16,
+    /// Info texts of the targets' OKs, combined (gathered writes).
+    pub info: crate::merge::InfoSum,
     /// Reads moved to another node after a replica refused the connection.
     pub retries: u8,
     /// When `backend.query_timeout` cancelled it (`reactor::query_timeout`).
@@ -197,6 +199,7 @@ impl InFlight {
             matched: 0,
             result_set: false,
             warnings: 0,
+            info: crate::merge::InfoSum::default(),
             retries: 0,
             cancelled_at: None,
         }
@@ -350,25 +353,31 @@ pub(super) fn ok_payload(
     insert_id: u64,
     status: u16,
 ) -> Vec<u8> {
-    ok_payload_with_warnings(caps, affected, insert_id, status, 0)
+    ok_payload_with_warnings(caps, affected, insert_id, status, 0, &[])
 }
 
-/// An OK carrying a warning count (a gathered write's, summed over its
-/// targets).
+/// An OK carrying a warning count and an info text (a gathered write's,
+/// combined over its targets).
 pub(super) fn ok_payload_with_warnings(
     caps: Capabilities,
     affected: u64,
     insert_id: u64,
     status: u16,
     warnings: u16,
+    info: &[u8],
 ) -> Vec<u8> {
-    let mut p = Vec::with_capacity(16);
+    let mut p = Vec::with_capacity(16 + info.len());
     put_u8(&mut p, 0);
     put_lenenc_int(&mut p, affected);
     put_lenenc_int(&mut p, insert_id);
     if caps.contains(Capabilities::PROTOCOL_41) {
         put_u16(&mut p, status);
         put_u16(&mut p, warnings);
+    }
+    if !info.is_empty() {
+        // Length-encoded, as MariaDB sends it with or without
+        // CLIENT_SESSION_TRACK.
+        shardgate_proto::codec::put_lenenc_bytes(&mut p, info);
     }
     p
 }

@@ -498,13 +498,16 @@ impl IoThread {
         } else {
             out.extend_from_slice(&packet(0, &t.payload));
         }
+        // A gathered write's OKs: their info texts are combined, and a
+        // LIMIT counted down reads the rows an UPDATE matched.
+        let gathered_ok =
+            inf.targets.len() > 1 && matches!(inf.gather, Gather::SumOk(_) | Gather::SameOk);
         b.tracker = inf.expect.map(|e| {
             let t = ReplyTracker::new(e, deprecate_eof);
-            match &inf.gather {
-                Gather::SumOk(Some(l)) if l.matched_rows => {
-                    t.reading_matched_rows(c.sess.caps.contains(Capabilities::SESSION_TRACK))
-                }
-                _ => t,
+            if gathered_ok {
+                t.reading_ok_info()
+            } else {
+                t
             }
         });
         b.target = b.tracker.as_ref().map(|_| idx);
@@ -596,6 +599,7 @@ impl IoThread {
         };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
         let warnings = inf.warnings;
+        let info = inf.info.text();
         let error = inf.error.clone();
         let relay = matches!(inf.gather, Gather::Relay);
         if let Gather::Rename(spec) = &inf.gather {
@@ -665,6 +669,7 @@ impl IoThread {
                     insert_id,
                     status & !StatusFlags::MORE_RESULTS_EXISTS.0,
                     warnings,
+                    &info,
                 );
                 self.finish_statement(ck, status, false, affected, insert_id);
                 self.reply_local(ck, &ok);

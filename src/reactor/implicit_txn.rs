@@ -43,6 +43,7 @@ pub(super) enum ImplicitTxn {
         affected: u64,
         insert_id: u64,
         warnings: u16,
+        info: Vec<u8>,
     },
 }
 
@@ -148,6 +149,7 @@ impl IoThread {
         };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
         let warnings = inf.warnings;
+        let info = inf.info.text();
         let error = inf.error.clone().map(super::dispatch::gathered_error);
         match std::mem::take(&mut c.implicit_txn) {
             ImplicitTxn::Off => false,
@@ -169,6 +171,7 @@ impl IoThread {
                             insert_id,
                             session_status(c),
                             warnings,
+                            &info,
                         ),
                     };
                     c.sess.row_count = Some(row_count_of_reply(&reply));
@@ -181,6 +184,7 @@ impl IoThread {
                     affected,
                     insert_id,
                     warnings,
+                    info,
                 };
                 let sql: &[u8] = if failed { b"ROLLBACK" } else { b"COMMIT" };
                 let mut payload = vec![0x03];
@@ -198,6 +202,7 @@ impl IoThread {
                 affected,
                 insert_id,
                 warnings: write_warnings,
+                info: write_info,
             } => {
                 let end_failed = error.is_some();
                 self.finish_statement(ck, status, end_failed, 0, 0);
@@ -215,6 +220,7 @@ impl IoThread {
                         insert_id,
                         session_status(c),
                         write_warnings,
+                        &write_info,
                     ),
                 };
                 // The write's count, not its COMMIT's.

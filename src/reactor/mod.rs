@@ -68,7 +68,7 @@ pub enum Inbound {
     Accept(TcpStream, SocketAddr, u32),
     /// A worker's plan for a client's command.
     Plan(Plan),
-    /// KILL [QUERY] of a session of this thread, asked by `requester`.
+    /// KILL \[QUERY\] of a session of this thread, asked by `requester`.
     Kill {
         token: usize,
         conn_id: u32,

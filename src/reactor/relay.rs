@@ -7,7 +7,7 @@
 //! `CLIENT_DEPRECATE_EOF`):
 //! - COM_QUERY / COM_STMT_EXECUTE: `OK | ERR | LOCAL_INFILE | result set`,
 //!   repeated while the status has `SERVER_MORE_RESULTS_EXISTS`; a result set
-//!   is a column count, column definitions, [EOF], rows, and EOF / OK(0xfe) /
+//!   is a column count, column definitions, \[EOF\], rows, and EOF / OK(0xfe) /
 //!   ERR. A cursor-opening execute ends after the metadata.
 //! - COM_STMT_PREPARE: `ERR | PREPARE_OK params [EOF] columns [EOF]`.
 //! - COM_STMT_FETCH: rows, then EOF / OK(0xfe) / ERR.
@@ -83,7 +83,7 @@ pub struct Outcome {
     pub session_state_changed: bool,
     /// The rows an UPDATE matched: the first number of the last OK's info
     /// text (`Rows matched: 3  Changed: 2  Warnings: 0`), when asked for
-    /// ([`ReplyTracker::reading_matched_rows`]) and present.
+    /// ([`ReplyTracker::reading_ok_info`]) and present.
     pub matched_rows: Option<u64>,
     /// The (last) result was a result set, not an OK.
     pub result_set: bool,
@@ -112,9 +112,9 @@ pub struct ReplyTracker {
     /// Bytes of a continued packet still to skip (frames after a full one).
     continuing: bool,
     outcome: Outcome,
-    /// Read the OK's info text for [`Outcome::matched_rows`]: `Some(true)`
-    /// when it is length-encoded (CLIENT_SESSION_TRACK).
-    ok_info: Option<bool>,
+    /// Keep the last OK's info text ([`ReplyTracker::reading_ok_info`]).
+    keep_ok_info: bool,
+    ok_info: Vec<u8>,
 }
 
 impl ReplyTracker {
@@ -131,16 +131,22 @@ impl ReplyTracker {
             deprecate_eof,
             continuing: false,
             outcome: Outcome::default(),
-            ok_info: None,
+            keep_ok_info: false,
+            ok_info: Vec::new(),
         }
     }
 
-    /// Also reads the rows an UPDATE matched from its OK's info text
-    /// (`session_track`: the connection has CLIENT_SESSION_TRACK, which
-    /// length-encodes the text).
-    pub fn reading_matched_rows(mut self, session_track: bool) -> ReplyTracker {
-        self.ok_info = Some(session_track);
+    /// Also keeps the last OK's info text ([`ReplyTracker::take_ok_info`])
+    /// and the rows an UPDATE matched ([`Outcome::matched_rows`]). MariaDB
+    /// length-encodes the text with or without CLIENT_SESSION_TRACK.
+    pub fn reading_ok_info(mut self) -> ReplyTracker {
+        self.keep_ok_info = true;
         self
+    }
+
+    /// The last OK's info text, when kept.
+    pub fn take_ok_info(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.ok_info)
     }
 
     pub fn outcome(&self) -> Outcome {
@@ -366,15 +372,13 @@ impl ReplyTracker {
         self.outcome.error = false;
         self.on_status(status);
         self.outcome.warnings = r.u16("warnings").unwrap_or(0);
-        if let Some(session_track) = self.ok_info {
-            self.outcome.matched_rows = None;
+        if self.keep_ok_info {
+            self.ok_info.clear();
             if !r.is_empty() {
-                let info = match session_track {
-                    true => r.lenenc_bytes("info").unwrap_or_default(),
-                    false => r.rest(),
-                };
-                self.outcome.matched_rows = first_number(info);
+                self.ok_info
+                    .extend_from_slice(r.lenenc_bytes("info").unwrap_or_default());
             }
+            self.outcome.matched_rows = first_number(&self.ok_info);
         }
         Ok(())
     }
@@ -462,40 +466,36 @@ mod tests {
     }
 
     #[test]
-    fn matched_rows_come_from_the_ok_info_when_asked_for() {
+    fn matched_rows_and_info_come_from_the_ok_when_asked_for() {
+        // MariaDB length-encodes the info text, with or without
+        // CLIENT_SESSION_TRACK (here 41 bytes: a ')' before the text).
         let info = b"Rows matched: 12  Changed: 3  Warnings: 0";
-        // Without CLIENT_SESSION_TRACK the info is the rest of the packet.
-        let mut plain = ok(2);
-        plain.extend_from_slice(info);
-        // With it, a length-encoded string (here 41 bytes, a ')' before
-        // the text; a length of 48..57 would read as a digit).
-        let mut tracked = ok(2);
-        tracked.push(info.len() as u8);
-        tracked.extend_from_slice(info);
-        for (payload, session_track) in [(plain, false), (tracked, true)] {
-            let wire = frames(&[payload]);
-            let mut t =
-                ReplyTracker::new(Expect::ResultSets, false).reading_matched_rows(session_track);
-            assert!(t.advance(&wire).unwrap().done);
-            assert_eq!(t.outcome().matched_rows, Some(12));
-            assert_eq!(t.outcome().affected_rows, 1);
-            // Not asked for: not read.
-            let mut t = ReplyTracker::new(Expect::ResultSets, false);
-            t.advance(&wire).unwrap();
-            assert_eq!(t.outcome().matched_rows, None);
-        }
+        let mut p = ok(2);
+        p.push(info.len() as u8);
+        p.extend_from_slice(info);
+        let wire = frames(&[p]);
+        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_ok_info();
+        assert!(t.advance(&wire).unwrap().done);
+        assert_eq!(t.outcome().matched_rows, Some(12));
+        assert_eq!(t.outcome().affected_rows, 1);
+        assert_eq!(t.take_ok_info(), info);
+        // Not asked for: not read.
+        let mut t = ReplyTracker::new(Expect::ResultSets, false);
+        t.advance(&wire).unwrap();
+        assert_eq!(t.outcome().matched_rows, None);
+        assert!(t.take_ok_info().is_empty());
         // An OK without info (a DELETE) has none.
-        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_matched_rows(true);
+        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_ok_info();
         t.advance(&frames(&[ok(2)])).unwrap();
         assert_eq!(t.outcome().matched_rows, None);
         // A length byte that reads as a digit ('2', 50 bytes) is skipped.
         let long = b"Rows matched: 123456  Changed: 123456  Warnings: 1";
         assert_eq!(long.len(), 50);
-        let mut tracked = ok(2);
-        tracked.push(long.len() as u8);
-        tracked.extend_from_slice(long);
-        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_matched_rows(true);
-        t.advance(&frames(&[tracked])).unwrap();
+        let mut p = ok(2);
+        p.push(long.len() as u8);
+        p.extend_from_slice(long);
+        let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_ok_info();
+        t.advance(&frames(&[p])).unwrap();
         assert_eq!(t.outcome().matched_rows, Some(123_456));
         assert_eq!(first_number(b"no digits"), None);
     }

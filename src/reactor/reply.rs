@@ -213,6 +213,7 @@ impl IoThread {
             buf.consume(adv.consumed);
         }
         let mut target = None;
+        let mut ok_info = Vec::new();
         if adv.done {
             if b.busy_counted {
                 b.node_stats
@@ -226,7 +227,11 @@ impl IoThread {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             b.phase = Phase::Ready;
-            b.tracker = None;
+            ok_info = b
+                .tracker
+                .take()
+                .map(|mut t| t.take_ok_info())
+                .unwrap_or_default();
             b.deadline = None;
             b.last_used = Instant::now();
             if outcome.status_seen {
@@ -336,6 +341,22 @@ impl IoThread {
                     )
                 };
                 inf.result_set |= outcome.result_set;
+                if !outcome.error && !outcome.result_set {
+                    match inf.gather {
+                        Gather::SameOk => inf.info.add_max(&ok_info),
+                        // A multi-row INSERT split over shards: a shard
+                        // given one row has no text.
+                        Gather::SumOk(_)
+                            if ok_info.is_empty()
+                                && inf.effects.kind == crate::stats::QueryKind::Insert =>
+                        {
+                            inf.info
+                                .add_single_row_insert(outcome.affected_rows, outcome.warnings)
+                        }
+                        Gather::SumOk(_) => inf.info.add(&ok_info),
+                        _ => {}
+                    }
+                }
                 inf.matched = inf
                     .matched
                     .saturating_add(outcome.matched_rows.unwrap_or(outcome.affected_rows));

@@ -38,7 +38,7 @@ impl<'a> LocalColumn<'a> {
     }
 }
 
-/// Frames a complete text result set: column count, definitions, [EOF],
+/// Frames a complete text result set: column count, definitions, \[EOF\],
 /// rows, EOF (or OK with 0xfe). `status` goes in the final packet. Every
 /// column is a VARCHAR.
 pub fn text_result_set(

@@ -189,7 +189,7 @@ pub enum Action {
     /// Answer the client with these framed packets (a result set made by
     /// shardgate, sequence ids from 1).
     ReplyPackets(Vec<u8>),
-    /// KILL [QUERY] of a shardgate connection id.
+    /// KILL \[QUERY\] of a shardgate connection id.
     Kill { id: u32, query_only: bool },
     /// Planning needs blocking I/O: plan again on a worker.
     Defer,

@@ -2,7 +2,7 @@
 //! key predicate → the set of shards that can hold matching rows. Pure and
 //! allocation-light (a point lookup allocates nothing for up to 64 shards);
 //! `lookup` rules are the exception and reach their directory through
-//! [`LookupRouter`](super::lookup::LookupRouter).
+//! [`LookupRouter`].
 //!
 //! A shard is an index into the rule's physical tables (`{table}_{i:04}`),
 //! numbered group by group; `Rule::locate` turns it into (group, table).

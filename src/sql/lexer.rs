@@ -1,7 +1,7 @@
 //! The SQL tokenizer: MySQL/MariaDB lexical rules over raw bytes.
 //!
 //! Every `COM_QUERY` a worker handles is cut into tokens here first; the
-//! statement classifier ([`super::classify`]) and the routing-subset parser
+//! statement classifier ([`super::classify()`]) and the routing-subset parser
 //! built later read the same token stream. A [`Token`] is a kind plus a byte
 //! range into the input, so lexing allocates nothing and a rewriter can splice
 //! the original text. The input need not be UTF-8: bytes >= 0x80 are

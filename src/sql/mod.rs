@@ -1,5 +1,5 @@
 //! SQL text handling for routing: a byte-level tokenizer ([`lexer`]) and the
-//! statement classifier ([`classify`]) every `COM_QUERY` goes through on a
+//! statement classifier ([`classify()`]) every `COM_QUERY` goes through on a
 //! worker thread. The routing-subset parser (table references, shard-key
 //! predicates, INSERT rows, hints) builds on the same [`Token`] stream.
 //!

@@ -4,7 +4,8 @@
 //! counting matched rows for UPDATE as the server does; ORDER BY with
 //! LIMIT is refused; RETURNING runs on one shard and is refused on
 //! several, before anything is changed. What a client reads about a
-//! scattered write afterwards: its warnings summed in the OK, and
+//! scattered write afterwards: its warnings and info text summed in the
+//! OK, and
 //! `ROW_COUNT()` answering for it wherever the next statement runs.
 //!
 //! Runs on the three-group cluster of `sharding.rs` (`orders` hashed by
@@ -258,7 +259,7 @@ fn row_count_answers_the_previous_statement_wherever_it_ran() {
 }
 
 #[test]
-fn scattered_writes_report_the_warnings_of_every_shard() {
+fn scattered_writes_report_the_warnings_and_info_of_every_shard() {
     let _s = serial();
     let mut conn = proxy_conn(false);
     fill(&mut conn);
@@ -272,17 +273,24 @@ fn scattered_writes_report_the_warnings_of_every_shard() {
     );
     q(&mut conn, &sql);
     assert_eq!((conn.affected_rows(), conn.warnings()), (1, 3));
+    // The info text one server gives a 4-row INSERT: g0's shard 0 got two
+    // rows (its own text), the others one each (none).
+    assert_eq!(conn.info_str(), "Records: 4  Duplicates: 3  Warnings: 3");
     // Again in a transaction: the new row is a duplicate now too.
     q(&mut conn, "BEGIN");
     q(&mut conn, &sql);
     assert_eq!((conn.affected_rows(), conn.warnings()), (0, 4));
     q(&mut conn, "ROLLBACK");
-    // A clean write has none.
+    // A clean write has none; its text is summed.
     q(
         &mut conn,
         &format!("UPDATE orders SET note = 'u' WHERE order_id BETWEEN {LO} AND {HI}"),
     );
     assert_eq!(conn.warnings(), 0);
+    assert_eq!(
+        conn.info_str(),
+        "Rows matched: 20  Changed: 20  Warnings: 0"
+    );
     q(
         &mut conn,
         &format!(
