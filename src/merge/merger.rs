@@ -306,6 +306,11 @@ impl Merger {
     }
 
     /// True once the column definitions have been written to the client.
+    /// Rows written to the client so far.
+    pub fn rows_emitted(&self) -> u64 {
+        self.emitted
+    }
+
     pub fn header_sent(&self) -> bool {
         self.header_sent
     }

@@ -142,6 +142,8 @@ pub(super) struct InFlight {
     /// Warnings of the targets' OKs: summed (SumOk), or the most of one
     /// group's (SameOk: every group ran the same statement).
     pub warnings: u16,
+    /// Rows of the targets' result sets (relayed).
+    pub rows: u64,
     /// Info texts of the targets' OKs, combined (gathered writes).
     pub info: crate::merge::InfoSum,
     /// Reads moved to another node after a replica refused the connection.
@@ -200,6 +202,7 @@ impl InFlight {
             result_set: false,
             warnings: 0,
             info: crate::merge::InfoSum::default(),
+            rows: 0,
             retries: 0,
             cancelled_at: None,
         }
@@ -304,6 +307,7 @@ impl Client {
             user_vars_by_query: self.sess.user_vars_by_query.clone(),
             row_count: self.sess.row_count,
             warnings_on: self.sess.warnings_on.clone(),
+            found_rows: self.sess.found_rows.clone(),
         }
     }
 

@@ -97,6 +97,7 @@ impl IoThread {
                 c.sess.last_insert_id = 0;
                 c.sess.row_count = None;
                 c.sess.warnings_on = None;
+                c.sess.found_rows = Default::default();
                 // Closing the attached connections resets their sessions on
                 // the servers (rolls back, drops temporary tables, unlocks).
                 let attached = std::mem::take(&mut c.backends);

@@ -71,8 +71,8 @@ impl IoThread {
             && c.sess.txn_begin.is_none()
             && !c.sess.use_master
             && !recent_write;
-        if inf.effects.reads_diagnostics {
-            // The nodes holding the diagnostics, as they are.
+        if inf.effects.exact_node {
+            // The nodes holding what the statement reads, as they are.
             return Ok(());
         }
         for t in &mut inf.targets {

@@ -95,6 +95,25 @@ impl IoThread {
         if c.sess.warnings_on.as_ref().is_some_and(|n| !n.is_empty()) {
             c.sess.pins.insert(PinReasons::WARNINGS);
         }
+        // What FOUND_ROWS() answers next: the node that counted without the
+        // LIMIT (its connection is kept for the one next statement only),
+        // or the rows this SELECT gave the client.
+        {
+            use crate::route::row_count::FoundRows;
+            let merged = inflight.merger.as_ref().map(|m| m.rows_emitted());
+            let select = !error && fx.kind == crate::stats::QueryKind::Select;
+            c.sess.found_rows = match (select, fx.calc_found_rows, inflight.targets.as_slice()) {
+                (true, true, [t]) => FoundRows::On(t.group.clone(), t.addr),
+                (true, true, _) => FoundRows::Unknown,
+                (true, false, _) if inflight.result_set || merged.is_some() => {
+                    FoundRows::Count(merged.unwrap_or(inflight.rows))
+                }
+                (_, _, _) => match &c.sess.found_rows {
+                    FoundRows::On(..) => FoundRows::Unknown,
+                    kept => kept.clone(),
+                },
+            };
+        }
         if let Some(assigned) = fx.user_vars.as_deref() {
             // Even after an error: an assignment may have happened.
             let by_query = &mut c.sess.user_vars_by_query;

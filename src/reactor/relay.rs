@@ -89,6 +89,8 @@ pub struct Outcome {
     pub result_set: bool,
     /// The last OK's warning count.
     pub warnings: u16,
+    /// Rows of the result sets.
+    pub rows: u64,
 }
 
 /// Progress of one [`ReplyTracker::advance`] call.
@@ -295,6 +297,7 @@ impl ReplyTracker {
                     self.on_status(status);
                     self.end_or_more(status)
                 } else {
+                    self.outcome.rows += 1;
                     State::Rows
                 }
             }

@@ -341,6 +341,7 @@ impl IoThread {
                     )
                 };
                 inf.result_set |= outcome.result_set;
+                inf.rows = inf.rows.saturating_add(outcome.rows);
                 if !outcome.error && !outcome.result_set {
                     match inf.gather {
                         Gather::SameOk => inf.info.add_max(&ok_info),

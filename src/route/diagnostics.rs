@@ -138,6 +138,7 @@ pub fn plan_diagnostics(
         gather,
         effects: Effects {
             reads_diagnostics: true,
+            exact_node: true,
             ..Effects::default()
         },
     })

@@ -67,6 +67,8 @@ pub struct RouteCtx {
     /// an error, with their groups; empty when it raised none; `None` when
     /// unknown (`route::diagnostics`).
     pub warnings_on: Option<Vec<(String, SocketAddr)>>,
+    /// What FOUND_ROWS() answers (`route::row_count`).
+    pub found_rows: row_count::FoundRows,
 }
 
 /// A COM_QUERY to route.
@@ -114,9 +116,13 @@ pub struct Effects {
     /// group's connection leaves or enters autocommit mode together.
     pub on_attached: bool,
     /// SHOW WARNINGS / ERRORS sent to the nodes that hold the previous
-    /// statement's diagnostics (`route::diagnostics`): the nodes are kept
-    /// as given (no read/write split) and so are the diagnostics.
+    /// statement's diagnostics (`route::diagnostics`): they are kept.
     pub reads_diagnostics: bool,
+    /// The targets' nodes are kept as given (no read/write split): the
+    /// statement reads what the previous one left on that connection.
+    pub exact_node: bool,
+    /// `SELECT SQL_CALC_FOUND_ROWS`: FOUND_ROWS() asks its node next.
+    pub calc_found_rows: bool,
     /// User variables the statement assigns (boxed: rare, and plans stay
     /// small).
     pub user_vars: Option<Box<UserVarAssignments>>,

@@ -286,6 +286,13 @@ fn plan_statement(
             return action;
         }
     }
+    // FOUND_ROWS(): the rows the last SELECT gave the client, or the node
+    // that counted them without the LIMIT (`route::row_count`).
+    if st.found_rows && !st.multi_statement && params.is_none() {
+        if let Some(action) = plan_found_rows(topo, state, ctx, sql, opts, may_block) {
+            return action;
+        }
+    }
     let mut effects = Effects::default();
     let mut schema = ctx.schema.clone();
     match &st.kind {
@@ -408,6 +415,7 @@ fn plan_statement(
     }
     if st.sql_calc_found_rows {
         effects.pin.insert(PinReasons::FOUND_ROWS);
+        effects.calc_found_rows = true;
     }
     if st.is_write && !matches!(st.kind, Kind::Set) {
         // ROW_COUNT() / LAST_INSERT_ID() right after a write see its result.
@@ -472,6 +480,56 @@ fn plan_statement(
         targets,
         gather: super::Gather::Relay,
         effects,
+    }
+}
+
+/// A text statement calling FOUND_ROWS() when the session knows what it
+/// must answer: the number written in, or (after SQL_CALC_FOUND_ROWS) the
+/// statement sent to the node that ran that SELECT, on the connection the
+/// session kept. `None`: planned as usual.
+fn plan_found_rows(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    sql: &[u8],
+    opts: sql::LexOptions,
+    may_block: bool,
+) -> Option<Action> {
+    use super::row_count::FoundRows;
+    let inner = RouteCtx {
+        found_rows: FoundRows::Unknown,
+        ..ctx.clone()
+    };
+    match &ctx.found_rows {
+        FoundRows::Unknown => None,
+        FoundRows::Count(n) => {
+            let rewritten = super::row_count::with_found_rows(sql, opts, *n)?;
+            let mut action = plan_statement(topo, state, &inner, &rewritten, None, may_block);
+            if let Action::Forward { targets, .. } = &mut action {
+                for t in targets.iter_mut().filter(|t| t.sql.is_none()) {
+                    t.sql = Some(rewritten.clone());
+                }
+            }
+            Some(action)
+        }
+        FoundRows::On(group, addr) => {
+            // Only a statement that runs whole in one place (no sharded
+            // table: `SELECT FOUND_ROWS()`) can go there.
+            let mut action = plan_statement(topo, state, &inner, sql, None, may_block);
+            match &mut action {
+                Action::Forward {
+                    targets,
+                    gather: super::Gather::Relay,
+                    effects,
+                } if targets.len() == 1 && targets[0].sql.is_none() => {
+                    targets[0].group.clone_from(group);
+                    targets[0].addr = *addr;
+                    effects.exact_node = true;
+                    Some(action)
+                }
+                _ => None,
+            }
+        }
     }
 }
 

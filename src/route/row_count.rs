@@ -1,26 +1,62 @@
-//! `ROW_COUNT()` with sharding. The server answers it from the connection
-//! it runs on, but the client's previous statement may have run elsewhere:
-//! on another group (`SELECT ROW_COUNT()` goes to the default group after
-//! an UPDATE on g1), or on several shards at once (the client got their
-//! affected rows summed). shardgate keeps what the client was told (the
-//! OK's affected rows, -1 after a result set or an error, as
-//! `mysql_affected_rows()` says) and writes that number into the statement
-//! in place of each `ROW_COUNT()` call; a select item without alias keeps
-//! the name one server gives it (`` AS `ROW_COUNT()` ``).
+//! `ROW_COUNT()` and `FOUND_ROWS()`. The server answers them from the
+//! connection it runs on, but the client's previous statement may have run
+//! elsewhere: on another group (`SELECT ROW_COUNT()` goes to the default
+//! group after an UPDATE on g1), on a replica, or on several shards at
+//! once (the client got their affected rows summed, their rows merged).
+//!
+//! - `ROW_COUNT()`: shardgate keeps what the client was told (the OK's
+//!   affected rows, -1 after a result set or an error, as
+//!   `mysql_affected_rows()` says) and writes that number into the
+//!   statement in place of each call.
+//! - `FOUND_ROWS()` after a SELECT: the rows the client received, written
+//!   in the same way; after `SELECT SQL_CALC_FOUND_ROWS ...` (one shard:
+//!   over several it is refused) only the server knows the count without
+//!   the LIMIT, so the statement goes to the node that ran it, whose
+//!   connection the session kept ([`FoundRows::On`]).
+//!
+//! A select item without alias keeps the name one server gives it
+//! (`` AS `ROW_COUNT()` ``).
 
+use std::net::SocketAddr;
 use std::ops::Range;
 
 use crate::sql::lexer::{tokenize, Kw, LexOptions, TokenKind};
 use crate::sql::parse::{self, BlockKind, Stmt};
 
+/// What `FOUND_ROWS()` answers in a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FoundRows {
+    /// Nothing known: the server answers.
+    #[default]
+    Unknown,
+    /// The rows the last SELECT gave the client.
+    Count(u64),
+    /// The last SELECT used SQL_CALC_FOUND_ROWS on this node (group, node).
+    On(String, SocketAddr),
+}
+
 /// `sql` with every `ROW_COUNT()` call replaced by `value`; `None` when
 /// it calls none (the word inside a string or a comment is not a call).
 pub fn with_row_count(sql: &[u8], opts: LexOptions, value: i64) -> Option<Vec<u8>> {
+    with_value_of(sql, opts, Kw::RowCount, value)
+}
+
+/// `sql` with every `FOUND_ROWS()` call replaced by `value`.
+pub fn with_found_rows(sql: &[u8], opts: LexOptions, value: u64) -> Option<Vec<u8>> {
+    with_value_of(
+        sql,
+        opts,
+        Kw::FoundRows,
+        i64::try_from(value).unwrap_or(i64::MAX),
+    )
+}
+
+fn with_value_of(sql: &[u8], opts: LexOptions, function: Kw, value: i64) -> Option<Vec<u8>> {
     let tokens = tokenize(sql, opts);
     let calls: Vec<Range<usize>> = tokens
         .windows(3)
         .filter(|w| {
-            w[0].kind == TokenKind::Keyword(Kw::RowCount)
+            w[0].kind == TokenKind::Keyword(function)
                 && w[1].kind == TokenKind::LParen
                 && w[2].kind == TokenKind::RParen
         })
@@ -89,6 +125,19 @@ mod tests {
         assert_eq!(
             rewrite("SELECT 1 FROM t WHERE ROW_COUNT() > 0", 3).as_deref(),
             Some("SELECT 1 FROM t WHERE (3) > 0")
+        );
+        assert_eq!(
+            with_found_rows(
+                b"SELECT FOUND_ROWS() AS total, found_rows()",
+                LexOptions::default(),
+                42
+            )
+            .as_deref(),
+            Some(&b"SELECT (42) AS total, (42) AS `found_rows()`"[..])
+        );
+        assert_eq!(
+            with_found_rows(b"SELECT ROW_COUNT()", LexOptions::default(), 1),
+            None
         );
         // Not calls: text, comments, other names.
         assert_eq!(rewrite("SELECT 'ROW_COUNT()' /* ROW_COUNT() */", 1), None);

@@ -199,6 +199,8 @@ pub struct Session {
     /// SELECT or write that raised none (SHOW WARNINGS is empty); `None`
     /// when unknown (`route::diagnostics`).
     pub warnings_on: Option<Vec<(String, std::net::SocketAddr)>>,
+    /// What FOUND_ROWS() answers (`route::row_count`).
+    pub found_rows: crate::route::row_count::FoundRows,
     /// An explicit transaction is open (sharded schemas): the statement
     /// that opened it, replayed on each backend the transaction touches.
     pub txn_begin: Option<Vec<u8>>,
@@ -261,6 +263,7 @@ impl Session {
             last_insert_id: 0,
             row_count: None,
             warnings_on: None,
+            found_rows: Default::default(),
             txn_begin: None,
             shard_key: None,
             user_vars_by_query: Vec::new(),

@@ -529,3 +529,47 @@ fn session_transaction_isolation_reaches_every_group() {
     assert_eq!(seen(&mut other, "tx_isolation"), ["REPEATABLE-READ"; 3]);
     reset(&mut conn);
 }
+
+#[test]
+fn found_rows_answers_for_the_previous_select_wherever_it_ran() {
+    let _s = serial();
+    let mut conn = proxy_conn();
+    reset(&mut conn);
+    // Three rows on g1 (id % 5 = 2), two on g2 (id % 5 = 3).
+    let on_g1 = [LO + 2, LO + 7, LO + 12];
+    for k in on_g1.iter().chain(&[LO + 3, LO + 8]) {
+        q(
+            &mut conn,
+            &format!("INSERT INTO orders (order_id) VALUES ({k})"),
+        );
+    }
+    let found = |conn: &mut Conn| -> String {
+        let r = q(conn, "SELECT FOUND_ROWS()");
+        assert_eq!(r.cols, ["FOUND_ROWS()"]);
+        r.rows[0][0].clone()
+    };
+    let g1 = format!("order_id IN ({}, {}, {})", on_g1[0], on_g1[1], on_g1[2]);
+    // A SELECT on g1; FOUND_ROWS() alone would run on g0.
+    q(
+        &mut conn,
+        &format!("SELECT order_id FROM orders WHERE {g1}"),
+    );
+    assert_eq!(found(&mut conn), "3");
+    // FOUND_ROWS() itself returned one row.
+    assert_eq!(found(&mut conn), "1");
+    // SQL_CALC_FOUND_ROWS on g1: the count without the LIMIT, from g1.
+    let r = q(
+        &mut conn,
+        &format!("SELECT SQL_CALC_FOUND_ROWS order_id FROM orders WHERE {g1} LIMIT 1"),
+    );
+    assert_eq!(r.rows.len(), 1);
+    assert_eq!(found(&mut conn), "3");
+    // A merged SELECT over every shard: the rows the client got.
+    q(
+        &mut conn,
+        &format!("SELECT order_id FROM orders WHERE order_id BETWEEN {LO} AND {HI} ORDER BY order_id LIMIT 4"),
+    );
+    let r = q(&mut conn, "SELECT FOUND_ROWS() AS total, 'FOUND_ROWS()'");
+    assert_eq!(r.rows, [["4", "FOUND_ROWS()"]]);
+    reset(&mut conn);
+}
