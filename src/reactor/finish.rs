@@ -98,7 +98,17 @@ impl IoThread {
         // What FOUND_ROWS() answers next: the node that counted without the
         // LIMIT (its connection is kept for the one next statement only),
         // or the rows this SELECT gave the client.
-        {
+        if inflight.prepare_as.is_some() {
+            // shardgate's metadata prepare of a statement it owns: as on
+            // one server, a prepare leaves FOUND_ROWS() as it was (and the
+            // node that counted keeps its connection).
+            if matches!(
+                c.sess.found_rows,
+                crate::route::row_count::FoundRows::On(..)
+            ) {
+                c.sess.pins.insert(PinReasons::FOUND_ROWS);
+            }
+        } else {
             use crate::route::row_count::FoundRows;
             let merged = inflight.merger.as_ref().map(|m| m.rows_emitted());
             let select = !error && fx.kind == crate::stats::QueryKind::Select;

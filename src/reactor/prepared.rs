@@ -63,6 +63,10 @@ pub(super) struct ProxyStmt {
     /// (`route::point`), for the topology, routing state and schema it was
     /// made under.
     pub plans: Option<Box<PlanCache>>,
+    /// Calls ROW_COUNT() or FOUND_ROWS(): always executed with the values
+    /// written into the SQL, where shardgate writes in what they answer
+    /// for the session (`route::row_count`).
+    pub literal_only: bool,
 }
 
 /// Most shard sets whose plans one statement keeps.
@@ -229,9 +233,13 @@ impl IoThread {
         // Transaction control must take shardgate's own path (lazy BEGIN
         // on each shard, COMMIT on every one) when executed: answer the
         // prepare here (no parameters, no columns).
-        let kind = crate::sql::classify(sql, LexOptions::default()).kind;
+        let st = crate::sql::classify(sql, LexOptions::default());
+        // ROW_COUNT() / FOUND_ROWS() answer for the session's previous
+        // statement, which may have run on another connection: shardgate
+        // owns such statements too (`route::row_count`).
+        let counters = st.row_count_fn || st.found_rows;
         if matches!(
-            kind,
+            st.kind,
             crate::sql::Kind::Begin { .. }
                 | crate::sql::Kind::Commit { .. }
                 | crate::sql::Kind::Rollback { .. }
@@ -249,6 +257,7 @@ impl IoThread {
                     types: None,
                     long_data: Vec::new(),
                     plans: None,
+                    literal_only: false,
                 },
             );
             let mut ok = vec![0x00];
@@ -263,6 +272,15 @@ impl IoThread {
         };
         let plan = shard::plan_prepare(&topo, &state, &ctx, sql, opts);
         let (group, addr, target_sql) = match plan {
+            shard::ShardPlan::NotSharded if counters => {
+                match route::default_target(&topo, ctx.schema.as_deref()) {
+                    Ok((group, addr)) => (group, addr, sql.to_vec()),
+                    Err((code, msg)) => {
+                        self.reply_err(key, code, &msg);
+                        return true;
+                    }
+                }
+            }
             shard::ShardPlan::NotSharded => return false,
             shard::ShardPlan::Action(Action::Forward { targets, .. }) => {
                 match targets.into_iter().next() {
@@ -298,6 +316,7 @@ impl IoThread {
             types: None,
             long_data: Vec::new(),
             plans: None,
+            literal_only: counters,
         };
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return true;
@@ -377,7 +396,7 @@ impl IoThread {
         // written into the SQL (split INSERT rows, LIMIT ?, HAVING ... ?)
         // take the literal path below.
         let cache = self.shared.topology().backend.prepared_cache_per_connection > 0;
-        if cache && !long.iter().any(|&l| l) {
+        if cache && !stmt.literal_only && !long.iter().any(|&l| l) {
             let mut values = Vec::with_capacity(usize::from(stmt.num_params));
             let mut bad = None;
             for p in ex.params(&[]) {

@@ -15,7 +15,11 @@
 //!   connection the session kept ([`FoundRows::On`]).
 //!
 //! A select item without alias keeps the name one server gives it
-//! (`` AS `ROW_COUNT()` ``).
+//! (`` AS `ROW_COUNT()` ``). Prepared statements calling either function
+//! are shardgate's own and always executed with their values written in
+//! (`reactor::prepared`, `ProxyStmt::literal_only`), so the same applies.
+//! As on one server, a prepare sets ROW_COUNT() to 0 and leaves
+//! FOUND_ROWS() as it was.
 
 use std::net::SocketAddr;
 use std::ops::Range;

@@ -571,5 +571,20 @@ fn found_rows_answers_for_the_previous_select_wherever_it_ran() {
     );
     let r = q(&mut conn, "SELECT FOUND_ROWS() AS total, 'FOUND_ROWS()'");
     assert_eq!(r.rows, [["4", "FOUND_ROWS()"]]);
+    // Prepared (binary protocol), after SQL_CALC_FOUND_ROWS on g1 and
+    // after a merged SELECT: the prepare in between changes nothing, as on
+    // one server.
+    q(
+        &mut conn,
+        &format!("SELECT SQL_CALC_FOUND_ROWS order_id FROM orders WHERE {g1} LIMIT 1"),
+    );
+    let n: Option<u64> = conn.exec_first("SELECT FOUND_ROWS()", ()).expect("execute");
+    assert_eq!(n, Some(3));
+    q(
+        &mut conn,
+        &format!("SELECT order_id FROM orders WHERE order_id BETWEEN {LO} AND {HI}"),
+    );
+    let n: Option<u64> = conn.exec_first("SELECT FOUND_ROWS()", ()).expect("execute");
+    assert_eq!(n, Some(5));
     reset(&mut conn);
 }
