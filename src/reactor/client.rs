@@ -357,12 +357,12 @@ pub(super) fn ok_payload(
     insert_id: u64,
     status: u16,
 ) -> Vec<u8> {
-    ok_payload_with_warnings(caps, affected, insert_id, status, 0, &[])
+    gathered_ok_payload(caps, affected, insert_id, status, 0, &[])
 }
 
 /// An OK carrying a warning count and an info text (a gathered write's,
 /// combined over its targets).
-pub(super) fn ok_payload_with_warnings(
+pub(super) fn gathered_ok_payload(
     caps: Capabilities,
     affected: u64,
     insert_id: u64,

@@ -663,7 +663,7 @@ impl IoThread {
             }
             (false, None) => {
                 let caps = c.sess.caps;
-                let ok = super::client::ok_payload_with_warnings(
+                let ok = super::client::gathered_ok_payload(
                     caps,
                     affected,
                     insert_id,

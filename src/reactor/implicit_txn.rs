@@ -19,9 +19,7 @@
 //! fails between the other groups' COMMIT and its own loses its part, and
 //! the client gets that COMMIT's error.
 
-use super::client::{
-    ok_payload_with_warnings, row_count_of_reply, session_status, Client, InFlight,
-};
+use super::client::{gathered_ok_payload, row_count_of_reply, session_status, Client, InFlight};
 use super::io_thread::{Conn, IoThread};
 use crate::route::{Effects, Gather};
 use crate::session::PinReasons;
@@ -165,7 +163,7 @@ impl IoThread {
                     c.sess.pins.remove(PinReasons::TRANSACTION);
                     let reply = match error {
                         Some(e) => e,
-                        None => ok_payload_with_warnings(
+                        None => gathered_ok_payload(
                             c.sess.caps,
                             affected,
                             insert_id,
@@ -214,7 +212,7 @@ impl IoThread {
                     (Some(e), _) => e,
                     // COMMIT failed somewhere: the client must know.
                     (None, Some(e)) => e,
-                    (None, None) => ok_payload_with_warnings(
+                    (None, None) => gathered_ok_payload(
                         c.sess.caps,
                         affected,
                         insert_id,
