@@ -113,6 +113,7 @@ pub mod rename;
 mod row;
 mod sort;
 mod spec;
+pub mod table_status;
 #[cfg(test)]
 mod tests;
 

@@ -41,12 +41,12 @@ pub struct RenameSpec {
 
 /// The logical name of a physical table name, if it is one.
 fn logical<'s>(cell: &[u8], sharded: &'s [String]) -> Option<&'s str> {
-    physical(cell, sharded).map(|(i, _)| sharded[i].as_str())
+    physical_table(cell, sharded).map(|(i, _)| sharded[i].as_str())
 }
 
 /// Which entry of `sharded` a physical table name belongs to, and its
 /// number (`article_0003` -> (index of `article`, 3)).
-fn physical(cell: &[u8], sharded: &[String]) -> Option<(usize, usize)> {
+pub(super) fn physical_table(cell: &[u8], sharded: &[String]) -> Option<(usize, usize)> {
     if cell.len() < 6
         || cell[cell.len() - 5] != b'_'
         || !cell[cell.len() - 4..].iter().all(u8::is_ascii_digit)
@@ -66,7 +66,7 @@ fn physical(cell: &[u8], sharded: &[String]) -> Option<(usize, usize)> {
 /// A cell naming a physical table other than the one shown for its
 /// logical table.
 fn names_a_hidden_shard(cell: &[u8], spec: &RenameSpec) -> bool {
-    physical(cell, &spec.sharded).is_some_and(|(i, number)| {
+    physical_table(cell, &spec.sharded).is_some_and(|(i, number)| {
         spec.shown_shard
             .get(i)
             .copied()
@@ -101,7 +101,7 @@ fn first_cell(row: &[Option<Vec<u8>>]) -> Option<&[u8]> {
 /// (table names compare case-sensitively, as SHOW TABLES LIKE does with
 /// lower_case_table_names = 0). Greedy with one backtrack point (the last
 /// `%`), so a client's pattern costs at most length x pattern steps.
-fn sql_like(s: &[u8], pattern: &[u8]) -> bool {
+pub(super) fn sql_like(s: &[u8], pattern: &[u8]) -> bool {
     // The length of the character starting at `s[i]` (`_` takes one).
     let char_len = |i: usize| match s[i] {
         0xF0.. => 4,

@@ -67,6 +67,8 @@ pub(super) struct Target {
     pub done: bool,
     /// Its reply carried warnings or an error (`route::diagnostics`).
     pub diagnostics: bool,
+    /// Gather::Rename: its (small, metadata) reply, buffered until complete.
+    pub reply: Vec<u8>,
 }
 
 impl Target {
@@ -79,6 +81,7 @@ impl Target {
             bk: None,
             done: false,
             diagnostics: false,
+            reply: Vec::new(),
         }
     }
 }
@@ -119,8 +122,6 @@ pub(super) struct InFlight {
     /// sequence id of the packets it produces for the client.
     pub merger: Option<Box<crate::merge::Merger>>,
     pub merge_seq: u8,
-    /// Gather::Rename: the reply, buffered until complete.
-    pub buffer: Vec<u8>,
     /// A sharded COM_STMT_PREPARE: shardgate's id for the client's reply.
     pub prepare_as: Option<u32>,
     /// Targets run as one-shot prepared statements (binary rows).
@@ -195,7 +196,6 @@ impl InFlight {
             binary_exec: false,
             exec_body: None,
             to_binary: None,
-            buffer: Vec::new(),
             affected: 0,
             insert_id: 0,
             matched: 0,

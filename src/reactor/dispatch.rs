@@ -604,7 +604,21 @@ impl IoThread {
         let relay = matches!(inf.gather, Gather::Relay);
         if let Gather::Rename(spec) = &inf.gather {
             let deprecate_eof = c.sess.caps.contains(Capabilities::DEPRECATE_EOF);
-            let out = crate::merge::rename::rewrite_result(&inf.buffer, spec, deprecate_eof);
+            // One group's listing, or (SHOW TABLE STATUS) every group's
+            // combined; a group's ERR leaves the default group's alone.
+            let replies: Vec<&[u8]> = inf.targets.iter().map(|t| t.reply.as_slice()).collect();
+            let single = || {
+                crate::merge::rename::rewrite_result(
+                    replies.first().copied().unwrap_or_default(),
+                    spec,
+                    deprecate_eof,
+                )
+            };
+            let out = match replies.len() {
+                1 => single(),
+                _ => crate::merge::table_status::merge_table_status(&replies, spec, deprecate_eof)
+                    .unwrap_or_else(single),
+            };
             if error.as_ref().is_some_and(|e| !e.is_empty()) {
                 // shardgate's own failure (unreachable node): say so.
                 let err = error.unwrap_or_default();

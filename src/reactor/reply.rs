@@ -161,7 +161,9 @@ impl IoThread {
             if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
                 if let (Some(buf), Some(inf)) = (b.rbuf.as_ref(), c.inflight.as_mut()) {
                     if matches!(inf.gather, Gather::Rename(_)) {
-                        inf.buffer.extend_from_slice(&buf.data()[..adv.consumed]);
+                        if let Some(t) = b.target.and_then(|i| inf.targets.get_mut(i)) {
+                            t.reply.extend_from_slice(&buf.data()[..adv.consumed]);
+                        }
                     }
                 }
             }

@@ -468,22 +468,47 @@ fn logical_metadata(
     }
     let show_tables = listing.is_some();
     let listing = listing.unwrap_or_default();
-    match target(topo, &cfg.default_group, sql) {
-        Ok(t) => ShardPlan::Action(Action::Forward {
-            targets: vec![t],
-            gather: Gather::Rename(Box::new(crate::merge::rename::RenameSpec {
-                sharded,
-                show_tables,
-                like: listing.like,
-                // Rows of tables the group holds no shard of cannot be made
-                // up for TABLE STATUS, nor checked against a WHERE.
-                add_missing: show_tables && !listing.status && !listing.filtered,
-                shown_shard,
-            })),
-            effects: Effects::default(),
-        }),
-        Err(p) => p,
+    // SHOW TABLE STATUS adds up a sharded table's physical tables on every
+    // group (`merge::table_status`); the default group answers first.
+    let mut groups = vec![cfg.default_group.as_str()];
+    if listing.status && !listing.filtered {
+        for t in &cfg.tables {
+            let TableKind::Sharded { rule, .. } = &t.kind else {
+                continue;
+            };
+            let Some(rule) = cfg.rule(rule) else {
+                continue;
+            };
+            for s in 0..rule.shard_count() {
+                if let Some(g) = rule.group_of_shard(s) {
+                    if !groups.contains(&g) {
+                        groups.push(g);
+                    }
+                }
+            }
+        }
     }
+    let mut targets = Vec::with_capacity(groups.len());
+    for g in groups {
+        match target(topo, g, sql.clone()) {
+            Ok(t) => targets.push(t),
+            Err(p) => return p,
+        }
+    }
+    ShardPlan::Action(Action::Forward {
+        targets,
+        gather: Gather::Rename(Box::new(crate::merge::rename::RenameSpec {
+            sharded,
+            show_tables,
+            like: listing.like,
+            // SHOW TABLES lists tables the default group holds no shard
+            // of; TABLE STATUS gets their rows from the groups that do,
+            // and rows filtered by a WHERE cannot be made up.
+            add_missing: show_tables && !listing.status && !listing.filtered,
+            shown_shard,
+        })),
+        effects: Effects::default(),
+    })
 }
 
 /// How each table reference of `parsed` is stored (`None` for CTE names),

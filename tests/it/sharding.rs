@@ -549,6 +549,31 @@ fn show_tables_through_shardgate_lists_logical_tables() {
         status[0][1], "InnoDB",
         "the engine of the first physical table"
     );
+    // A sharded table's sizes are those of all its physical tables, on
+    // every group (orders: 5 shards over 3 groups).
+    q(&mut conn, "ANALYZE TABLE orders");
+    let status = q(&mut conn, "SHOW TABLE STATUS LIKE 'orders'");
+    let data_at = status
+        .cols
+        .iter()
+        .position(|c| c == "Data_length")
+        .expect("Data_length");
+    let shown: u64 = status.rows[0][data_at].parse().expect("a size");
+    let direct: u64 = c()
+        .dbs
+        .iter()
+        .map(|db| {
+            db.sql(
+                "SELECT COALESCE(SUM(DATA_LENGTH), 0) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = 'blog' AND TABLE_NAME LIKE 'orders\\_%'",
+            )
+            .trim()
+            .parse::<u64>()
+            .expect("a size")
+        })
+        .sum();
+    assert_eq!(shown, direct, "summed over the 5 physical tables");
+    assert!(shown >= 5 * 16384, "{shown}");
     // Structure: the first physical table's, under the logical name.
     let create = rows(&mut conn, "SHOW CREATE TABLE article");
     assert_eq!(create[0][0], "article");
