@@ -237,13 +237,23 @@ pub fn rewrite_result(frames: &[u8], spec: &RenameSpec, deprecate_eof: bool) -> 
         }
         rows.sort_by(|a, b| a.first().cmp(&b.first()));
     }
-    let mut out = Vec::with_capacity(frames.len());
+    write_text_result(&pk[..meta_end], &rows, terminator)
+}
+
+/// Frames a text result set from sequence id 1: `head` (column count,
+/// definitions, [EOF]), `rows`, then `terminator`.
+pub(super) fn write_text_result(
+    head: &[Vec<u8>],
+    rows: &[Vec<Option<Vec<u8>>>],
+    terminator: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut seq = 1u8;
-    for p in &pk[..meta_end] {
+    for p in head {
         write_packet(&mut out, &mut seq, p);
     }
     let mut buf = Vec::new();
-    for r in &rows {
+    for r in rows {
         buf.clear();
         encode_text_row(r.iter().map(|c| c.as_deref()), &mut buf);
         write_packet(&mut out, &mut seq, &buf);

@@ -10,10 +10,9 @@
 
 use shardgate_proto::codec::Reader;
 use shardgate_proto::column::ColumnDefinition41;
-use shardgate_proto::frame::{for_each_packet, write_packet};
-use shardgate_proto::row::encode_text_row;
+use shardgate_proto::frame::for_each_packet;
 
-use super::rename::{physical_table, sql_like, RenameSpec};
+use super::rename::{physical_table, sql_like, write_text_result, RenameSpec};
 
 type Cells = Vec<Option<Vec<u8>>>;
 
@@ -189,19 +188,7 @@ pub fn merge_table_status(
         rows.retain(|r| sql_like(r[name_at].as_deref().unwrap_or_default(), p));
     }
     rows.sort_by(|a, b| a[name_at].cmp(&b[name_at]));
-    let mut out = Vec::new();
-    let mut seq = 1u8;
-    for p in &first.head {
-        write_packet(&mut out, &mut seq, p);
-    }
-    let mut buf = Vec::new();
-    for r in &rows {
-        buf.clear();
-        encode_text_row(r.iter().map(|c| c.as_deref()), &mut buf);
-        write_packet(&mut out, &mut seq, &buf);
-    }
-    write_packet(&mut out, &mut seq, &first.terminator);
-    Some(out)
+    Some(write_text_result(&first.head, &rows, &first.terminator))
 }
 
 #[cfg(test)]
@@ -220,12 +207,13 @@ mod tests {
         "Create_time",
     ];
 
-    fn reply(rows: &[[&str; 7]]) -> Vec<u8> {
+    /// Rows as `|`-separated cells (`NULL` for NULL).
+    fn reply(rows: &[&str]) -> Vec<u8> {
         let rows: Vec<Vec<Option<String>>> = rows
             .iter()
             .map(|r| {
-                r.iter()
-                    .map(|c| (*c != "NULL").then(|| c.to_string()))
+                r.split('|')
+                    .map(|c| (c != "NULL").then(|| c.to_string()))
                     .collect()
             })
             .collect();
@@ -247,101 +235,30 @@ mod tests {
     #[test]
     fn sharded_tables_add_up_over_groups() {
         let g0 = reply(&[
-            [
-                "article_0000",
-                "InnoDB",
-                "10",
-                "1638",
-                "16384",
-                "11",
-                "2026-01-02 10:00:00",
-            ],
-            [
-                "article_0001",
-                "InnoDB",
-                "30",
-                "546",
-                "16384",
-                "31",
-                "2026-01-01 09:00:00",
-            ],
-            [
-                "country",
-                "InnoDB",
-                "2",
-                "8192",
-                "16384",
-                "NULL",
-                "2026-01-03 00:00:00",
-            ],
-            [
-                "plain",
-                "InnoDB",
-                "5",
-                "3276",
-                "16384",
-                "6",
-                "2026-01-03 00:00:00",
-            ],
+            "article_0000|InnoDB|10|1638|16384|11|2026-01-02 10:00:00",
+            "article_0001|InnoDB|30|546|16384|31|2026-01-01 09:00:00",
+            "country|InnoDB|2|8192|16384|NULL|2026-01-03 00:00:00",
+            "plain|InnoDB|5|3276|16384|6|2026-01-03 00:00:00",
         ]);
         let g1 = reply(&[
-            [
-                "article_0002",
-                "InnoDB",
-                "60",
-                "1092",
-                "65536",
-                "61",
-                "2026-01-02 11:00:00",
-            ],
-            [
-                "country",
-                "InnoDB",
-                "2",
-                "8192",
-                "16384",
-                "NULL",
-                "2026-01-04 00:00:00",
-            ],
+            "article_0002|InnoDB|60|1092|65536|61|2026-01-02 11:00:00",
+            "country|InnoDB|2|8192|16384|NULL|2026-01-04 00:00:00",
         ]);
         let spec = RenameSpec {
             sharded: vec!["article".into()],
             ..RenameSpec::default()
         };
         let out = merge_table_status(&[&g0, &g1], &spec, true).expect("merged");
+        // 100 rows in 96 KiB: 983 bytes each; the largest counter, the
+        // earliest creation.
+        let want = [
+            "article|InnoDB|100|983|98304|61|2026-01-01 09:00:00",
+            "country|InnoDB|2|8192|16384|NULL|2026-01-03 00:00:00",
+            "plain|InnoDB|5|3276|16384|6|2026-01-03 00:00:00",
+        ];
         assert_eq!(
             listed(&out),
-            [
-                // 100 rows in 96 KiB: 983 bytes each; the largest counter,
-                // the earliest creation.
-                [
-                    "article",
-                    "InnoDB",
-                    "100",
-                    "983",
-                    "98304",
-                    "61",
-                    "2026-01-01 09:00:00"
-                ],
-                [
-                    "country",
-                    "InnoDB",
-                    "2",
-                    "8192",
-                    "16384",
-                    "NULL",
-                    "2026-01-03 00:00:00"
-                ],
-                [
-                    "plain",
-                    "InnoDB",
-                    "5",
-                    "3276",
-                    "16384",
-                    "6",
-                    "2026-01-03 00:00:00"
-                ],
-            ]
+            want.map(|r| r.split('|').map(str::to_string).collect::<Vec<_>>())
         );
         let like = RenameSpec {
             like: Some(b"art%".to_vec()),
@@ -352,7 +269,7 @@ mod tests {
         // An ERR from a group: not merged.
         let err = {
             let mut out = Vec::new();
-            write_packet(&mut out, &mut 1, b"\xff\x15\x04#28000denied");
+            shardgate_proto::frame::write_packet(&mut out, &mut 1, b"\xff\x15\x04#28000denied");
             out
         };
         assert!(merge_table_status(&[&g0, &err], &spec, true).is_none());
