@@ -129,6 +129,7 @@ fn benches(c: &mut Criterion) {
         user_vars_by_query: Vec::new(),
         row_count: None,
         warnings_on: None,
+        diagnostics_count: (0, 0),
         found_rows: Default::default(),
     };
     // Sanity: each statement is planned as intended (one shard; three

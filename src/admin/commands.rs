@@ -480,6 +480,7 @@ fn explain(shared: &Shared, sess: &Session, text: &str) -> Reply {
         user_vars_by_query: Vec::new(),
         row_count: None,
         warnings_on: None,
+        diagnostics_count: (0, 0),
         found_rows: Default::default(),
     };
     let topo = shared.topology();

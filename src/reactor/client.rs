@@ -307,6 +307,7 @@ impl Client {
             user_vars_by_query: self.sess.user_vars_by_query.clone(),
             row_count: self.sess.row_count,
             warnings_on: self.sess.warnings_on.clone(),
+            diagnostics_count: self.sess.diagnostics_count,
             found_rows: self.sess.found_rows.clone(),
         }
     }

@@ -91,6 +91,10 @@ impl IoThread {
             && (!found.is_empty() || !matches!(fx.kind, crate::stats::QueryKind::Other))
         {
             c.sess.warnings_on = Some(found);
+            c.sess.diagnostics_count = (
+                u64::from(inflight.warnings) + u64::from(error),
+                u64::from(error),
+            );
         }
         if c.sess.warnings_on.as_ref().is_some_and(|n| !n.is_empty()) {
             c.sess.pins.insert(PinReasons::WARNINGS);

@@ -73,6 +73,7 @@ fn blog_ctx(multi_statements: bool) -> RouteCtx {
         user_vars_by_query: Vec::new(),
         row_count: None,
         warnings_on: None,
+        diagnostics_count: (0, 0),
         found_rows: Default::default(),
     }
 }

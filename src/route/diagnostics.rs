@@ -5,9 +5,9 @@
 //! get. The session records the nodes whose reply carried warnings or an
 //! error (`Session::warnings_on`) and keeps their connections for one more
 //! statement (`PinReasons::WARNINGS`); a diagnostics read then goes to
-//! exactly those nodes: one is relayed, several are concatenated
-//! (`SHOW WARNINGS` only; a count over several nodes would need summing
-//! and is left to the default route). After a SELECT or write that raised
+//! exactly those nodes: one is relayed, several are concatenated (their
+//! `COUNT(*)` is the session's record of the statement's warnings and
+//! errors, answered by shardgate). After a SELECT or write that raised
 //! none, shardgate answers them itself: empty, or a count of 0 (another
 //! connection may still hold older diagnostics). A statement of no table
 //! that raises none (SET, COMMIT) leaves the record as it is, as one
@@ -73,12 +73,19 @@ pub fn plan_diagnostics(
 ) -> Option<Action> {
     let read = diagnostics_read(sql, opts)?;
     let gather = match (nodes.len(), read) {
-        (0, read) => {
-            let status = if ctx.in_transaction {
-                IDLE_STATUS | shardgate_proto::capability::StatusFlags::IN_TRANS.0
+        (0 | 2.., DiagnosticsRead::Count { errors }) => {
+            let (all, errors_only) = ctx.diagnostics_count;
+            let n = if nodes.is_empty() {
+                0
+            } else if errors {
+                errors_only
             } else {
-                IDLE_STATUS
+                all
             };
+            return Some(Action::ReplyPackets(count_result(ctx, errors, n)));
+        }
+        (0, read) => {
+            let status = status_of(ctx);
             // The columns one server sends (NOT NULL, UNSIGNED, BINARY
             // flags; 39: the decimals of a dynamic string).
             return Some(Action::ReplyPackets(match read {
@@ -104,26 +111,11 @@ pub fn plan_diagnostics(
                     ];
                     typed_result_set(ctx.caps, status, &columns, &[])
                 }
-                DiagnosticsRead::Count { errors } => {
-                    let name = if errors {
-                        "@@session.error_count"
-                    } else {
-                        "@@session.warning_count"
-                    };
-                    let column = LocalColumn {
-                        column_type: ColumnType::LongLong,
-                        collation: 63,
-                        length: 21,
-                        flags: 32 | 128,
-                        ..LocalColumn::text(name, 21)
-                    };
-                    typed_result_set(ctx.caps, status, &[column], &[vec![Some("0".to_string())]])
-                }
+                DiagnosticsRead::Count { errors } => count_result(ctx, errors, 0),
             }));
         }
         (1, _) => Gather::Relay,
         (_, DiagnosticsRead::List) => Gather::Merge(Box::new(MergeSpec::union())),
-        (_, DiagnosticsRead::Count { .. }) => return None,
     };
     let targets = nodes
         .iter()
@@ -142,6 +134,37 @@ pub fn plan_diagnostics(
             ..Effects::default()
         },
     })
+}
+
+/// The one-row result of `SHOW COUNT(*) WARNINGS|ERRORS`, with the column
+/// one server sends.
+fn count_result(ctx: &RouteCtx, errors: bool, n: u64) -> Vec<u8> {
+    let name = if errors {
+        "@@session.error_count"
+    } else {
+        "@@session.warning_count"
+    };
+    let column = LocalColumn {
+        column_type: ColumnType::LongLong,
+        collation: 63,
+        length: 21,
+        flags: 32 | 128,
+        ..LocalColumn::text(name, 21)
+    };
+    typed_result_set(
+        ctx.caps,
+        status_of(ctx),
+        &[column],
+        &[vec![Some(n.to_string())]],
+    )
+}
+
+fn status_of(ctx: &RouteCtx) -> u16 {
+    if ctx.in_transaction {
+        IDLE_STATUS | shardgate_proto::capability::StatusFlags::IN_TRANS.0
+    } else {
+        IDLE_STATUS
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +244,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(plan("SHOW COUNT(*) WARNINGS", &two).is_none());
+        // A count over several nodes: the session's record.
+        let counted = RouteCtx {
+            diagnostics_count: (5, 1),
+            ..RouteCtx::default()
+        };
+        let count = |sql: &str| match plan_diagnostics(sql.as_bytes(), opts, &two, &counted) {
+            Some(Action::ReplyPackets(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        let row_of = |p: &[u8]| {
+            let mut rows = Vec::new();
+            shardgate_proto::frame::for_each_packet(p, |x| rows.push(x.to_vec()));
+            rows[rows.len() - 2].clone()
+        };
+        assert_eq!(row_of(&count("SHOW COUNT(*) WARNINGS")), b"\x015");
+        assert_eq!(row_of(&count("SHOW COUNT(*) ERRORS")), b"\x011");
     }
 }

@@ -67,6 +67,8 @@ pub struct RouteCtx {
     /// an error, with their groups; empty when it raised none; `None` when
     /// unknown (`route::diagnostics`).
     pub warnings_on: Option<Vec<(String, SocketAddr)>>,
+    /// The previous statement's diagnostics: (warnings and errors, errors).
+    pub diagnostics_count: (u64, u64),
     /// What FOUND_ROWS() answers (`route::row_count`).
     pub found_rows: row_count::FoundRows,
 }

@@ -199,6 +199,8 @@ pub struct Session {
     /// SELECT or write that raised none (SHOW WARNINGS is empty); `None`
     /// when unknown (`route::diagnostics`).
     pub warnings_on: Option<Vec<(String, std::net::SocketAddr)>>,
+    /// The last statement's diagnostics: (warnings and errors, errors).
+    pub diagnostics_count: (u64, u64),
     /// What FOUND_ROWS() answers (`route::row_count`).
     pub found_rows: crate::route::row_count::FoundRows,
     /// An explicit transaction is open (sharded schemas): the statement
@@ -263,6 +265,7 @@ impl Session {
             last_insert_id: 0,
             row_count: None,
             warnings_on: None,
+            diagnostics_count: (0, 0),
             found_rows: Default::default(),
             txn_begin: None,
             shard_key: None,

@@ -337,6 +337,8 @@ fn show_warnings_reads_the_nodes_the_statement_ran_on() {
         ),
     );
     assert_eq!(codes(&mut conn, "SHOW WARNINGS"), [dup(LO), dup(LO + 3)]);
+    assert_eq!(q(&mut conn, "SHOW COUNT(*) WARNINGS").rows, [["2"]]);
+    assert_eq!(q(&mut conn, "SHOW COUNT(*) ERRORS").rows, [["0"]]);
     q(&mut conn, "SET @after_warnings = 1");
     assert_eq!(codes(&mut conn, "SHOW WARNINGS"), [dup(LO), dup(LO + 3)]);
     // An error on g2.
