@@ -632,6 +632,40 @@ fn show_tables_through_shardgate_lists_logical_tables() {
 }
 
 #[test]
+fn create_table_like_a_sharded_table_copies_its_structure() {
+    let _s = serial();
+    let mut conn = pconn();
+    // An unsharded table lives on the default group g0: its structure
+    // comes from article's physical table there.
+    q(&mut conn, "DROP TABLE IF EXISTS article_copy");
+    q(&mut conn, "CREATE TABLE article_copy LIKE article");
+    let create = c().dbs[0].sql("SHOW CREATE TABLE blog.article_copy");
+    assert!(create.contains("`user_id` int(11) NOT NULL"), "{create}");
+    q(
+        &mut conn,
+        "INSERT INTO article_copy (id, user_id, title) VALUES (1, 2, 'copied')",
+    );
+    assert_eq!(
+        rows(&mut conn, "SELECT title FROM article_copy WHERE id = 1"),
+        [["copied"]]
+    );
+    q(&mut conn, "DROP TABLE article_copy");
+    // A sharded table with a plain one, or two tables of different rules:
+    // refused, and nothing is created.
+    for sql in [
+        "CREATE TABLE article_copy AS SELECT * FROM article",
+        "DROP TABLE article, orders",
+    ] {
+        let e = conn.query_drop(sql).expect_err(sql);
+        assert_eq!(server_err(&e).map(|e| e.0), Some(1235), "{sql}: {e}");
+    }
+    assert!(c().dbs[0]
+        .sql("SHOW TABLES FROM blog LIKE 'article_copy'")
+        .trim()
+        .is_empty());
+}
+
+#[test]
 fn ddl_statements_run_on_every_physical_table() {
     let _s = serial();
     let mut conn = pconn();

@@ -1,6 +1,11 @@
 //! DDL on sharded tables (CREATE / ALTER / DROP / TRUNCATE TABLE, CREATE
 //! INDEX): run on every physical table of every group; the tables' cached
 //! columns are forgotten when the DDL is planned and again when it is over.
+//! Several tables of one rule in one statement (`DROP TABLE article,
+//! comment`, `CREATE TABLE article_archive LIKE article` with both
+//! sharded alike) run shard by shard, each shard's tables together; `CREATE
+//! TABLE t LIKE article` for an unsharded `t` copies the structure of
+//! article's physical table on the default group, where `t` lives.
 
 use super::*;
 
@@ -33,7 +38,26 @@ impl<'a, 't> Planner<'a, 't> {
                         || self.parsed.tables[t].name.name
                             == self.parsed.tables[sharded[0]].name.name
                 });
-            if !only_one_logical {
+            let as_select = matches!(
+                self.parsed.stmt,
+                Stmt::CreateTable {
+                    select: Some(_),
+                    ..
+                }
+            );
+            let all_sharded = named
+                .iter()
+                .all(|&t| matches!(self.placements[t], Some(Placement::Sharded { .. })));
+            if let (Some(plan), false) = (self.plain_like_sharded(&named), as_select) {
+                return plan;
+            }
+            // Tables of one rule: shard by shard (a refusal names the
+            // tables' rules otherwise).
+            if all_sharded && !as_select && !only_one_logical {
+                if let Err(p) = self.common_rule(sharded) {
+                    return p;
+                }
+            } else if !only_one_logical {
                 return refuse(
                     "shardgate: DDL naming a sharded or broadcast table together with another table \
                      (DROP TABLE a, b; CREATE TABLE t LIKE / AS SELECT a sharded table) is not \
@@ -69,5 +93,49 @@ impl<'a, 't> Planner<'a, 't> {
             gather: Gather::SameOk,
             effects,
         })
+    }
+
+    /// `CREATE TABLE t LIKE article` with `t` unsharded: on the default
+    /// group (where `t` lives), from article's physical table there.
+    /// `None` for any other statement.
+    fn plain_like_sharded(&self, named: &[TableId]) -> Option<ShardPlan> {
+        if !matches!(self.parsed.stmt, Stmt::CreateTable { select: None, .. }) {
+            return None;
+        }
+        let [new, source] = named else {
+            return None;
+        };
+        let (
+            Some(Placement::Plain),
+            Some(Placement::Sharded {
+                schema, rule, name, ..
+            }),
+        ) = (&self.placements[*new], &self.placements[*source])
+        else {
+            return None;
+        };
+        let Some(shard) = (0..rule.shard_count())
+            .find(|&s| rule.group_of_shard(s) == Some(schema.default_group.as_str()))
+        else {
+            return Some(refuse(format!(
+                "shardgate: CREATE TABLE ... LIKE {name}: the default group '{}' holds no shard of it; \
+                 create the table with its own definition",
+                schema.default_group
+            )));
+        };
+        Some(
+            match target(
+                self.topo,
+                &schema.default_group,
+                Some(self.rewrite_for(shard, Vec::new())),
+            ) {
+                Ok(t) => ShardPlan::Action(Action::Forward {
+                    targets: vec![t],
+                    gather: Gather::Relay,
+                    effects: self.effects(),
+                }),
+                Err(p) => p,
+            },
+        )
     }
 }
