@@ -165,6 +165,13 @@ impl InfoSum {
     }
 }
 
+/// The first number of an OK's info text: an UPDATE's matched rows
+/// (`Rows matched: 3  Changed: 2  Warnings: 0`, ER_UPDATE_INFO, gives them
+/// first in the server's message languages too).
+pub fn first_info_number(info: &[u8]) -> Option<u64> {
+    split_numbers(info)?.1.first().copied()
+}
+
 /// A text without its digit runs, and the numbers they spell; `None` when
 /// one does not fit a u64.
 fn split_numbers(text: &[u8]) -> Option<(Vec<u8>, Vec<u64>)> {

@@ -599,7 +599,6 @@ impl IoThread {
         };
         let (status, affected, insert_id) = (inf.status, inf.affected, inf.insert_id);
         let warnings = inf.warnings;
-        let info = inf.info.text();
         let error = inf.error.clone();
         let relay = matches!(inf.gather, Gather::Relay);
         if let Gather::Rename(spec) = &inf.gather {
@@ -677,6 +676,11 @@ impl IoThread {
             }
             (false, None) => {
                 let caps = c.sess.caps;
+                let info = c
+                    .inflight
+                    .as_ref()
+                    .map(|i| i.info.text())
+                    .unwrap_or_default();
                 let ok = super::client::gathered_ok_payload(
                     caps,
                     affected,

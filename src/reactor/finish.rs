@@ -29,20 +29,14 @@ impl IoThread {
             return;
         };
         let elapsed = inflight.started.elapsed();
-        // What the client was told, for ROW_COUNT() (`route::row_count`).
-        c.sess.row_count = Some(
-            if error
-                || inflight.result_set
-                || matches!(
-                    inflight.gather,
-                    crate::route::Gather::Merge(_) | crate::route::Gather::Rename(_)
-                )
-            {
-                -1
-            } else {
-                i64::try_from(affected).unwrap_or(i64::MAX)
-            },
-        );
+        // What the client was told, for ROW_COUNT() (`route::row_count`):
+        // -1 after rows (merged or renamed ones too: their targets answered
+        // with result sets) or an error.
+        c.sess.row_count = Some(if error || inflight.result_set {
+            -1
+        } else {
+            i64::try_from(affected).unwrap_or(i64::MAX)
+        });
         self.shared
             .metrics
             .statement(inflight.effects.kind, elapsed, error);
@@ -119,7 +113,7 @@ impl IoThread {
             c.sess.found_rows = match (select, fx.calc_found_rows, inflight.targets.as_slice()) {
                 (true, true, [t]) => FoundRows::On(t.group.clone(), t.addr),
                 (true, true, _) => FoundRows::Unknown,
-                (true, false, _) if inflight.result_set || merged.is_some() => {
+                (true, false, _) if inflight.result_set => {
                     FoundRows::Count(merged.unwrap_or(inflight.rows))
                 }
                 (_, _, _) => match &c.sess.found_rows {

@@ -81,10 +81,6 @@ pub struct Outcome {
     pub prepared: Option<(u32, u16, u16)>,
     /// An OK or EOF carried SERVER_SESSION_STATE_CHANGED.
     pub session_state_changed: bool,
-    /// The rows an UPDATE matched: the first number of the last OK's info
-    /// text (`Rows matched: 3  Changed: 2  Warnings: 0`), when asked for
-    /// ([`ReplyTracker::reading_ok_info`]) and present.
-    pub matched_rows: Option<u64>,
     /// The (last) result was a result set, not an OK.
     pub result_set: bool,
     /// The last OK's warning count.
@@ -138,9 +134,10 @@ impl ReplyTracker {
         }
     }
 
-    /// Also keeps the last OK's info text ([`ReplyTracker::take_ok_info`])
-    /// and the rows an UPDATE matched ([`Outcome::matched_rows`]). MariaDB
-    /// length-encodes the text with or without CLIENT_SESSION_TRACK.
+    /// Also keeps the last OK's info text ([`ReplyTracker::take_ok_info`]:
+    /// `Rows matched: 3  Changed: 2  Warnings: 0`, read by
+    /// [`crate::merge::ok`]). MariaDB length-encodes the text with or
+    /// without CLIENT_SESSION_TRACK.
     pub fn reading_ok_info(mut self) -> ReplyTracker {
         self.keep_ok_info = true;
         self
@@ -381,25 +378,9 @@ impl ReplyTracker {
                 self.ok_info
                     .extend_from_slice(r.lenenc_bytes("info").unwrap_or_default());
             }
-            self.outcome.matched_rows = first_number(&self.ok_info);
         }
         Ok(())
     }
-}
-
-/// The first decimal number in an OK's info text (UPDATE's text,
-/// ER_UPDATE_INFO, gives the matched rows first, in the server's message
-/// languages too).
-fn first_number(info: &[u8]) -> Option<u64> {
-    let start = info.iter().position(u8::is_ascii_digit)?;
-    let digits = info[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
-    std::str::from_utf8(&info[start..start + digits])
-        .ok()?
-        .parse()
-        .ok()
 }
 
 fn eof_status(p: &[u8]) -> Result<u16> {
@@ -469,7 +450,7 @@ mod tests {
     }
 
     #[test]
-    fn matched_rows_and_info_come_from_the_ok_when_asked_for() {
+    fn the_ok_info_is_kept_when_asked_for() {
         // MariaDB length-encodes the info text, with or without
         // CLIENT_SESSION_TRACK (here 41 bytes: a ')' before the text).
         let info = b"Rows matched: 12  Changed: 3  Warnings: 0";
@@ -479,18 +460,20 @@ mod tests {
         let wire = frames(&[p]);
         let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_ok_info();
         assert!(t.advance(&wire).unwrap().done);
-        assert_eq!(t.outcome().matched_rows, Some(12));
         assert_eq!(t.outcome().affected_rows, 1);
-        assert_eq!(t.take_ok_info(), info);
+        let kept = t.take_ok_info();
+        assert_eq!(kept, info);
+        assert_eq!(crate::merge::ok::first_info_number(&kept), Some(12));
         // Not asked for: not read.
         let mut t = ReplyTracker::new(Expect::ResultSets, false);
         t.advance(&wire).unwrap();
-        assert_eq!(t.outcome().matched_rows, None);
         assert!(t.take_ok_info().is_empty());
         // An OK without info (a DELETE) has none.
         let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_ok_info();
         t.advance(&frames(&[ok(2)])).unwrap();
-        assert_eq!(t.outcome().matched_rows, None);
+        let kept = t.take_ok_info();
+        assert!(kept.is_empty());
+        assert_eq!(crate::merge::ok::first_info_number(&kept), None);
         // A length byte that reads as a digit ('2', 50 bytes) is skipped.
         let long = b"Rows matched: 123456  Changed: 123456  Warnings: 1";
         assert_eq!(long.len(), 50);
@@ -499,8 +482,10 @@ mod tests {
         p.extend_from_slice(long);
         let mut t = ReplyTracker::new(Expect::ResultSets, false).reading_ok_info();
         t.advance(&frames(&[p])).unwrap();
-        assert_eq!(t.outcome().matched_rows, Some(123_456));
-        assert_eq!(first_number(b"no digits"), None);
+        let kept = t.take_ok_info();
+        assert_eq!(kept, long);
+        assert_eq!(crate::merge::ok::first_info_number(&kept), Some(123_456));
+        assert_eq!(crate::merge::ok::first_info_number(b"no digits"), None);
     }
 
     #[test]

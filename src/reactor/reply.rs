@@ -360,9 +360,9 @@ impl IoThread {
                         _ => {}
                     }
                 }
-                inf.matched = inf
-                    .matched
-                    .saturating_add(outcome.matched_rows.unwrap_or(outcome.affected_rows));
+                inf.matched = inf.matched.saturating_add(
+                    crate::merge::ok::first_info_number(&ok_info).unwrap_or(outcome.affected_rows),
+                );
                 if outcome.last_insert_id != 0
                     && (inf.insert_id == 0 || outcome.last_insert_id < inf.insert_id)
                 {

@@ -277,13 +277,7 @@ fn plan_statement(
                 row_count: None,
                 ..ctx.clone()
             };
-            let mut action = plan_statement(topo, state, &inner, &rewritten, None, may_block);
-            if let Action::Forward { targets, .. } = &mut action {
-                for t in targets.iter_mut().filter(|t| t.sql.is_none()) {
-                    t.sql = Some(rewritten.clone());
-                }
-            }
-            return action;
+            return plan_rewritten(topo, state, &inner, rewritten, may_block);
         }
     }
     // FOUND_ROWS(): the rows the last SELECT gave the client, or the node
@@ -483,6 +477,25 @@ fn plan_statement(
     }
 }
 
+/// Plans `rewritten` (the client's statement with a session count written
+/// in) in place of the client's text: targets that would run the client's
+/// statement unchanged run `rewritten`.
+fn plan_rewritten(
+    topo: &Topology,
+    state: &RouteState,
+    ctx: &RouteCtx,
+    rewritten: Vec<u8>,
+    may_block: bool,
+) -> Action {
+    let mut action = plan_statement(topo, state, ctx, &rewritten, None, may_block);
+    if let Action::Forward { targets, .. } = &mut action {
+        for t in targets.iter_mut().filter(|t| t.sql.is_none()) {
+            t.sql = Some(rewritten.clone());
+        }
+    }
+    action
+}
+
 /// A text statement calling FOUND_ROWS() when the session knows what it
 /// must answer: the number written in, or (after SQL_CALC_FOUND_ROWS) the
 /// statement sent to the node that ran that SELECT, on the connection the
@@ -504,13 +517,7 @@ fn plan_found_rows(
         FoundRows::Unknown => None,
         FoundRows::Count(n) => {
             let rewritten = super::row_count::with_found_rows(sql, opts, *n)?;
-            let mut action = plan_statement(topo, state, &inner, &rewritten, None, may_block);
-            if let Action::Forward { targets, .. } = &mut action {
-                for t in targets.iter_mut().filter(|t| t.sql.is_none()) {
-                    t.sql = Some(rewritten.clone());
-                }
-            }
-            Some(action)
+            Some(plan_rewritten(topo, state, &inner, rewritten, may_block))
         }
         FoundRows::On(group, addr) => {
             // Only a statement that runs whole in one place (no sharded
