@@ -381,6 +381,12 @@ impl Rule {
         self.groups.get(g).map(String::as_str)
     }
 
+    /// The first shard `group` holds (the physical table that stands for a
+    /// sharded table in that group's metadata listings).
+    pub fn first_shard_on(&self, group: &str) -> Option<usize> {
+        (0..self.shard_count()).find(|&s| self.group_of_shard(s) == Some(group))
+    }
+
     /// Shard `shard` of logical table `table`: its group and physical table
     /// name (`{table}_{shard:04}`).
     pub fn locate(&self, table: &str, shard: usize) -> Option<(&str, String)> {

@@ -395,9 +395,7 @@ fn info_schema_sql(
         else {
             continue;
         };
-        let Some(shard) = (0..rule.shard_count())
-            .find(|&s| rule.group_of_shard(s) == Some(schema.default_group.as_str()))
-        else {
+        let Some(shard) = rule.first_shard_on(&schema.default_group) else {
             continue;
         };
         let physical = crate::config::physical_table_name(name, shard);
@@ -454,10 +452,9 @@ fn logical_metadata(
         .iter()
         .filter_map(|t| match &t.kind {
             TableKind::Sharded { rule, .. } => {
-                let shown = cfg.rule(rule).and_then(|r| {
-                    (0..r.shard_count())
-                        .find(|&s| r.group_of_shard(s) == Some(cfg.default_group.as_str()))
-                });
+                let shown = cfg
+                    .rule(rule)
+                    .and_then(|r| r.first_shard_on(&cfg.default_group));
                 Some((t.name.clone(), shown))
             }
             TableKind::Broadcast => None,

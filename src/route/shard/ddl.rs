@@ -114,9 +114,7 @@ impl<'a, 't> Planner<'a, 't> {
         else {
             return None;
         };
-        let Some(shard) = (0..rule.shard_count())
-            .find(|&s| rule.group_of_shard(s) == Some(schema.default_group.as_str()))
-        else {
+        let Some(shard) = rule.first_shard_on(&schema.default_group) else {
             return Some(refuse(format!(
                 "shardgate: CREATE TABLE ... LIKE {name}: the default group '{}' holds no shard of it; \
                  create the table with its own definition",
