@@ -396,7 +396,22 @@ impl IoThread {
                 };
                 let mut original = Some(plan.payload);
                 let n = targets.len();
-                let targets: Vec<Target> = targets
+                let mut elsewhere: Vec<SocketAddr> = Vec::new();
+                if effects.unlock_elsewhere {
+                    elsewhere = c
+                        .backends
+                        .iter()
+                        .map(|(a, _)| *a)
+                        .filter(|a| !targets.iter().any(|t| t.addr == *a))
+                        .collect();
+                    elsewhere.sort();
+                    elsewhere.dedup();
+                }
+                let gather = match gather {
+                    Gather::Relay if !elsewhere.is_empty() => Gather::SameOk,
+                    g => g,
+                };
+                let mut targets: Vec<Target> = targets
                     .into_iter()
                     .enumerate()
                     .map(|(i, t)| {
@@ -413,6 +428,13 @@ impl IoThread {
                         Target::new(t.group, t.addr, payload)
                     })
                     .collect();
+                for addr in elsewhere {
+                    targets.push(Target::new(
+                        addr.to_string(),
+                        addr,
+                        route::UNLOCK_TABLES_PAYLOAD.to_vec(),
+                    ));
+                }
                 let merger = merger_for(&gather, targets.len(), c.sess.caps);
                 let inflight = InFlight::new(targets, expect, effects, gather, merger);
                 self.start_statement(key, inflight);

@@ -71,6 +71,22 @@ impl IoThread {
         }
         c.sess.pins.remove(PinReasons::ONE_STATEMENT);
         let fx = &inflight.effects;
+        // A LOCK TABLES over several groups that failed on one may hold
+        // locks on the others: their connections are closed (LOCK TABLES
+        // committed there first), so that, as on one server, the session
+        // holds no locks after a failed LOCK TABLES.
+        let lock_targets = || {
+            inflight
+                .targets
+                .iter()
+                .filter(|t| t.payload.as_slice() != crate::route::UNLOCK_TABLES_PAYLOAD)
+        };
+        let drop_locked: Vec<usize> = if error && fx.unlock_elsewhere && lock_targets().count() > 1
+        {
+            lock_targets().filter_map(|t| t.bk).collect()
+        } else {
+            Vec::new()
+        };
         // Where SHOW WARNINGS finds this statement's diagnostics. A read of
         // them leaves them in place, and so does a statement of no table
         // that raised none (SET, COMMIT, the implicit transaction's end),
@@ -210,6 +226,15 @@ impl IoThread {
             c.sess.pins.insert(PinReasons::AUTOCOMMIT_OFF);
         } else {
             c.sess.pins.remove(PinReasons::AUTOCOMMIT_OFF);
+        }
+        if !drop_locked.is_empty() {
+            for &bk in &drop_locked {
+                c.detach(bk);
+            }
+            c.sess.pins.remove(PinReasons::LOCK_TABLES);
+            for bk in drop_locked {
+                self.close(bk, "LOCK TABLES failed on another group");
+            }
         }
         self.maybe_release_after_statement(key);
         self.rerun.push(key);

@@ -117,6 +117,10 @@ pub struct Effects {
     /// when it holds none): `SET autocommit` with sharding, so that every
     /// group's connection leaves or enters autocommit mode together.
     pub on_attached: bool,
+    /// LOCK TABLES with sharding: the session's connections to nodes the
+    /// statement does not run on get `UNLOCK TABLES` with it, since a new
+    /// LOCK TABLES releases every lock the session held.
+    pub unlock_elsewhere: bool,
     /// SHOW WARNINGS / ERRORS sent to the nodes that hold the previous
     /// statement's diagnostics (`route::diagnostics`): they are kept.
     pub reads_diagnostics: bool,
@@ -216,6 +220,10 @@ pub enum Action {
     /// statements one after the other (`reactor::multi`).
     SplitMulti,
 }
+
+/// The COM_QUERY payload that releases a connection's table locks (sent
+/// where a new LOCK TABLES does not run: `Effects::unlock_elsewhere`).
+pub const UNLOCK_TABLES_PAYLOAD: &[u8] = b"\x03UNLOCK TABLES";
 
 pub struct Plan {
     pub token: usize,

@@ -366,8 +366,15 @@ fn plan_statement(
         Kind::SetTransaction => {
             set_transaction_effects(sql, &st, state.any_sharding(), &mut effects)
         }
-        Kind::LockTables => effects.pin.insert(PinReasons::LOCK_TABLES),
-        Kind::UnlockTables => effects.unpin.insert(PinReasons::LOCK_TABLES),
+        Kind::LockTables => {
+            effects.pin.insert(PinReasons::LOCK_TABLES);
+            effects.unlock_elsewhere = state.any_sharding();
+        }
+        Kind::UnlockTables => {
+            effects.unpin.insert(PinReasons::LOCK_TABLES);
+            // The locks may be on every group's connection.
+            effects.on_attached = state.any_sharding();
+        }
         Kind::Prepare | Kind::Execute | Kind::Deallocate => {
             effects.pin.insert(PinReasons::SQL_PREPARE)
         }

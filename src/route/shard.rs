@@ -29,6 +29,7 @@ use crate::sql::LexOptions;
 
 mod ddl;
 mod insert;
+mod lock;
 mod maintenance;
 mod write_limit;
 
@@ -753,9 +754,10 @@ impl<'a, 't> Planner<'a, 't> {
             | Stmt::Truncate
             | Stmt::CreateIndex { .. }
             | Stmt::DropIndex { .. } => self.plan_ddl(&sharded),
-            Stmt::RenameTable | Stmt::LockTables => refuse(
-                "shardgate: RENAME TABLE and LOCK TABLES are not supported on sharded or broadcast tables",
-            ),
+            Stmt::LockTables { items } => self.plan_lock_tables(items),
+            Stmt::RenameTable => {
+                refuse("shardgate: RENAME TABLE is not supported on sharded or broadcast tables")
+            }
             stmt if stmt.shows_table_structure() => {
                 // The first physical table has the logical table's structure;
                 // its name in the result becomes the logical one.
@@ -775,7 +777,9 @@ impl<'a, 't> Planner<'a, 't> {
                     other => other,
                 }
             }
-            _ => refuse("shardgate: this statement is not supported on sharded or broadcast tables"),
+            _ => {
+                refuse("shardgate: this statement is not supported on sharded or broadcast tables")
+            }
         }
     }
 
@@ -1702,6 +1706,12 @@ impl<'a, 't> Planner<'a, 't> {
                 Err(p) => return p,
             }
         }
+        self.alike_on(targets)
+    }
+
+    /// `targets` that run alike (a broadcast write, LOCK TABLES): one
+    /// target's reply is relayed, several answer with one OK.
+    fn alike_on(&self, targets: Vec<RouteTarget>) -> ShardPlan {
         let gather = if targets.len() == 1 {
             Gather::Relay
         } else {

@@ -345,6 +345,7 @@ impl<'a> P<'a> {
         }
         let n = self.t.len();
         let mut j = i + 2;
+        let mut items = Vec::new();
         loop {
             let Some((schema, name, next)) = self.table_name(j) else {
                 return self.fail(j, "expected a table to lock");
@@ -352,15 +353,32 @@ impl<'a> P<'a> {
             let range = self.span(j, next);
             let (alias, mut k) = self.opt_alias(next);
             self.push_table(range, schema, name, alias, TableRole::Lock, 0);
-            while k < n && !self.is(k, TokenKind::Comma) {
+            while k < n && !self.is(k, TokenKind::Comma) && !self.is(k, TokenKind::Semicolon) {
                 k += 1;
             }
-            if k >= n {
+            // Up to the comma (or the end): a lock type written in a
+            // version comment (`READ /*!32311 LOCAL */`, mysqldump) keeps
+            // its closing `*/`.
+            let end = if k < n {
+                self.start(k)
+            } else {
+                statement_end(self.sql, self.end(k.saturating_sub(1)))
+            };
+            let start = self.start(j);
+            let text = self.sql.get(start..end).unwrap_or_default();
+            let trimmed = text.len()
+                - text
+                    .iter()
+                    .rev()
+                    .take_while(|b| b.is_ascii_whitespace())
+                    .count();
+            items.push(start..start + trimmed);
+            if k >= n || !self.is(k, TokenKind::Comma) {
                 break;
             }
             j = k + 1;
         }
-        self.out.stmt = Stmt::LockTables;
+        self.out.stmt = Stmt::LockTables { items };
     }
 
     /// `SHOW ...` at `i`.
@@ -492,4 +510,32 @@ impl<'a> P<'a> {
             self.out.stmt = Stmt::Describe;
         }
     }
+}
+
+/// Where the statement whose last token ends at `from` ends: at the first
+/// `;` outside comments, else the end of the text.
+fn statement_end(sql: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while i < sql.len() {
+        match sql[i] {
+            b';' => return i,
+            b'/' if sql.get(i + 1) == Some(&b'*') => {
+                i = sql[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(sql.len(), |p| i + 2 + p + 2);
+            }
+            b'#' => i = line_end(sql, i),
+            b'-' if sql.get(i + 1) == Some(&b'-') => i = line_end(sql, i),
+            _ => i += 1,
+        }
+    }
+    sql.len()
+}
+
+fn line_end(sql: &[u8], i: usize) -> usize {
+    sql[i..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(sql.len(), |p| i + p)
 }

@@ -436,7 +436,7 @@ fn stmt(sql: &[u8], st: &Stmt<'_>) -> String {
             &[(*if_exists, "if-exists")],
         ),
         Stmt::Use { name } => format!("use({})", s(&name.name)),
-        Stmt::LockTables => "lock-tables".into(),
+        Stmt::LockTables { .. } => "lock-tables".into(),
         Stmt::UnlockTables => "unlock-tables".into(),
         Stmt::ShowTables(t) => {
             let mut x = flags("show-tables", &[(t.full, "full"), (t.status, "status")]);

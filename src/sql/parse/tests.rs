@@ -27,6 +27,12 @@ fn check(sql: &[u8], p: &Parsed<'_>) {
     let n = sql.len();
     let ok = |r: &std::ops::Range<usize>| r.start <= r.end && r.end <= n;
     assert!(!p.blocks.is_empty());
+    if let Stmt::LockTables { items } = &p.stmt {
+        assert_eq!(items.len(), p.tables.len(), "one lock item per table");
+        for (item, t) in items.iter().zip(&p.tables) {
+            assert!(ok(item) && item.start <= t.name.range.start && t.name.range.end <= item.end);
+        }
+    }
     for (i, t) in p.tables.iter().enumerate() {
         assert!(ok(&t.range) && ok(&t.name.range), "table {i} range");
         assert!(t.block < p.blocks.len());
@@ -778,4 +784,25 @@ fn dump_corpus() {
         out.push('\n');
     }
     std::fs::write(output, out).expect("PARSE_DUMP_OUT");
+}
+
+#[test]
+fn lock_items_run_to_their_comma_and_keep_version_comments() {
+    let sql =
+        "LOCK TABLES `a` READ /*!32311 LOCAL */,db.b AS x LOW_PRIORITY WRITE , c WRITE -- end\n;";
+    let p = parsed(sql);
+    let Stmt::LockTables { items } = &p.stmt else {
+        panic!("{:?}", p.stmt);
+    };
+    let texts: Vec<&str> = items.iter().map(|r| txt(sql, r)).collect();
+    assert_eq!(
+        texts,
+        [
+            "`a` READ /*!32311 LOCAL */",
+            "db.b AS x LOW_PRIORITY WRITE",
+            "c WRITE -- end"
+        ]
+    );
+    let p = parsed("LOCK TABLE t READ");
+    assert!(matches!(&p.stmt, Stmt::LockTables { items } if items.len() == 1));
 }

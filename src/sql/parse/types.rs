@@ -793,7 +793,11 @@ pub enum Stmt<'a> {
     Use {
         name: Ident<'a>,
     },
-    LockTables,
+    /// `LOCK TABLES`: the byte range of each lock item (`t [AS a] READ`),
+    /// one per table reference, in order.
+    LockTables {
+        items: Vec<Range<usize>>,
+    },
     UnlockTables,
     ShowTables(ShowTables<'a>),
     ShowCreateTable,
