@@ -100,6 +100,7 @@
 mod aggregate;
 pub mod binary;
 pub mod charset;
+pub mod checksum;
 pub mod collation;
 mod collation_tables;
 mod decimal;

@@ -37,6 +37,9 @@ pub struct RenameSpec {
     /// one row per logical table (TABLES rows of two shards differ in
     /// their row counts and sizes, and would both show as `article`).
     pub shown_shard: Vec<Option<usize>>,
+    /// CHECKSUM TABLE: every group's rows combined into one per logical
+    /// table ([`super::checksum`]).
+    pub checksum: bool,
 }
 
 /// The logical name of a physical table name, if it is one.
@@ -305,6 +308,7 @@ mod tests {
                 add_missing: true,
                 like: None,
                 shown_shard: Vec::new(),
+                checksum: false,
             };
             let out = rewrite_result(&wire, &spec, deprecate);
             assert_eq!(

@@ -14,18 +14,18 @@ use shardgate_proto::frame::for_each_packet;
 
 use super::rename::{physical_table, sql_like, write_text_result, RenameSpec};
 
-type Cells = Vec<Option<Vec<u8>>>;
+pub(super) type Cells = Vec<Option<Vec<u8>>>;
 
 /// One text result set: its column count and definitions (and EOF), its
 /// column names, rows, and final packet.
-struct TextResult {
-    head: Vec<Vec<u8>>,
-    names: Vec<String>,
-    rows: Vec<Cells>,
-    terminator: Vec<u8>,
+pub(super) struct TextResult {
+    pub head: Vec<Vec<u8>>,
+    pub names: Vec<String>,
+    pub rows: Vec<Cells>,
+    pub terminator: Vec<u8>,
 }
 
-fn text_result(frames: &[u8], deprecate_eof: bool) -> Option<TextResult> {
+pub(super) fn text_result(frames: &[u8], deprecate_eof: bool) -> Option<TextResult> {
     let mut pk = Vec::new();
     for_each_packet(frames, |p| pk.push(p.to_vec()));
     let first = pk.first()?;

@@ -614,6 +614,9 @@ impl IoThread {
                 )
             };
             let out = match replies.len() {
+                _ if spec.checksum => {
+                    crate::merge::checksum::merge_checksum(&replies, spec, deprecate_eof)
+                }
                 1 => single(),
                 _ => crate::merge::table_status::merge_table_status(&replies, spec, deprecate_eof)
                     .unwrap_or_else(single),

@@ -504,6 +504,7 @@ fn logical_metadata(
             // and rows filtered by a WHERE cannot be made up.
             add_missing: show_tables && !listing.status && !listing.filtered,
             shown_shard,
+            checksum: false,
         })),
         effects: Effects::default(),
     })

@@ -2449,13 +2449,11 @@ fn table_maintenance_runs_on_every_physical_table() {
             .all(|r| r[3] == "OK"),
         "{analyzed:?}"
     );
+    // The three copies agree: one row, as one server lists the table.
     let sums = rows(&mut conn, "CHECKSUM TABLE country");
-    assert_eq!(sums.len(), 3, "one copy per group: {sums:?}");
-    assert!(
-        sums.iter()
-            .all(|r| r[0] == "blog.country" && r[1] == sums[0][1]),
-        "{sums:?}"
-    );
+    assert_eq!(sums.len(), 1, "copies that agree, listed once: {sums:?}");
+    assert_eq!(sums[0][0], "blog.country");
+    assert_ne!(sums[0][1], "NULL");
     let checked = rows(&mut conn, "CHECK TABLE orders, country QUICK");
     assert_eq!(
         checked.len(),

@@ -1,7 +1,8 @@
 //! LOCK TABLES / UNLOCK TABLES over sharded, broadcast and unsharded
 //! tables through shardgate (issue 4), and what depends on them:
 //! `mariadb-dump` (which locks the tables it reads, and writes LOCK TABLES
-//! around every table's rows) dumping and restoring through shardgate.
+//! around every table's rows) dumping and restoring through shardgate,
+//! and CHECKSUM TABLE, which compares the data with another server's.
 //!
 //! Runs on the three-group cluster of `sharding.rs` (`orders` and
 //! `scratch` hashed by their key over 5 shards: `k % 5` 0 and 1 on g0, 2 on
@@ -286,4 +287,64 @@ fn mariadb_dump_through_shardgate_dumps_and_restores_sharded_tables() {
     q(&mut conn, "DROP TABLE scratch");
     q(&mut conn, "DROP TABLE dump_notes");
     q(&mut conn, "DELETE FROM country WHERE code = 'zq'");
+}
+
+#[test]
+fn checksum_table_of_a_sharded_table_is_one_servers_checksum() {
+    let _s = serial();
+    let c = cluster();
+    let mut conn = proxy_conn();
+    let ddl =
+        "CREATE TABLE scratch (id INT NOT NULL PRIMARY KEY, v VARCHAR(40) CHARACTER SET utf8mb4, \
+               d DECIMAL(8,2), n INT NULL)";
+    q(&mut conn, "DROP TABLE IF EXISTS scratch");
+    q(&mut conn, ddl);
+    let values: Vec<String> = (1..=300)
+        .map(|i| {
+            let n = if i % 3 == 0 {
+                "NULL".to_string()
+            } else {
+                (i * 7).to_string()
+            };
+            format!("({i}, 'v\u{e9}{i}', {i}.5, {n})")
+        })
+        .collect();
+    let insert = format!("INSERT INTO scratch VALUES {}", values.join(", "));
+    q(&mut conn, &insert);
+    // The same rows in one table of one server.
+    c.dbs[0].sql(&format!(
+        "DROP DATABASE IF EXISTS checksum_plain; CREATE DATABASE checksum_plain CHARACTER SET utf8mb4; \
+         USE checksum_plain; SET NAMES utf8mb4; {ddl}; {insert};"
+    ));
+    let plain = c.dbs[0].sql("CHECKSUM TABLE checksum_plain.scratch");
+    let plain: Vec<&str> = plain.split_whitespace().collect();
+    assert_eq!(plain.len(), 2, "{plain:?}");
+    assert_ne!(plain[1], "NULL");
+
+    let got = q(&mut conn, "CHECKSUM TABLE scratch");
+    assert_eq!(got.cols, ["Table", "Checksum"]);
+    assert_eq!(got.rows, [["blog.scratch", plain[1]]]);
+    // With other tables, and EXTENDED: one row each, in the list's order.
+    let got = q(&mut conn, "CHECKSUM TABLE scratch, country EXTENDED");
+    assert_eq!(got.rows.len(), 2, "{:?}", got.rows);
+    assert_eq!(got.rows[0], ["blog.scratch", plain[1]]);
+    assert_eq!(got.rows[1][0], "blog.country");
+    // A changed row changes it; QUICK (no live checksum) is NULL.
+    q(&mut conn, "UPDATE scratch SET n = 1 WHERE id = 299");
+    let changed = q(&mut conn, "CHECKSUM TABLE scratch");
+    assert_ne!(changed.rows[0][1], plain[1]);
+    let quick = q(&mut conn, "CHECKSUM TABLE scratch QUICK");
+    assert_eq!(quick.rows, [["blog.scratch", "NULL"]]);
+
+    // A broadcast table's copies agree: one row. A copy that drifted (a
+    // row written on g2 alone) shows as a second row.
+    assert_eq!(q(&mut conn, "CHECKSUM TABLE country").rows.len(), 1);
+    c.dbs[2].sql("INSERT INTO blog.country VALUES ('zx', 'Drift')");
+    let drifted = q(&mut conn, "CHECKSUM TABLE country");
+    c.dbs[2].sql("DELETE FROM blog.country WHERE code = 'zx'");
+    assert_eq!(drifted.rows.len(), 2, "{:?}", drifted.rows);
+    assert_ne!(drifted.rows[0][1], drifted.rows[1][1]);
+
+    c.dbs[0].sql("DROP DATABASE checksum_plain");
+    q(&mut conn, "DROP TABLE scratch");
 }

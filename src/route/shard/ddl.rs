@@ -11,6 +11,24 @@ use super::*;
 
 impl<'a, 't> Planner<'a, 't> {
     pub(super) fn plan_ddl(&self, sharded: &[TableId]) -> ShardPlan {
+        if let (
+            Stmt::CreateTable {
+                temporary: true, ..
+            },
+            Some(Some(created)),
+        ) = (&self.parsed.stmt, self.placements.first())
+        {
+            if !matches!(created, Placement::Plain) {
+                // On one server it would hide the table for the session;
+                // spread over shards it would be a table no statement
+                // could use consistently.
+                return refuse(format!(
+                    "shardgate: a temporary table cannot take the name of sharded or broadcast table '{}'; \
+                     name it differently",
+                    String::from_utf8_lossy(&self.parsed.tables[0].name.name)
+                ));
+            }
+        }
         // Columns and collations may change: read them again when next
         // needed (and forget them once more when the DDL is over).
         let mut effects = self.effects();

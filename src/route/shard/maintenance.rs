@@ -3,8 +3,10 @@
 //! the statement over the physical tables it holds (every shard of a
 //! sharded table, the copy of a broadcast table, unsharded tables on the
 //! schema's default group), and the groups' result rows (one per physical
-//! table: `Table`, `Op`, `Msg_type`, `Msg_text`, or `Table`, `Checksum`)
-//! are listed one after the other.
+//! table: `Table`, `Op`, `Msg_type`, `Msg_text`) are listed one after the
+//! other; CHECKSUM TABLE answers one row per logical table, its physical
+//! tables' checksums added up as one server's would be
+//! ([`crate::merge::checksum`]).
 //!
 //! <https://mariadb.com/kb/en/analyze-table/>
 
@@ -111,6 +113,7 @@ pub(super) fn plan_maintenance(
         }
     };
     let mut any = false;
+    let mut sharded: Vec<String> = Vec::new();
     for NamedTable {
         schema,
         name,
@@ -135,6 +138,7 @@ pub(super) fn plan_maintenance(
         match placement_of(topo, schema_name.as_deref(), name) {
             Placement::Sharded { rule, name, .. } => {
                 any = true;
+                sharded.push(name.to_owned());
                 for shard in 0..rule.shard_count() {
                     let Some(group) = rule.group_of_shard(shard) else {
                         return Some(refuse(format!(
@@ -173,7 +177,14 @@ pub(super) fn plan_maintenance(
             Err(p) => return Some(p),
         }
     }
-    let gather = if targets.len() == 1 {
+    let gather = if first.eq_ignore_ascii_case(b"CHECKSUM") {
+        // One row per logical table, the physical tables' checksums added.
+        Gather::Rename(Box::new(crate::merge::rename::RenameSpec {
+            sharded,
+            checksum: true,
+            ..Default::default()
+        }))
+    } else if targets.len() == 1 {
         Gather::Relay
     } else {
         Gather::Merge(Box::new(MergeSpec::union()))
