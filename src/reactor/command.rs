@@ -90,14 +90,8 @@ impl IoThread {
                 self.forward_local(key, payload, Expect::Statistics, Effects::default(), None)
             }
             Command::ResetConnection => {
-                c.sess.state.vars.clear();
-                c.sess.user_vars_by_query.clear();
-                c.sess.pins = PinReasons::default();
+                c.sess.reset_statement_state();
                 c.open_statements = 0;
-                c.sess.last_insert_id = 0;
-                c.sess.row_count = None;
-                c.sess.warnings_on = None;
-                c.sess.found_rows = Default::default();
                 // Closing the attached connections resets their sessions on
                 // the servers (rolls back, drops temporary tables, unlocks).
                 let attached = std::mem::take(&mut c.backends);
@@ -380,6 +374,7 @@ impl IoThread {
             }
             Action::Begin(sql) => self.begin_txn(key, sql),
             Action::EndTxn => self.end_txn(key, plan.payload),
+            Action::Savepoint { op, name } => self.savepoint(key, op, name, plan.payload),
             Action::Forward {
                 targets,
                 gather,
@@ -451,6 +446,8 @@ impl IoThread {
             return;
         };
         c.sess.pins.insert(PinReasons::TRANSACTION);
+        // BEGIN ends the transaction before it, and its savepoints.
+        c.sess.savepoints.clear();
         if c.backends.is_empty() {
             c.sess.txn_begin = Some(sql);
             let p = ok_payload(
@@ -473,6 +470,7 @@ impl IoThread {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
+        c.sess.savepoints.clear();
         if c.backends.is_empty() {
             c.sess.txn_begin = None;
             c.sess.pins.remove(PinReasons::TRANSACTION);

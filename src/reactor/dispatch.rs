@@ -453,6 +453,7 @@ impl IoThread {
                 .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
             b.state.vars = c.sess.state.vars.clone();
         }
+        let joining = b.status & StatusFlags::IN_TRANS.0 == 0 && !inf.effects.end_txn;
         // A transaction opened with BEGIN starts on this backend now.
         if let Some(begin) = &c.sess.txn_begin {
             if b.status & StatusFlags::IN_TRANS.0 == 0 && !inf.effects.end_txn {
@@ -462,6 +463,16 @@ impl IoThread {
                 b.sync
                     .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
                 b.status |= StatusFlags::IN_TRANS.0;
+            }
+        }
+        // ... with the savepoints set before it got here (`savepoint`).
+        if joining {
+            for name in &c.sess.savepoints {
+                let mut p = b"\x03SAVEPOINT ".to_vec();
+                p.extend_from_slice(name);
+                out.extend_from_slice(&packet(0, &p));
+                b.sync
+                    .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
             }
         }
         b.stmts.cancel();

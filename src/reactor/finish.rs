@@ -221,6 +221,9 @@ impl IoThread {
             c.sess.pins.insert(PinReasons::TRANSACTION);
         } else {
             c.sess.pins.remove(PinReasons::TRANSACTION);
+            // The transaction ended (COMMIT, an implicit commit), and its
+            // savepoints with it.
+            c.sess.savepoints.clear();
         }
         if autocommit_off {
             c.sess.pins.insert(PinReasons::AUTOCOMMIT_OFF);

@@ -21,6 +21,7 @@ mod prepared;
 mod query_timeout;
 pub mod relay;
 mod reply;
+mod savepoint;
 mod sock;
 mod stmt_cache;
 mod write_limit;

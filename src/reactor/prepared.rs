@@ -573,6 +573,12 @@ impl IoThread {
                 p.extend_from_slice(&sql);
                 self.end_txn(key, p);
             }
+            Action::Savepoint { op, name } => {
+                let mut p = Vec::with_capacity(sql.len() + 1);
+                p.push(0x03);
+                p.extend_from_slice(&sql);
+                self.savepoint(key, op, name, p);
+            }
             _ => self.reply_err(
                 key,
                 ec::ER_NOT_SUPPORTED_YET,

@@ -211,6 +211,12 @@ pub enum Action {
     /// COMMIT / ROLLBACK with sharding: sent to every backend the session
     /// holds.
     EndTxn,
+    /// SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT with sharding
+    /// (`name` as written): the session keeps the transaction's
+    /// savepoints, runs the statement on its backends in the transaction
+    /// and sets the savepoints on each backend the transaction reaches
+    /// later (`reactor::savepoint`).
+    Savepoint { op: SavepointOp, name: Vec<u8> },
     /// `SET @@shardgate_shard_key = v` (`None`: cleared).
     SetShardKey(Option<Vec<u8>>),
     /// `SET @@shardgate_use_master = ON|OFF`: the session's reads go to the
@@ -224,6 +230,14 @@ pub enum Action {
 /// The COM_QUERY payload that releases a connection's table locks (sent
 /// where a new LOCK TABLES does not run: `Effects::unlock_elsewhere`).
 pub const UNLOCK_TABLES_PAYLOAD: &[u8] = b"\x03UNLOCK TABLES";
+
+/// What a savepoint statement does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SavepointOp {
+    Set,
+    RollbackTo,
+    Release,
+}
 
 pub struct Plan {
     pub token: usize,

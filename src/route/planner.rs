@@ -118,6 +118,12 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
             None,
             Some("multi-statement: each statement planned on its own".into()),
         ]],
+        Action::Savepoint { .. } => vec![vec![
+            None,
+            None,
+            None,
+            Some("on every backend in the transaction, and each it reaches later".into()),
+        ]],
     };
     Action::ReplyPackets(super::local::text_result_set(
         caps,
@@ -125,6 +131,35 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
         &cols,
         &rows,
     ))
+}
+
+/// The name of `SAVEPOINT x`, `ROLLBACK [WORK] TO [SAVEPOINT] x` or
+/// `RELEASE SAVEPOINT x`, as written; `None` when the statement is not
+/// exactly that (the server then says what is wrong).
+fn savepoint_name(sql: &[u8], tokens: &[sql::Token]) -> Option<Vec<u8>> {
+    let words: Vec<&sql::Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t.kind, sql::TokenKind::Semicolon | sql::TokenKind::Hint))
+        .collect();
+    let (name, head) = words.split_last()?;
+    if !name.is_word() || !head.iter().all(|t| t.is_word()) {
+        return None;
+    }
+    let head: Vec<Vec<u8>> = head
+        .iter()
+        .map(|t| t.text(sql).to_ascii_uppercase())
+        .collect();
+    let head: Vec<&[u8]> = head.iter().map(Vec::as_slice).collect();
+    let known = matches!(
+        head.as_slice(),
+        [b"SAVEPOINT"]
+            | [b"RELEASE", b"SAVEPOINT"]
+            | [b"ROLLBACK", b"TO"]
+            | [b"ROLLBACK", b"TO", b"SAVEPOINT"]
+            | [b"ROLLBACK", b"WORK", b"TO"]
+            | [b"ROLLBACK", b"WORK", b"TO", b"SAVEPOINT"]
+    );
+    known.then(|| name.text(sql).to_vec())
 }
 
 /// Statement kinds that may name sharded or broadcast tables.
@@ -360,6 +395,19 @@ fn plan_statement(
             set_effects(sql, &st, state.any_sharding(), &mut effects)
         }
         Kind::Begin { .. } if state.any_sharding() => return Action::Begin(sql.to_vec()),
+        Kind::Savepoint | Kind::RollbackToSavepoint | Kind::ReleaseSavepoint
+            if state.any_sharding() =>
+        {
+            use super::SavepointOp;
+            let op = match st.kind {
+                Kind::Savepoint => SavepointOp::Set,
+                Kind::RollbackToSavepoint => SavepointOp::RollbackTo,
+                _ => SavepointOp::Release,
+            };
+            if let Some(name) = savepoint_name(sql, &st.tokens) {
+                return Action::Savepoint { op, name };
+            }
+        }
         Kind::Commit { .. } | Kind::Rollback { .. } if state.any_sharding() => {
             return Action::EndTxn
         }
@@ -845,6 +893,24 @@ fn is_replayable_value(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn savepoint_names_only_from_well_formed_statements() {
+        let name = |q: &str| {
+            let st =
+                sql::classify::classify_keeping_tokens(q.as_bytes(), sql::LexOptions::default());
+            savepoint_name(q.as_bytes(), &st.tokens).map(|n| String::from_utf8(n).unwrap())
+        };
+        assert_eq!(name("SAVEPOINT a").as_deref(), Some("a"));
+        assert_eq!(name("savepoint `My Sp`;").as_deref(), Some("`My Sp`"));
+        assert_eq!(name("ROLLBACK WORK TO SAVEPOINT b").as_deref(), Some("b"));
+        assert_eq!(name("rollback to c").as_deref(), Some("c"));
+        assert_eq!(name("RELEASE SAVEPOINT d").as_deref(), Some("d"));
+        assert_eq!(name("ROLLBACK TO SAVEPOINT my sp"), None);
+        assert_eq!(name("SAVEPOINT"), None);
+        assert_eq!(name("RELEASE a"), None);
+        assert_eq!(name("SAVEPOINT 'x'"), None);
+    }
 
     #[test]
     fn user_variable_literals_and_names() {

@@ -206,6 +206,10 @@ pub struct Session {
     /// An explicit transaction is open (sharded schemas): the statement
     /// that opened it, replayed on each backend the transaction touches.
     pub txn_begin: Option<Vec<u8>>,
+    /// The open transaction's savepoints, oldest first, as written
+    /// (sharded schemas): set on each backend the transaction reaches
+    /// after them (`reactor::savepoint`).
+    pub savepoints: Vec<Vec<u8>>,
     /// `SET @@shardgate_shard_key = v`: the literal routing statements that
     /// name no shard key.
     pub shard_key: Option<Vec<u8>>,
@@ -220,6 +224,24 @@ pub struct Session {
 }
 
 impl Session {
+    /// COM_RESET_CONNECTION: what the statements of the session left
+    /// (variables, pins, transaction, savepoints, counts) is forgotten; the
+    /// account, schema, capabilities and connection id stay.
+    pub fn reset_statement_state(&mut self) {
+        self.state.vars.clear();
+        self.user_vars_by_query.clear();
+        self.pins = PinReasons::default();
+        self.last_insert_id = 0;
+        self.row_count = None;
+        self.warnings_on = None;
+        self.diagnostics_count = (0, 0);
+        self.found_rows = Default::default();
+        self.txn_begin = None;
+        self.savepoints.clear();
+        self.shard_key = None;
+        self.use_master = false;
+    }
+
     /// The character set string literals arrive in (`character_set_client`)
     /// as the backends see it: the session's assignments are replayed in
     /// key order, so a `SET NAMES` / `SET CHARACTER SET` (key `names`) has
@@ -268,6 +290,7 @@ impl Session {
             diagnostics_count: (0, 0),
             found_rows: Default::default(),
             txn_begin: None,
+            savepoints: Vec::new(),
             shard_key: None,
             user_vars_by_query: Vec::new(),
             use_master: false,

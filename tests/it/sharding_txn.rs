@@ -354,3 +354,204 @@ fn concurrent_multi_group_writes_do_not_deadlock_across_groups() {
     }
     cleanup(&mut conn);
 }
+
+/// Each statement's outcome: `ok` or the server's error code.
+fn outcomes(conn: &mut Conn, statements: &[&str]) -> Vec<String> {
+    statements
+        .iter()
+        .map(|s| match conn.query_drop(s) {
+            Ok(()) => "ok".to_string(),
+            Err(mysql::Error::MySqlError(e)) => e.code.to_string(),
+            Err(e) => panic!("{s}: {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn savepoints_cover_every_group_the_transaction_reaches() {
+    let _s = serial();
+    // `orders` keys of this test: k % 5 is the shard (0, 1 on g0; 2 on g1;
+    // 3, 4 on g2), so consecutive keys reach the groups one after another.
+    const LO: i64 = 975_000;
+    let ins = |k: i64| {
+        format!(
+            "INSERT INTO orders (order_id, amount) VALUES ({}, 1)",
+            LO + k
+        )
+    };
+    let upd = |k: i64| {
+        format!(
+            "UPDATE orders SET amount = amount + 1 WHERE order_id = {}",
+            LO + k
+        )
+    };
+    let scenarios: Vec<Vec<String>> = vec![
+        // The savepoint comes before the transaction reaches g1 and g2: a
+        // rollback to it must undo their writes too.
+        vec![
+            "BEGIN".into(),
+            "SAVEPOINT s0".into(),
+            ins(0),
+            ins(2),
+            ins(3),
+            "ROLLBACK TO SAVEPOINT s0".into(),
+            ins(4),
+            "COMMIT".into(),
+        ],
+        // Nested savepoints, each group reached at another depth.
+        vec![
+            "BEGIN".into(),
+            ins(10),
+            "SAVEPOINT a".into(),
+            ins(12),
+            "SAVEPOINT b".into(),
+            ins(13),
+            upd(10),
+            "ROLLBACK TO SAVEPOINT b".into(),
+            ins(14),
+            "ROLLBACK TO SAVEPOINT a".into(),
+            ins(11),
+            "COMMIT".into(),
+        ],
+        // RELEASE drops the later savepoints; unknown names are ERR 1305.
+        vec![
+            "BEGIN".into(),
+            "SAVEPOINT a".into(),
+            "SAVEPOINT b".into(),
+            ins(22),
+            "RELEASE SAVEPOINT a".into(),
+            "ROLLBACK TO SAVEPOINT b".into(),
+            "ROLLBACK TO SAVEPOINT a".into(),
+            ins(23),
+            "COMMIT".into(),
+            "ROLLBACK TO SAVEPOINT a".into(),
+        ],
+        // autocommit off: the transaction starts by itself.
+        vec![
+            "SET autocommit = 0".into(),
+            "SAVEPOINT a".into(),
+            ins(30),
+            ins(32),
+            "ROLLBACK TO a".into(),
+            ins(33),
+            "COMMIT".into(),
+            "SAVEPOINT c".into(),
+            ins(34),
+            "ROLLBACK WORK TO SAVEPOINT c".into(),
+            "COMMIT".into(),
+            "SET autocommit = 1".into(),
+        ],
+    ];
+    let c = cluster();
+    let mut plain = direct_db(&c.dbs[0], "blog");
+    plain
+        .query_drop(
+            "CREATE TABLE IF NOT EXISTS savepoint_plain (order_id BIGINT NOT NULL PRIMARY KEY, \
+             amount DECIMAL(10,2), note VARCHAR(50))",
+        )
+        .expect("plain table");
+    plain
+        .query_drop("DELETE FROM savepoint_plain")
+        .expect("clean");
+    let mut conn = proxy_conn();
+    q(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {LO} AND {}",
+            LO + 99
+        ),
+    );
+    for scenario in &scenarios {
+        let statements: Vec<&str> = scenario.iter().map(String::as_str).collect();
+        let through = outcomes(&mut conn, &statements);
+        let plain_statements: Vec<String> = scenario
+            .iter()
+            .map(|s| s.replace("orders", "savepoint_plain"))
+            .collect();
+        let plain_statements: Vec<&str> = plain_statements.iter().map(String::as_str).collect();
+        let direct = outcomes(&mut plain, &plain_statements);
+        assert_eq!(through, direct, "outcomes of {statements:?}");
+    }
+    let rows = |conn: &mut Conn, table: &str| -> Vec<(i64, String)> {
+        conn.query(format!(
+            "SELECT order_id, CAST(amount AS CHAR) FROM {table} \
+             WHERE order_id BETWEEN {LO} AND {} ORDER BY order_id",
+            LO + 99
+        ))
+        .expect("rows")
+    };
+    let mine = rows(&mut conn, "orders");
+    assert_eq!(mine, rows(&mut plain, "savepoint_plain"));
+    // (what one server kept: s0's writes undone but for the one after it)
+    assert!(mine.iter().any(|(k, _)| *k == LO + 4), "{mine:?}");
+    assert!(!mine.iter().any(|(k, _)| *k == LO + 2), "{mine:?}");
+    q(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {LO} AND {}",
+            LO + 99
+        ),
+    );
+    plain
+        .query_drop("DROP TABLE savepoint_plain")
+        .expect("drop");
+}
+
+#[test]
+fn reset_connection_ends_the_sharded_transaction() {
+    let _s = serial();
+    const KEY: i64 = 976_000; // shard 0: g0
+    let mut conn = proxy_conn();
+    q(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {KEY} AND {}",
+            KEY + 9
+        ),
+    );
+    q(&mut conn, "BEGIN");
+    q(&mut conn, "SAVEPOINT before_reset");
+    q(
+        &mut conn,
+        &format!("INSERT INTO orders (order_id, amount) VALUES ({KEY}, 1)"),
+    );
+    conn.reset().expect("COM_RESET_CONNECTION");
+    // Autocommit again: this write (on g1) is committed at once, and the
+    // transaction's savepoint is gone.
+    q(
+        &mut conn,
+        &format!(
+            "INSERT INTO orders (order_id, amount) VALUES ({}, 1)",
+            KEY + 2
+        ),
+    );
+    let mut g1 = direct_db(&cluster().dbs[1], "blog");
+    let seen: Option<i64> = g1
+        .query_first(format!(
+            "SELECT order_id FROM orders_0002 WHERE order_id = {}",
+            KEY + 2
+        ))
+        .expect("read");
+    assert_eq!(
+        seen,
+        Some(KEY + 2),
+        "the write after the reset is committed"
+    );
+    assert_eq!(
+        err_code(&mut conn, "ROLLBACK TO SAVEPOINT before_reset"),
+        1305
+    );
+    // The reset rolled the open transaction back.
+    let n = q(
+        &mut conn,
+        &format!("SELECT COUNT(*) FROM orders WHERE order_id = {KEY}"),
+    );
+    assert_eq!(n.rows, [["0"]]);
+    q(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {KEY} AND {}",
+            KEY + 9
+        ),
+    );
+}
