@@ -78,7 +78,7 @@ impl IoThread {
                     return;
                 }
                 let effects = Effects {
-                    use_schema: Some(schema.clone()),
+                    use_schema: Some(Box::new(schema.clone())),
                     ..Effects::default()
                 };
                 self.forward_local(key, payload, Expect::OkOrErr, effects, Some(&schema));
@@ -373,7 +373,7 @@ impl IoThread {
                 self.reply_ok(key);
             }
             Action::Begin(sql) => self.begin_txn(key, sql),
-            Action::EndTxn => self.end_txn(key, plan.payload),
+            Action::EndTxn { chain, release } => self.end_txn(key, plan.payload, chain, release),
             Action::Savepoint { op, name } => self.savepoint(key, op, name, plan.payload),
             Action::Forward {
                 targets,
@@ -392,7 +392,13 @@ impl IoThread {
                 let mut original = Some(plan.payload);
                 let n = targets.len();
                 let mut elsewhere: Vec<SocketAddr> = Vec::new();
-                if effects.unlock_elsewhere {
+                // The session's transaction is committed on the groups the
+                // statement does not run on (it commits on its own), or
+                // (LOCK TABLES) their table locks are released.
+                let commit_elsewhere = effects.implicit_commit
+                    && (c.sess.txn_begin.is_some()
+                        || c.sess.pins.contains(PinReasons::TRANSACTION));
+                if commit_elsewhere || effects.unlock_elsewhere {
                     elsewhere = c
                         .backends
                         .iter()
@@ -424,11 +430,12 @@ impl IoThread {
                     })
                     .collect();
                 for addr in elsewhere {
-                    targets.push(Target::new(
-                        addr.to_string(),
-                        addr,
-                        route::UNLOCK_TABLES_PAYLOAD.to_vec(),
-                    ));
+                    let payload = if commit_elsewhere {
+                        route::COMMIT_PAYLOAD
+                    } else {
+                        route::UNLOCK_TABLES_PAYLOAD
+                    };
+                    targets.push(Target::new(addr.to_string(), addr, payload.to_vec()));
                 }
                 let merger = merger_for(&gather, targets.len(), c.sess.caps);
                 let inflight = InFlight::new(targets, expect, effects, gather, merger);
@@ -466,21 +473,30 @@ impl IoThread {
     }
 
     /// COMMIT / ROLLBACK with sharding: on every backend the session holds.
-    pub(super) fn end_txn(&mut self, key: usize, payload: Vec<u8>) {
+    pub(super) fn end_txn(&mut self, key: usize, payload: Vec<u8>, chain: bool, release: bool) {
         let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
             return;
         };
         c.sess.savepoints.clear();
         if c.backends.is_empty() {
-            c.sess.txn_begin = None;
-            c.sess.pins.remove(PinReasons::TRANSACTION);
+            if !chain {
+                c.sess.txn_begin = None;
+                c.sess.pins.remove(PinReasons::TRANSACTION);
+            }
             let status = session_status(c);
             let p = ok_payload(c.sess.caps, 0, 0, status);
             self.reply_local(key, &p);
+            if release {
+                if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
+                    c.phase = Phase::Closing;
+                }
+            }
             return;
         }
         let effects = Effects {
             end_txn: true,
+            txn_chain: chain,
+            release_client: release,
             ..Effects::default()
         };
         self.run_on_attached(key, payload, effects);

@@ -453,10 +453,12 @@ impl IoThread {
                 .push(ReplyTracker::new(Expect::ResultSets, deprecate_eof));
             b.state.vars = c.sess.state.vars.clone();
         }
-        let joining = b.status & StatusFlags::IN_TRANS.0 == 0 && !inf.effects.end_txn;
+        let joining = b.status & StatusFlags::IN_TRANS.0 == 0
+            && !inf.effects.end_txn
+            && !inf.effects.implicit_commit;
         // A transaction opened with BEGIN starts on this backend now.
         if let Some(begin) = &c.sess.txn_begin {
-            if b.status & StatusFlags::IN_TRANS.0 == 0 && !inf.effects.end_txn {
+            if joining {
                 let mut p = vec![0x03];
                 p.extend_from_slice(begin);
                 out.extend_from_slice(&packet(0, &p));

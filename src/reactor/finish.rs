@@ -76,10 +76,10 @@ impl IoThread {
         // committed there first), so that, as on one server, the session
         // holds no locks after a failed LOCK TABLES.
         let lock_targets = || {
-            inflight
-                .targets
-                .iter()
-                .filter(|t| t.payload.as_slice() != crate::route::UNLOCK_TABLES_PAYLOAD)
+            inflight.targets.iter().filter(|t| {
+                t.payload.as_slice() != crate::route::UNLOCK_TABLES_PAYLOAD
+                    && t.payload.as_slice() != crate::route::COMMIT_PAYLOAD
+            })
         };
         let drop_locked: Vec<usize> = if error && fx.unlock_elsewhere && lock_targets().count() > 1
         {
@@ -153,7 +153,7 @@ impl IoThread {
         }
         if !error {
             if let Some(s) = &fx.use_schema {
-                c.sess.state.schema = Some(s.clone());
+                c.sess.state.schema = Some(s.to_string());
             }
             for a in &fx.set_vars {
                 c.sess.state.set_var(a.clone());
@@ -175,7 +175,7 @@ impl IoThread {
             if insert_id != 0 {
                 c.sess.last_insert_id = insert_id;
             }
-            if fx.end_txn {
+            if fx.end_txn && !fx.txn_chain {
                 c.sess.txn_begin = None;
             }
             if fx.write || fx.end_txn {
@@ -187,6 +187,15 @@ impl IoThread {
         }
         let _ = status;
         c.phase = Phase::Idle;
+        if fx.implicit_commit {
+            // Committed before it ran, even if it then failed.
+            c.sess.txn_begin = None;
+            c.sess.savepoints.clear();
+        }
+        if fx.release_client && !error {
+            // COMMIT RELEASE: disconnected once the reply is written.
+            c.phase = Phase::Closing;
+        }
         // The backends carry what the statement changed; transaction and
         // autocommit state are what the servers report, over every backend
         // the session holds.

@@ -567,11 +567,11 @@ impl IoThread {
             }
             Action::Reply(p) => self.reply_local(key, &p),
             Action::Begin(sql) => self.begin_txn(key, sql),
-            Action::EndTxn => {
+            Action::EndTxn { chain, release } => {
                 let mut p = Vec::with_capacity(sql.len() + 1);
                 p.push(0x03);
                 p.extend_from_slice(&sql);
-                self.end_txn(key, p);
+                self.end_txn(key, p, chain, release);
             }
             Action::Savepoint { op, name } => {
                 let mut p = Vec::with_capacity(sql.len() + 1);

@@ -86,7 +86,8 @@ pub struct Job {
 /// What a statement does to the session when it succeeds.
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
-    pub use_schema: Option<String>,
+    // (boxed: rare, and it keeps `Action` small)
+    pub use_schema: Option<Box<String>>,
     pub set_vars: Vec<Assignment>,
     pub pin: PinReasons,
     pub unpin: PinReasons,
@@ -97,6 +98,16 @@ pub struct Effects {
     pub needs_last_insert_id: bool,
     /// The statement ends the session's transaction (COMMIT / ROLLBACK).
     pub end_txn: bool,
+    /// ... `AND CHAIN`: a new one starts at once, alike (the lazily
+    /// replayed BEGIN is kept).
+    pub txn_chain: bool,
+    /// ... `RELEASE`: the client is disconnected once it has the reply.
+    pub release_client: bool,
+    /// Commits the session's transaction before it runs, as one server
+    /// does for DDL, LOCK TABLES, GRANT, FLUSH: with sharding the session's
+    /// connections it does not run on get COMMIT with it
+    /// (`reactor/command.rs`), and the transaction is over after it.
+    pub implicit_commit: bool,
     /// A plain read (SELECT without locking clause, user variables,
     /// FOUND_ROWS()/LAST_INSERT_ID()/ROW_COUNT(), GET_LOCK, or a `master`
     /// hint): it may run on a replica.
@@ -209,8 +220,8 @@ pub enum Action {
     /// backend the transaction touches (the statement is replayed there).
     Begin(Vec<u8>),
     /// COMMIT / ROLLBACK with sharding: sent to every backend the session
-    /// holds.
-    EndTxn,
+    /// holds (`chain`: AND CHAIN, `release`: RELEASE).
+    EndTxn { chain: bool, release: bool },
     /// SAVEPOINT / ROLLBACK TO SAVEPOINT / RELEASE SAVEPOINT with sharding
     /// (`name` as written): the session keeps the transaction's
     /// savepoints, runs the statement on its backends in the transaction
@@ -230,6 +241,11 @@ pub enum Action {
 /// The COM_QUERY payload that releases a connection's table locks (sent
 /// where a new LOCK TABLES does not run: `Effects::unlock_elsewhere`).
 pub const UNLOCK_TABLES_PAYLOAD: &[u8] = b"\x03UNLOCK TABLES";
+
+/// The COM_QUERY payload that commits a connection's transaction (sent
+/// where a statement that commits implicitly does not run:
+/// `Effects::implicit_commit`).
+pub const COMMIT_PAYLOAD: &[u8] = b"\x03COMMIT";
 
 /// What a savepoint statement does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -101,7 +101,7 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
         | Action::ReplyPackets(_)
         | Action::Defer
         | Action::Begin(_)
-        | Action::EndTxn
+        | Action::EndTxn { .. }
         | Action::SetShardKey(_)
         | Action::SetUseMaster(_) => {
             vec![vec![None, None, None, Some("answered by shardgate".into())]]
@@ -351,7 +351,7 @@ fn plan_statement(
                     )
                 }
             }
-            effects.use_schema = Some(name.clone());
+            effects.use_schema = Some(Box::new(name.clone()));
             schema = Some(name);
         }
         Kind::Set => {
@@ -408,8 +408,13 @@ fn plan_statement(
                 return Action::Savepoint { op, name };
             }
         }
-        Kind::Commit { .. } | Kind::Rollback { .. } if state.any_sharding() => {
-            return Action::EndTxn
+        Kind::Commit { chain, release } | Kind::Rollback { chain, release }
+            if state.any_sharding() =>
+        {
+            return Action::EndTxn {
+                chain: *chain,
+                release: *release,
+            }
         }
         Kind::SetTransaction => {
             set_transaction_effects(sql, &st, state.any_sharding(), &mut effects)
@@ -417,6 +422,10 @@ fn plan_statement(
         Kind::LockTables => {
             effects.pin.insert(PinReasons::LOCK_TABLES);
             effects.unlock_elsewhere = state.any_sharding();
+            effects.implicit_commit = state.any_sharding();
+        }
+        Kind::Ddl | Kind::Grant | Kind::Revoke | Kind::Flush => {
+            effects.implicit_commit = state.any_sharding();
         }
         Kind::UnlockTables => {
             effects.unpin.insert(PinReasons::LOCK_TABLES);

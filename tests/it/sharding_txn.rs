@@ -367,106 +367,33 @@ fn outcomes(conn: &mut Conn, statements: &[&str]) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn savepoints_cover_every_group_the_transaction_reaches() {
-    let _s = serial();
-    // `orders` keys of this test: k % 5 is the shard (0, 1 on g0; 2 on g1;
-    // 3, 4 on g2), so consecutive keys reach the groups one after another.
-    const LO: i64 = 975_000;
-    let ins = |k: i64| {
-        format!(
-            "INSERT INTO orders (order_id, amount) VALUES ({}, 1)",
-            LO + k
-        )
-    };
-    let upd = |k: i64| {
-        format!(
-            "UPDATE orders SET amount = amount + 1 WHERE order_id = {}",
-            LO + k
-        )
-    };
-    let scenarios: Vec<Vec<String>> = vec![
-        // The savepoint comes before the transaction reaches g1 and g2: a
-        // rollback to it must undo their writes too.
-        vec![
-            "BEGIN".into(),
-            "SAVEPOINT s0".into(),
-            ins(0),
-            ins(2),
-            ins(3),
-            "ROLLBACK TO SAVEPOINT s0".into(),
-            ins(4),
-            "COMMIT".into(),
-        ],
-        // Nested savepoints, each group reached at another depth.
-        vec![
-            "BEGIN".into(),
-            ins(10),
-            "SAVEPOINT a".into(),
-            ins(12),
-            "SAVEPOINT b".into(),
-            ins(13),
-            upd(10),
-            "ROLLBACK TO SAVEPOINT b".into(),
-            ins(14),
-            "ROLLBACK TO SAVEPOINT a".into(),
-            ins(11),
-            "COMMIT".into(),
-        ],
-        // RELEASE drops the later savepoints; unknown names are ERR 1305.
-        vec![
-            "BEGIN".into(),
-            "SAVEPOINT a".into(),
-            "SAVEPOINT b".into(),
-            ins(22),
-            "RELEASE SAVEPOINT a".into(),
-            "ROLLBACK TO SAVEPOINT b".into(),
-            "ROLLBACK TO SAVEPOINT a".into(),
-            ins(23),
-            "COMMIT".into(),
-            "ROLLBACK TO SAVEPOINT a".into(),
-        ],
-        // autocommit off: the transaction starts by itself.
-        vec![
-            "SET autocommit = 0".into(),
-            "SAVEPOINT a".into(),
-            ins(30),
-            ins(32),
-            "ROLLBACK TO a".into(),
-            ins(33),
-            "COMMIT".into(),
-            "SAVEPOINT c".into(),
-            ins(34),
-            "ROLLBACK WORK TO SAVEPOINT c".into(),
-            "COMMIT".into(),
-            "SET autocommit = 1".into(),
-        ],
-    ];
+/// Runs each scenario through shardgate on `orders` (keys `lo + k`: `k %
+/// 5` is the shard, 0 and 1 on g0, 2 on g1, 3 and 4 on g2, so the
+/// transactions reach the groups one after another) and on one plain
+/// MariaDB (a table of the same columns); asserts the same outcome for
+/// every statement and the same rows in the end. Returns the rows.
+fn same_as_one_server(lo: i64, scenarios: &[Vec<String>]) -> Vec<(i64, String)> {
     let c = cluster();
     let mut plain = direct_db(&c.dbs[0], "blog");
     plain
         .query_drop(
-            "CREATE TABLE IF NOT EXISTS savepoint_plain (order_id BIGINT NOT NULL PRIMARY KEY, \
+            "CREATE TABLE IF NOT EXISTS txn_plain (order_id BIGINT NOT NULL PRIMARY KEY, \
              amount DECIMAL(10,2), note VARCHAR(50))",
         )
         .expect("plain table");
-    plain
-        .query_drop("DELETE FROM savepoint_plain")
-        .expect("clean");
+    plain.query_drop("DELETE FROM txn_plain").expect("clean");
     let mut conn = proxy_conn();
-    q(
-        &mut conn,
-        &format!(
-            "DELETE FROM orders WHERE order_id BETWEEN {LO} AND {}",
-            LO + 99
-        ),
+    let clean = format!(
+        "DELETE FROM orders WHERE order_id BETWEEN {lo} AND {}",
+        lo + 99
     );
-    for scenario in &scenarios {
+    q(&mut conn, &clean);
+    for scenario in scenarios {
         let statements: Vec<&str> = scenario.iter().map(String::as_str).collect();
         let through = outcomes(&mut conn, &statements);
         let plain_statements: Vec<String> = scenario
             .iter()
-            .map(|s| s.replace("orders", "savepoint_plain"))
+            .map(|s| s.replace("orders", "txn_plain"))
             .collect();
         let plain_statements: Vec<&str> = plain_statements.iter().map(String::as_str).collect();
         let direct = outcomes(&mut plain, &plain_statements);
@@ -475,26 +402,160 @@ fn savepoints_cover_every_group_the_transaction_reaches() {
     let rows = |conn: &mut Conn, table: &str| -> Vec<(i64, String)> {
         conn.query(format!(
             "SELECT order_id, CAST(amount AS CHAR) FROM {table} \
-             WHERE order_id BETWEEN {LO} AND {} ORDER BY order_id",
-            LO + 99
+             WHERE order_id BETWEEN {lo} AND {} ORDER BY order_id",
+            lo + 99
         ))
         .expect("rows")
     };
     let mine = rows(&mut conn, "orders");
-    assert_eq!(mine, rows(&mut plain, "savepoint_plain"));
+    assert_eq!(mine, rows(&mut plain, "txn_plain"));
+    q(&mut conn, &clean);
+    plain.query_drop("DROP TABLE txn_plain").expect("drop");
+    mine
+}
+
+fn insert(lo: i64, k: i64) -> String {
+    format!(
+        "INSERT INTO orders (order_id, amount) VALUES ({}, 1)",
+        lo + k
+    )
+}
+
+#[test]
+fn savepoints_cover_every_group_the_transaction_reaches() {
+    let _s = serial();
+    const LO: i64 = 975_000;
+    let ins = |k: i64| insert(LO, k);
+    let upd = |k: i64| {
+        format!(
+            "UPDATE orders SET amount = amount + 1 WHERE order_id = {}",
+            LO + k
+        )
+    };
+    let s = |t: &str| t.to_string();
+    let scenarios: Vec<Vec<String>> = vec![
+        // The savepoint comes before the transaction reaches g1 and g2: a
+        // rollback to it must undo their writes too.
+        vec![
+            s("BEGIN"),
+            s("SAVEPOINT s0"),
+            ins(0),
+            ins(2),
+            ins(3),
+            s("ROLLBACK TO SAVEPOINT s0"),
+            ins(4),
+            s("COMMIT"),
+        ],
+        // Nested savepoints, each group reached at another depth.
+        vec![
+            s("BEGIN"),
+            ins(10),
+            s("SAVEPOINT a"),
+            ins(12),
+            s("SAVEPOINT b"),
+            ins(13),
+            upd(10),
+            s("ROLLBACK TO SAVEPOINT b"),
+            ins(14),
+            s("ROLLBACK TO SAVEPOINT a"),
+            ins(11),
+            s("COMMIT"),
+        ],
+        // RELEASE drops the later savepoints; unknown names are ERR 1305.
+        vec![
+            s("BEGIN"),
+            s("SAVEPOINT a"),
+            s("SAVEPOINT b"),
+            ins(22),
+            s("RELEASE SAVEPOINT a"),
+            s("ROLLBACK TO SAVEPOINT b"),
+            s("ROLLBACK TO SAVEPOINT a"),
+            ins(23),
+            s("COMMIT"),
+            s("ROLLBACK TO SAVEPOINT a"),
+        ],
+        // autocommit off: the transaction starts by itself.
+        vec![
+            s("SET autocommit = 0"),
+            s("SAVEPOINT a"),
+            ins(30),
+            ins(32),
+            s("ROLLBACK TO a"),
+            ins(33),
+            s("COMMIT"),
+            s("SAVEPOINT c"),
+            ins(34),
+            s("ROLLBACK WORK TO SAVEPOINT c"),
+            s("COMMIT"),
+            s("SET autocommit = 1"),
+        ],
+    ];
+    let rows = same_as_one_server(LO, &scenarios);
     // (what one server kept: s0's writes undone but for the one after it)
-    assert!(mine.iter().any(|(k, _)| *k == LO + 4), "{mine:?}");
-    assert!(!mine.iter().any(|(k, _)| *k == LO + 2), "{mine:?}");
-    q(
-        &mut conn,
-        &format!(
-            "DELETE FROM orders WHERE order_id BETWEEN {LO} AND {}",
-            LO + 99
-        ),
-    );
-    plain
-        .query_drop("DROP TABLE savepoint_plain")
-        .expect("drop");
+    assert!(rows.iter().any(|(k, _)| *k == LO + 4), "{rows:?}");
+    assert!(!rows.iter().any(|(k, _)| *k == LO + 2), "{rows:?}");
+}
+
+#[test]
+fn chained_and_implicitly_committed_transactions_as_one_server() {
+    let _s = serial();
+    const LO: i64 = 977_000;
+    let ins = |k: i64| insert(LO, k);
+    let s = |t: &str| t.to_string();
+    let scenarios: Vec<Vec<String>> = vec![
+        // AND CHAIN: the next transaction covers the groups it reaches.
+        vec![
+            s("BEGIN"),
+            ins(0),
+            s("COMMIT AND CHAIN"),
+            ins(4),
+            ins(2),
+            s("ROLLBACK"),
+        ],
+        // ... with the access mode of the one before.
+        vec![
+            s("START TRANSACTION READ ONLY"),
+            s("SELECT COUNT(*) FROM orders"),
+            s("COMMIT AND CHAIN"),
+            ins(12),
+            s("ROLLBACK"),
+        ],
+        vec![
+            s("BEGIN"),
+            ins(20),
+            ins(24),
+            s("ROLLBACK AND CHAIN"),
+            ins(22),
+            ins(26),
+            s("COMMIT"),
+        ],
+        // DDL and LOCK TABLES commit the transaction on every group first
+        // (the DDL runs on the default group, g0; the writes were on g2;
+        // `orders_ddl` is `txn_plain_ddl` on the plain server).
+        vec![
+            s("BEGIN"),
+            ins(34),
+            s("CREATE TABLE IF NOT EXISTS orders_ddl (x INT)"),
+            s("ROLLBACK"),
+        ],
+        vec![
+            s("BEGIN"),
+            ins(44),
+            s("TRUNCATE TABLE orders_ddl"),
+            s("ROLLBACK"),
+        ],
+        vec![
+            s("BEGIN"),
+            ins(53),
+            s("LOCK TABLES orders_ddl READ"),
+            s("UNLOCK TABLES"),
+            s("ROLLBACK"),
+            s("DROP TABLE orders_ddl"),
+        ],
+    ];
+    let rows = same_as_one_server(LO, &scenarios);
+    let keys: Vec<i64> = rows.iter().map(|(k, _)| k - LO).collect();
+    assert_eq!(keys, [0, 22, 26, 34, 44, 53]);
 }
 
 #[test]
@@ -553,5 +614,40 @@ fn reset_connection_ends_the_sharded_transaction() {
             "DELETE FROM orders WHERE order_id BETWEEN {KEY} AND {}",
             KEY + 9
         ),
+    );
+}
+
+#[test]
+fn commit_release_commits_everywhere_then_disconnects() {
+    let _s = serial();
+    const KEY: i64 = 978_002; // shard 2: g1
+    let mut conn = proxy_conn();
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id = {KEY}"),
+    );
+    q(&mut conn, "BEGIN");
+    q(
+        &mut conn,
+        &format!("INSERT INTO orders (order_id, amount) VALUES ({KEY}, 1)"),
+    );
+    q(&mut conn, "COMMIT RELEASE");
+    // As one server does: the session is over.
+    match conn.query_drop("SELECT 1") {
+        Err(mysql::Error::MySqlError(e)) => panic!("a server error after RELEASE: {e}"),
+        Err(_) => {}
+        Ok(()) => panic!("the session went on after COMMIT RELEASE"),
+    }
+    let mut g1 = direct_db(&cluster().dbs[1], "blog");
+    let seen: Option<i64> = g1
+        .query_first(format!(
+            "SELECT order_id FROM orders_0002 WHERE order_id = {KEY}"
+        ))
+        .expect("read");
+    assert_eq!(seen, Some(KEY));
+    let mut conn = proxy_conn();
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id = {KEY}"),
     );
 }
