@@ -527,9 +527,12 @@ fn plan_statement(
             super::shard::ShardPlan::Action(a) => return a,
         }
     }
-    let targets = match default_relay(topo, schema.as_deref()) {
-        Ok(t) => t,
-        Err(refusal) => return refusal,
+    let targets = match where_variables_live(topo, sql, opts, &st, ctx) {
+        Some(t) => t,
+        None => match default_relay(topo, schema.as_deref()) {
+            Ok(t) => t,
+            Err(refusal) => return refusal,
+        },
     };
     if let Some(refusal) = user_variables_refusal(sql, opts, &st, ctx, &effects, &targets) {
         return refusal;
@@ -617,6 +620,72 @@ fn default_relay(topo: &Topology, schema: Option<&str>) -> Result<Vec<super::Rou
     }
 }
 
+/// A statement of no table reading user variables a query assigned on one
+/// group (`SELECT @total`, `SET @b = @a * 2`, after `SELECT SUM(x) INTO
+/// @total FROM t WHERE key = 7` ran there) runs on that group's master
+/// connection, where alone the values are. `None`: routed as usual.
+fn where_variables_live(
+    topo: &Topology,
+    sql: &[u8],
+    opts: sql::LexOptions,
+    st: &Statement<'_>,
+    ctx: &RouteCtx,
+) -> Option<Vec<super::RouteTarget>> {
+    if ctx.user_vars_by_query.is_empty()
+        || !st.uses_user_variables
+        || !matches!(st.kind, Kind::Select | Kind::Set | Kind::Do)
+    {
+        return None;
+    }
+    let tokens = sql::lexer::tokenize(sql, opts);
+    if tokens
+        .iter()
+        .any(|t| matches!(t.kw(), Some(sql::Kw::From | sql::Kw::Into)))
+    {
+        return None;
+    }
+    let used = variables_read(sql, opts, st);
+    let mut groups = ctx
+        .user_vars_by_query
+        .iter()
+        .filter(|(name, _)| used.contains(name))
+        .map(|(_, group)| group.as_str());
+    let group = groups.next()?;
+    if groups.any(|g| g != group) {
+        return None;
+    }
+    let g = topo.group(group)?;
+    let addr = g.master.socket.or_else(|| {
+        use std::net::ToSocketAddrs;
+        (g.master.host.as_str(), g.master.port)
+            .to_socket_addrs()
+            .ok()?
+            .next()
+    })?;
+    Some(vec![super::RouteTarget {
+        group: group.to_string(),
+        addr,
+        sql: None,
+    }])
+}
+
+/// The user variables a statement reads: a SET's values (not the
+/// variables it assigns), anything else's every variable.
+fn variables_read(sql: &[u8], opts: sql::LexOptions, st: &Statement<'_>) -> Vec<String> {
+    if !matches!(st.kind, Kind::Set) {
+        return user_var_names(sql, opts);
+    }
+    let mut used = Vec::new();
+    for a in &st.set_assignments {
+        for name in user_var_names(a.value_text(sql), opts) {
+            if !used.contains(&name) {
+                used.push(name);
+            }
+        }
+    }
+    used
+}
+
 /// User variables live on a session's connection, and with sharding a
 /// session has one connection per group. `SET @v = <literal>` is repeated
 /// on each (`set_effects`); a value a query assigned (`SELECT @v := ...`,
@@ -651,20 +720,7 @@ fn user_variables_refusal(
     if ctx.user_vars_by_query.is_empty() {
         return None;
     }
-    // A SET reads the variables in its values, not the ones it assigns.
-    let used = if matches!(st.kind, Kind::Set) {
-        let mut used = Vec::new();
-        for a in &st.set_assignments {
-            for name in user_var_names(a.value_text(sql), opts) {
-                if !used.contains(&name) {
-                    used.push(name);
-                }
-            }
-        }
-        used
-    } else {
-        user_var_names(sql, opts)
-    };
+    let used = variables_read(sql, opts, st);
     let (name, group) = ctx
         .user_vars_by_query
         .iter()

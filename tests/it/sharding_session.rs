@@ -291,8 +291,29 @@ fn user_variables_set_to_literals_reach_every_group() {
         "SELECT COUNT(*) FROM orders WHERE amount > @on_g1",
     );
     assert!(msg.contains("@on_g1") && msg.contains("'g1'"), "{msg}");
-    // unsharded statements run on g0: NULL there, so refused too
-    refused(&mut conn, "SELECT @on_g1");
+    // A statement of no table runs where its variables are (g1), and a
+    // variable a SET computes from them lives there too.
+    assert_eq!(q(&mut conn, "SELECT @on_g1").rows, [["2.00"]]);
+    q(&mut conn, "SET @twice = @on_g1 * 2");
+    assert_eq!(
+        q(&mut conn, "SELECT @twice, @on_g1").rows,
+        [["4.00", "2.00"]]
+    );
+    // ... but variables held by two groups cannot be read together.
+    q(
+        &mut conn,
+        &format!(
+            "SELECT @on_g0 := amount FROM orders WHERE order_id = {}",
+            LO + 5
+        ),
+    );
+    let msg = refused(&mut conn, "SELECT @on_g0 + @on_g1");
+    assert!(msg.contains("@on_g"), "{msg}");
+    // a table on the default group (g0) cannot see g1's
+    refused(
+        &mut conn,
+        "SELECT @on_g1 FROM information_schema.TABLES LIMIT 1",
+    );
     // on its own group it is there
     let r = q(
         &mut conn,
