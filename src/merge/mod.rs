@@ -105,6 +105,7 @@ pub mod collation;
 mod collation_tables;
 mod decimal;
 mod enums;
+pub mod err_names;
 mod expr_collation;
 mod fsum;
 mod key;

@@ -99,11 +99,28 @@ impl IoThread {
         // client's (unless swallowing after a failed sync). Gather: keep the
         // ERR packet, if the reply is one.
         let forward = relay && b.sync_failed.is_none() && adv.consumed > 0;
-        if !relay && adv.done && outcome.error {
-            if let Some(buf) = b.rbuf.as_ref() {
-                b.reply_err = Some(last_packet_payload(&buf.data()[..adv.consumed]));
+        // An error names the logical tables, not the physical ones.
+        let logical_err = if adv.done && outcome.error {
+            let topo = self.shared.topology();
+            let sharded = crate::merge::err_names::sharded_names(&topo);
+            let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+                return false;
+            };
+            let frames = b
+                .rbuf
+                .as_ref()
+                .map_or(&[][..], |buf| &buf.data()[..adv.consumed]);
+            if !relay {
+                let err = last_packet_payload(frames);
+                b.reply_err =
+                    Some(crate::merge::err_names::logical_err(&err, &sharded).unwrap_or(err));
+                None
+            } else {
+                logical_err_frames(frames, &sharded)
             }
-        }
+        } else {
+            None
+        };
         let mut relayed: Option<Option<u8>> = None;
         if let (true, Some(ck)) = (forward, ck) {
             if let Some((Conn::Backend(b), Conn::Client(c))) = self.conns.get2_mut(bk, ck) {
@@ -120,7 +137,9 @@ impl IoThread {
                             data[5..9].copy_from_slice(&id.to_le_bytes());
                         }
                     }
-                    let frames = &buf.data()[..adv.consumed];
+                    let frames = logical_err
+                        .as_deref()
+                        .unwrap_or(&buf.data()[..adv.consumed]);
                     let seq = last_seq(frames);
                     let converted = match c.inflight.as_mut().and_then(|i| i.to_binary.as_mut()) {
                         Some(conv) => {
@@ -181,9 +200,23 @@ impl IoThread {
                 };
                 let frames = &buf.data()[..adv.consumed];
                 let mut bad = None;
+                let mut sharded: Option<Vec<String>> = None;
                 for_each_packet(frames, |payload| {
                     if bad.is_none() {
-                        if let Err(e) = merger.feed(shard, payload) {
+                        let renamed = (payload.first() == Some(&0xff))
+                            .then(|| {
+                                let names = sharded.get_or_insert_with(|| {
+                                    let topo = self.shared.topology();
+                                    crate::merge::err_names::sharded_names(&topo)
+                                        .into_iter()
+                                        .map(str::to_owned)
+                                        .collect()
+                                });
+                                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                                crate::merge::err_names::logical_err(payload, &names)
+                            })
+                            .flatten();
+                        if let Err(e) = merger.feed(shard, renamed.as_deref().unwrap_or(payload)) {
                             bad = Some(e);
                         }
                     }
@@ -381,4 +414,29 @@ impl IoThread {
         self.maybe_complete(ck);
         true
     }
+}
+
+/// `frames` (a reply ending in an ERR packet) with the ERR's message
+/// naming logical tables (`merge::err_names`); `None` when unchanged.
+fn logical_err_frames(frames: &[u8], sharded: &[&str]) -> Option<Vec<u8>> {
+    if sharded.is_empty() {
+        return None;
+    }
+    let mut pos = 0;
+    let mut last = None;
+    while let Some(h) = FrameHeader::parse(frames.get(pos..)?) {
+        last = Some((pos, h));
+        pos += 4 + h.payload_len;
+        if pos >= frames.len() {
+            break;
+        }
+    }
+    let (at, h) = last?;
+    let payload = frames.get(at + 4..at + 4 + h.payload_len)?;
+    let renamed = crate::merge::err_names::logical_err(payload, sharded)?;
+    let mut out = Vec::with_capacity(frames.len() + 8);
+    out.extend_from_slice(&frames[..at]);
+    let mut seq = h.seq;
+    write_packet(&mut out, &mut seq, &renamed);
+    Some(out)
 }

@@ -2461,3 +2461,48 @@ fn table_maintenance_runs_on_every_physical_table() {
         "five shards of orders, three copies: {checked:?}"
     );
 }
+
+#[test]
+fn server_errors_name_the_logical_tables() {
+    let _s = serial();
+    let mut conn = pconn();
+    // The same statements on one server, on a table named `orders`.
+    let mut plain = direct_db(&c().dbs[0], "mysql");
+    plain
+        .query_drop(
+            "CREATE DATABASE IF NOT EXISTS errs_plain; \
+             CREATE TABLE IF NOT EXISTS errs_plain.orders (order_id BIGINT NOT NULL PRIMARY KEY, \
+             amount DECIMAL(10,2), note VARCHAR(50))",
+        )
+        .expect("plain table");
+    plain.query_drop("USE errs_plain").expect("use");
+    let message = |conn: &mut Conn, sql: &str| -> (u16, String) {
+        let e = conn.query_drop(sql).expect_err(sql);
+        server_err(&e).unwrap_or_else(|| panic!("{sql}: {e}"))
+    };
+    for sql in [
+        // one shard (relayed), several shards (merged), a write on two
+        // groups (gathered), a missing table's name
+        "SELECT orders.nope FROM orders WHERE order_id = 7",
+        "SELECT orders.nope FROM orders",
+        "SELECT o.order_id FROM orders o WHERE orders.order_id = 1",
+        "UPDATE orders SET nope = 1 WHERE order_id IN (5, 7)",
+    ] {
+        let got = message(&mut conn, sql);
+        let want = message(&mut plain, sql);
+        assert_eq!(got, want, "{sql}");
+    }
+    // A physical table missing on one group: named as the logical table.
+    c().dbs[1].sql("RENAME TABLE blog.orders_0002 TO blog.orders_moved");
+    let got = message(&mut conn, "SELECT * FROM orders WHERE order_id = 2");
+    c().dbs[1].sql("RENAME TABLE blog.orders_moved TO blog.orders_0002");
+    assert_eq!(got, (1146, "Table 'blog.orders' doesn't exist".to_string()));
+    // Prepared (binary protocol) too.
+    let e = conn
+        .exec_drop("SELECT orders.nope FROM orders WHERE order_id > ?", (1,))
+        .expect_err("prepared");
+    let (code, msg) = server_err(&e).expect("an ERR");
+    assert_eq!(code, 1054);
+    assert!(msg.contains("'orders.nope'"), "{msg}");
+    plain.query_drop("DROP DATABASE errs_plain").expect("drop");
+}
