@@ -114,10 +114,9 @@ impl IoThread {
                 let err = last_packet_payload(frames);
                 b.reply_err =
                     Some(crate::merge::err_names::logical_err(&err, &sharded).unwrap_or(err));
-                None
-            } else {
-                logical_err_frames(frames, &sharded)
             }
+            // (the relayed frames, or those fed to the merger)
+            logical_err_frames(frames, &sharded)
         } else {
             None
         };
@@ -198,25 +197,13 @@ impl IoThread {
                 let Some(merger) = inf.merger.as_mut() else {
                     return false;
                 };
-                let frames = &buf.data()[..adv.consumed];
+                let frames = logical_err
+                    .as_deref()
+                    .unwrap_or(&buf.data()[..adv.consumed]);
                 let mut bad = None;
-                let mut sharded: Option<Vec<String>> = None;
                 for_each_packet(frames, |payload| {
                     if bad.is_none() {
-                        let renamed = (payload.first() == Some(&0xff))
-                            .then(|| {
-                                let names = sharded.get_or_insert_with(|| {
-                                    let topo = self.shared.topology();
-                                    crate::merge::err_names::sharded_names(&topo)
-                                        .into_iter()
-                                        .map(str::to_owned)
-                                        .collect()
-                                });
-                                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                                crate::merge::err_names::logical_err(payload, &names)
-                            })
-                            .flatten();
-                        if let Err(e) = merger.feed(shard, renamed.as_deref().unwrap_or(payload)) {
+                        if let Err(e) = merger.feed(shard, payload) {
                             bad = Some(e);
                         }
                     }
