@@ -3,7 +3,8 @@
 //! 'article_0003.x' in 'WHERE'`); the client wrote, and one server would
 //! name, the logical table. On the error path only, every
 //! `<sharded table>_<digits>` in an ERR packet's message becomes the
-//! table's name.
+//! table's name. SHOW CREATE TABLE's text gets the same treatment
+//! (`FOREIGN KEY ... REFERENCES \`article_0002\``: `merge::rename`).
 
 use crate::config::{TableKind, Topology};
 

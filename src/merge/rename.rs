@@ -91,7 +91,13 @@ fn logical_create_statement(cell: &[u8], sharded: &[String]) -> Option<Vec<u8>> 
     let mut out = Vec::with_capacity(cell.len());
     out.extend_from_slice(prefix);
     out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(&rest[end..]);
+    // FOREIGN KEY ... REFERENCES `article_0002`: the referenced table too,
+    // so that the statement recreates the table through shardgate.
+    let names: Vec<&str> = sharded.iter().map(String::as_str).collect();
+    match super::err_names::logical_message(&rest[end..], &names) {
+        Some(body) => out.extend_from_slice(&body),
+        None => out.extend_from_slice(&rest[end..]),
+    }
     Some(out)
 }
 

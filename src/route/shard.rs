@@ -770,7 +770,9 @@ impl<'a, 't> Planner<'a, 't> {
                     }) if !sharded.is_empty() => ShardPlan::Action(Action::Forward {
                         targets,
                         gather: Gather::Rename(Box::new(crate::merge::rename::RenameSpec {
-                            sharded: self.sharded_names(&sharded),
+                            // Every sharded table of the schema: a FOREIGN KEY
+                            // names another one's physical table.
+                            sharded: self.schema_sharded_names(&sharded),
                             ..Default::default()
                         })),
                         effects,
@@ -782,6 +784,24 @@ impl<'a, 't> Planner<'a, 't> {
                 refuse("shardgate: this statement is not supported on sharded or broadcast tables")
             }
         }
+    }
+
+    /// The logical names of the sharded tables `sharded`, then of every
+    /// other sharded table of their schemas.
+    fn schema_sharded_names(&self, sharded: &[TableId]) -> Vec<String> {
+        let mut names = self.sharded_names(sharded);
+        for &t in sharded {
+            if let Some(Some(Placement::Sharded { schema, .. })) = self.placements.get(t) {
+                for table in &schema.tables {
+                    if matches!(table.kind, crate::config::TableKind::Sharded { .. })
+                        && !names.iter().any(|n| n == &table.name)
+                    {
+                        names.push(table.name.clone());
+                    }
+                }
+            }
+        }
+        names
     }
 
     /// The logical names of the sharded tables `sharded`.

@@ -2506,3 +2506,30 @@ fn server_errors_name_the_logical_tables() {
     assert!(msg.contains("'orders.nope'"), "{msg}");
     plain.query_drop("DROP DATABASE errs_plain").expect("drop");
 }
+
+#[test]
+fn show_create_table_names_the_logical_tables_a_foreign_key_references() {
+    let _s = serial();
+    let mut conn = pconn();
+    q(&mut conn, "DROP TABLE IF EXISTS scratch");
+    // scratch and orders share the hash rule: scratch_000N references
+    // orders_000N on each shard.
+    q(
+        &mut conn,
+        "CREATE TABLE scratch (id BIGINT NOT NULL PRIMARY KEY, \
+         FOREIGN KEY (id) REFERENCES orders (order_id))",
+    );
+    let refs = c().dbs[2].sql(
+        "SELECT REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
+         WHERE CONSTRAINT_SCHEMA = 'blog' AND TABLE_NAME = 'scratch_0003'",
+    );
+    assert_eq!(refs.trim(), "orders_0003");
+    let create = rows(&mut conn, "SHOW CREATE TABLE scratch").remove(0);
+    assert_eq!(create[0], "scratch");
+    assert!(
+        create[1].contains("REFERENCES `orders` (`order_id`)") && !create[1].contains("orders_0"),
+        "{}",
+        create[1]
+    );
+    q(&mut conn, "DROP TABLE scratch");
+}
