@@ -379,69 +379,84 @@ impl IoThread {
                 targets,
                 gather,
                 effects,
-            } => {
-                if effects.on_attached && !c.backends.is_empty() {
-                    self.run_on_attached(key, plan.payload, effects);
-                    return;
-                }
-                let expect = if plan.payload.first() == Some(&0x03) {
-                    Some(Expect::ResultSets)
-                } else {
-                    None
-                };
-                let mut original = Some(plan.payload);
-                let n = targets.len();
-                let mut elsewhere: Vec<SocketAddr> = Vec::new();
-                // The session's transaction is committed on the groups the
-                // statement does not run on (it commits on its own), or
-                // (LOCK TABLES) their table locks are released.
-                let commit_elsewhere = effects.implicit_commit
-                    && (c.sess.txn_begin.is_some()
-                        || c.sess.pins.contains(PinReasons::TRANSACTION));
-                if commit_elsewhere || effects.unlock_elsewhere {
-                    elsewhere = c
-                        .backends
-                        .iter()
-                        .map(|(a, _)| *a)
-                        .filter(|a| !targets.iter().any(|t| t.addr == *a))
-                        .collect();
-                    elsewhere.sort();
-                    elsewhere.dedup();
-                }
-                let gather = match gather {
-                    Gather::Relay if !elsewhere.is_empty() => Gather::SameOk,
-                    g => g,
-                };
-                let mut targets: Vec<Target> = targets
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        let payload = match t.sql {
-                            Some(sql) => {
-                                let mut p = Vec::with_capacity(sql.len() + 1);
-                                p.push(0x03);
-                                p.extend_from_slice(&sql);
-                                p
-                            }
-                            None if i + 1 == n => original.take().unwrap_or_default(),
-                            None => original.clone().unwrap_or_default(),
-                        };
-                        Target::new(t.group, t.addr, payload)
-                    })
-                    .collect();
-                for addr in elsewhere {
-                    let payload = if commit_elsewhere {
-                        route::COMMIT_PAYLOAD
-                    } else {
-                        route::UNLOCK_TABLES_PAYLOAD
-                    };
-                    targets.push(Target::new(addr.to_string(), addr, payload.to_vec()));
-                }
-                let merger = merger_for(&gather, targets.len(), c.sess.caps);
-                let inflight = InFlight::new(targets, expect, effects, gather, merger);
-                self.start_statement(key, inflight);
-            }
+            } => self.run_forward(key, plan.payload, targets, gather, effects),
         }
+    }
+
+    /// Carries out a planned `Action::Forward` of the client's command
+    /// `payload`: on the session's attached backends (`on_attached`), or
+    /// on the targets, with COMMIT / UNLOCK TABLES for the session's other
+    /// connections (`implicit_commit`, `unlock_elsewhere`).
+    pub(super) fn run_forward(
+        &mut self,
+        key: usize,
+        payload: Vec<u8>,
+        targets: Vec<route::RouteTarget>,
+        gather: Gather,
+        effects: Effects,
+    ) {
+        let Some(Conn::Client(c)) = self.conns.get(key) else {
+            return;
+        };
+        if effects.on_attached && !c.backends.is_empty() {
+            self.run_on_attached(key, payload, effects);
+            return;
+        }
+        let expect = if payload.first() == Some(&0x03) {
+            Some(Expect::ResultSets)
+        } else {
+            None
+        };
+        let mut original = Some(payload);
+        let n = targets.len();
+        let mut elsewhere: Vec<SocketAddr> = Vec::new();
+        // The session's transaction is committed on the groups the
+        // statement does not run on (it commits on its own), or
+        // (LOCK TABLES) their table locks are released.
+        let commit_elsewhere = effects.implicit_commit
+            && (c.sess.txn_begin.is_some() || c.sess.pins.contains(PinReasons::TRANSACTION));
+        if commit_elsewhere || effects.unlock_elsewhere {
+            elsewhere = c
+                .backends
+                .iter()
+                .map(|(a, _)| *a)
+                .filter(|a| !targets.iter().any(|t| t.addr == *a))
+                .collect();
+            elsewhere.sort();
+            elsewhere.dedup();
+        }
+        let gather = match gather {
+            Gather::Relay if !elsewhere.is_empty() => Gather::SameOk,
+            g => g,
+        };
+        let mut targets: Vec<Target> = targets
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let payload = match t.sql {
+                    Some(sql) => {
+                        let mut p = Vec::with_capacity(sql.len() + 1);
+                        p.push(0x03);
+                        p.extend_from_slice(&sql);
+                        p
+                    }
+                    None if i + 1 == n => original.take().unwrap_or_default(),
+                    None => original.clone().unwrap_or_default(),
+                };
+                Target::new(t.group, t.addr, payload)
+            })
+            .collect();
+        for addr in elsewhere {
+            let payload = if commit_elsewhere {
+                route::COMMIT_PAYLOAD
+            } else {
+                route::UNLOCK_TABLES_PAYLOAD
+            };
+            targets.push(Target::new(addr.to_string(), addr, payload.to_vec()));
+        }
+        let merger = merger_for(&gather, targets.len(), c.sess.caps);
+        let inflight = InFlight::new(targets, expect, effects, gather, merger);
+        self.start_statement(key, inflight);
     }
 
     /// BEGIN with sharding: the transaction opens lazily on each backend

@@ -45,6 +45,13 @@ enum ExecMode {
     TextToBinary,
 }
 
+/// A statement that acts on the session's connections besides its
+/// targets (`Effects::on_attached`, `unlock_elsewhere`, `implicit_commit`):
+/// executed as a query through `run_forward` (it answers OK either way).
+fn on_other_connections(effects: &Effects) -> bool {
+    effects.on_attached || effects.unlock_elsewhere || effects.implicit_commit
+}
+
 /// shardgate's own statement ids start here.
 pub(super) const PROXY_STMT_BASE: u32 = 0x4000_0000;
 
@@ -238,11 +245,18 @@ impl IoThread {
         // statement, which may have run on another connection: shardgate
         // owns such statements too (`route::row_count`).
         let counters = st.row_count_fn || st.found_rows;
+        // Savepoints and table locks too: they belong to every group's
+        // connection of the session (`reactor::savepoint`, LOCK TABLES).
         if matches!(
             st.kind,
             crate::sql::Kind::Begin { .. }
                 | crate::sql::Kind::Commit { .. }
                 | crate::sql::Kind::Rollback { .. }
+                | crate::sql::Kind::Savepoint
+                | crate::sql::Kind::RollbackToSavepoint
+                | crate::sql::Kind::ReleaseSavepoint
+                | crate::sql::Kind::LockTables
+                | crate::sql::Kind::UnlockTables
         ) {
             let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
                 return true;
@@ -481,7 +495,9 @@ impl IoThread {
                 effects,
             } = action
             {
-                if keeps_params {
+                // (LOCK / UNLOCK TABLES, DDL: the literal path below runs them
+                // as queries, on the session's other connections too)
+                if keeps_params && !on_other_connections(&effects) {
                     let mut body = Vec::with_capacity(ex.raw.len() + 2 * values.len() + 4);
                     ex.encode_with_types(0, &mut body);
                     body.drain(..4);
@@ -555,6 +571,18 @@ impl IoThread {
         // Lookup-rule directory reads may block briefly here (bounded by
         // the backend timeouts); everything else plans without I/O.
         match route::plan_query(&topo, &state, &ctx, &sql, true) {
+            // Statements that answer OK and act on the session's other
+            // connections (UNLOCK TABLES, LOCK TABLES, DDL): as a query.
+            Action::Forward {
+                targets,
+                gather,
+                effects,
+            } if on_other_connections(&effects) => {
+                let mut p = Vec::with_capacity(sql.len() + 1);
+                p.push(0x03);
+                p.extend_from_slice(&sql);
+                self.run_forward(key, p, targets, gather, effects);
+            }
             Action::Forward { targets, gather, effects } => {
                 let gather = match gather {
                     Gather::Merge(mut spec) => {

@@ -66,20 +66,25 @@ fn can_write(key: i64) -> bool {
     }
 }
 
-#[test]
-fn lock_tables_hold_on_every_group_until_released() {
-    let _s = serial();
-    let mut a = proxy_conn();
+/// This module's three `orders` rows, one per group, as new.
+fn fresh_rows(conn: &mut Conn) {
     q(
-        &mut a,
+        conn,
         &format!("DELETE FROM orders WHERE order_id IN ({ON_G0}, {ON_G1}, {ON_G2})"),
     );
     q(
-        &mut a,
+        conn,
         &format!(
             "INSERT INTO orders (order_id, amount) VALUES ({ON_G0}, 1), ({ON_G1}, 2), ({ON_G2}, 3)"
         ),
     );
+}
+
+#[test]
+fn lock_tables_hold_on_every_group_until_released() {
+    let _s = serial();
+    let mut a = proxy_conn();
+    fresh_rows(&mut a);
     q(&mut a, "DROP TABLE IF EXISTS lock_notes");
     q(&mut a, "CREATE TABLE lock_notes (id INT PRIMARY KEY)");
     for key in [ON_G0, ON_G1, ON_G2] {
@@ -347,4 +352,23 @@ fn checksum_table_of_a_sharded_table_is_one_servers_checksum() {
 
     c.dbs[0].sql("DROP DATABASE checksum_plain");
     q(&mut conn, "DROP TABLE scratch");
+}
+
+#[test]
+fn prepared_lock_and_unlock_tables_cover_every_group() {
+    use mysql::prelude::Queryable;
+    let _s = serial();
+    let mut a = proxy_conn();
+    fresh_rows(&mut a);
+    // COM_STMT_PREPARE / EXECUTE (mysql-connector with prepared=True,
+    // server-side prepared JDBC): the same as the queries.
+    a.exec_drop("LOCK TABLES orders WRITE", ())
+        .expect("prepared LOCK");
+    for key in [ON_G0, ON_G1, ON_G2] {
+        assert!(!can_write(key), "{key} under a prepared LOCK TABLES");
+    }
+    a.exec_drop("UNLOCK TABLES", ()).expect("prepared UNLOCK");
+    for key in [ON_G0, ON_G1, ON_G2] {
+        assert!(can_write(key), "{key} after a prepared UNLOCK TABLES");
+    }
 }

@@ -651,3 +651,31 @@ fn commit_release_commits_everywhere_then_disconnects() {
         &format!("DELETE FROM orders WHERE order_id = {KEY}"),
     );
 }
+
+#[test]
+fn prepared_savepoints_cover_every_group() {
+    let _s = serial();
+    const KEY: i64 = 979_002; // shard 2: g1
+    let mut conn = proxy_conn();
+    q(
+        &mut conn,
+        &format!("DELETE FROM orders WHERE order_id = {KEY}"),
+    );
+    // Every statement through COM_STMT_PREPARE / EXECUTE.
+    conn.exec_drop("BEGIN", ()).expect("begin");
+    conn.exec_drop("SAVEPOINT s", ()).expect("savepoint");
+    conn.exec_drop(
+        "INSERT INTO orders (order_id, amount) VALUES (?, 1)",
+        (KEY,),
+    )
+    .expect("insert");
+    conn.exec_drop("ROLLBACK TO SAVEPOINT s", ())
+        .expect("rollback to");
+    conn.exec_drop("COMMIT", ()).expect("commit");
+    let n: Option<i64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM orders WHERE order_id = {KEY}"
+        ))
+        .expect("count");
+    assert_eq!(n, Some(0), "the write after the savepoint was rolled back");
+}
