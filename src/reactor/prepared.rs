@@ -46,10 +46,15 @@ enum ExecMode {
 }
 
 /// A statement that acts on the session's connections besides its
-/// targets (`Effects::on_attached`, `unlock_elsewhere`, `implicit_commit`):
-/// executed as a query through `run_forward` (it answers OK either way).
+/// targets (`Effects::on_attached`, `unlock_elsewhere`, `implicit_commit`,
+/// session variables replayed on each): executed as a query through
+/// `run_forward` (it answers OK either way).
 fn on_other_connections(effects: &Effects) -> bool {
-    effects.on_attached || effects.unlock_elsewhere || effects.implicit_commit
+    effects.on_attached
+        || effects.unlock_elsewhere
+        || effects.implicit_commit
+        || effects.reset_autocommit
+        || !effects.set_vars.is_empty()
 }
 
 /// shardgate's own statement ids start here.
@@ -245,19 +250,23 @@ impl IoThread {
         // statement, which may have run on another connection: shardgate
         // owns such statements too (`route::row_count`).
         let counters = st.row_count_fn || st.found_rows;
-        // Savepoints and table locks too: they belong to every group's
-        // connection of the session (`reactor::savepoint`, LOCK TABLES).
+        // Savepoints, table locks and session variables too: they belong
+        // to every group's connection of the session (`reactor::savepoint`,
+        // LOCK TABLES, SET replayed on each: `Effects::set_vars`).
         if matches!(
             st.kind,
             crate::sql::Kind::Begin { .. }
                 | crate::sql::Kind::Commit { .. }
                 | crate::sql::Kind::Rollback { .. }
+                | crate::sql::Kind::Set
+                | crate::sql::Kind::SetTransaction
                 | crate::sql::Kind::Savepoint
                 | crate::sql::Kind::RollbackToSavepoint
                 | crate::sql::Kind::ReleaseSavepoint
                 | crate::sql::Kind::LockTables
                 | crate::sql::Kind::UnlockTables
-        ) {
+        ) && crate::sql::count_placeholders(sql, LexOptions::default()) == 0
+        {
             let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
                 return true;
             };

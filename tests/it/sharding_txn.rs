@@ -653,7 +653,7 @@ fn commit_release_commits_everywhere_then_disconnects() {
 }
 
 #[test]
-fn prepared_savepoints_cover_every_group() {
+fn prepared_transaction_statements_cover_every_group() {
     let _s = serial();
     const KEY: i64 = 979_002; // shard 2: g1
     let mut conn = proxy_conn();
@@ -678,4 +678,57 @@ fn prepared_savepoints_cover_every_group() {
         ))
         .expect("count");
     assert_eq!(n, Some(0), "the write after the savepoint was rolled back");
+    // autocommit off, prepared: every group's connection leaves it.
+    conn.exec_drop("SET autocommit = 0", ())
+        .expect("autocommit off");
+    conn.exec_drop(
+        "INSERT INTO orders (order_id, amount) VALUES (?, 1)",
+        (KEY,),
+    )
+    .expect("insert");
+    conn.exec_drop("ROLLBACK", ()).expect("rollback");
+    conn.exec_drop("SET autocommit = 1", ())
+        .expect("autocommit on");
+    let n: Option<i64> = conn
+        .query_first(format!(
+            "SELECT COUNT(*) FROM orders WHERE order_id = {KEY}"
+        ))
+        .expect("count");
+    assert_eq!(
+        n,
+        Some(0),
+        "the write in autocommit-off mode was rolled back"
+    );
+    // A session variable, prepared: on every group's connection.
+    conn.exec_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED", ())
+        .expect("isolation");
+    let keys = [KEY - 2, KEY, KEY + 2]; // shards 0, 2, 4: g0, g1, g2
+    for key in keys {
+        conn.exec_drop(
+            "INSERT INTO orders (order_id, amount) VALUES (?, 1)",
+            (key,),
+        )
+        .expect("row");
+    }
+    for key in keys {
+        let level: Option<String> = conn
+            .exec_first(
+                "SELECT @@tx_isolation FROM orders WHERE order_id = ?",
+                (key,),
+            )
+            .expect("isolation");
+        assert_eq!(
+            level.as_deref(),
+            Some("READ-COMMITTED"),
+            "group of key {key}"
+        );
+    }
+    q(
+        &mut conn,
+        &format!(
+            "DELETE FROM orders WHERE order_id BETWEEN {} AND {}",
+            KEY - 2,
+            KEY + 2
+        ),
+    );
 }
