@@ -249,7 +249,15 @@ impl IoThread {
         // ROW_COUNT() / FOUND_ROWS() answer for the session's previous
         // statement, which may have run on another connection: shardgate
         // owns such statements too (`route::row_count`).
-        let counters = st.row_count_fn || st.found_rows;
+        // So does a SET with placeholders (`SET @v = ?`): executed with the
+        // values written in, as a SET query whose assignments reach every
+        // group's connection.
+        let counters = st.row_count_fn
+            || st.found_rows
+            || matches!(
+                st.kind,
+                crate::sql::Kind::Set | crate::sql::Kind::SetTransaction
+            );
         // Savepoints, table locks and session variables too: they belong
         // to every group's connection of the session (`reactor::savepoint`,
         // LOCK TABLES, SET replayed on each: `Effects::set_vars`).

@@ -723,6 +723,15 @@ fn prepared_transaction_statements_cover_every_group() {
             "group of key {key}"
         );
     }
+    // A user variable bound by a placeholder: on every group's connection.
+    conn.exec_drop("SET @bound = ?", (KEY,))
+        .expect("set @bound");
+    for key in keys {
+        let v: Option<i64> = conn
+            .exec_first("SELECT @bound FROM orders WHERE order_id = ?", (key,))
+            .expect("@bound");
+        assert_eq!(v, Some(KEY), "@bound on the group of key {key}");
+    }
     q(
         &mut conn,
         &format!(
