@@ -498,9 +498,7 @@ impl IoThread {
                 c.sess.txn_begin = None;
                 c.sess.pins.remove(PinReasons::TRANSACTION);
             }
-            let status = session_status(c);
-            let p = ok_payload(c.sess.caps, 0, 0, status);
-            self.reply_local(key, &p);
+            self.reply_ok(key);
             if release {
                 if let Some(Conn::Client(c)) = self.conns.get_mut(key) {
                     c.phase = Phase::Closing;

@@ -188,9 +188,9 @@ impl IoThread {
         let _ = status;
         c.phase = Phase::Idle;
         if fx.implicit_commit {
-            // Committed before it ran, even if it then failed.
+            // Committed before it ran, even if it then failed (its
+            // savepoints go below, with the transaction).
             c.sess.txn_begin = None;
-            c.sess.savepoints.clear();
         }
         if fx.release_client && !error {
             // COMMIT RELEASE: disconnected once the reply is written.

@@ -587,6 +587,8 @@ impl IoThread {
         let state = self.shared.route_state();
         // Lookup-rule directory reads may block briefly here (bounded by
         // the backend timeouts); everything else plans without I/O.
+        // The statement as the COM_QUERY payload the query paths take.
+        let as_query = |sql: &[u8]| [&[0x03u8][..], sql].concat();
         match route::plan_query(&topo, &state, &ctx, &sql, true) {
             // Statements that answer OK and act on the session's other
             // connections (UNLOCK TABLES, LOCK TABLES, DDL): as a query.
@@ -595,10 +597,7 @@ impl IoThread {
                 gather,
                 effects,
             } if on_other_connections(&effects) => {
-                let mut p = Vec::with_capacity(sql.len() + 1);
-                p.push(0x03);
-                p.extend_from_slice(&sql);
-                self.run_forward(key, p, targets, gather, effects);
+                self.run_forward(key, as_query(&sql), targets, gather, effects);
             }
             Action::Forward { targets, gather, effects } => {
                 let gather = match gather {
@@ -613,16 +612,10 @@ impl IoThread {
             Action::Reply(p) => self.reply_local(key, &p),
             Action::Begin(sql) => self.begin_txn(key, sql),
             Action::EndTxn { chain, release } => {
-                let mut p = Vec::with_capacity(sql.len() + 1);
-                p.push(0x03);
-                p.extend_from_slice(&sql);
-                self.end_txn(key, p, chain, release);
+                self.end_txn(key, as_query(&sql), chain, release);
             }
             Action::Savepoint { op, name } => {
-                let mut p = Vec::with_capacity(sql.len() + 1);
-                p.push(0x03);
-                p.extend_from_slice(&sql);
-                self.savepoint(key, op, name, p);
+                self.savepoint(key, op, name, as_query(&sql));
             }
             _ => self.reply_err(
                 key,

@@ -10,7 +10,7 @@
 //! had done nothing in the transaction before. A name the transaction does
 //! not have is ERR 1305, as one server answers.
 
-use super::client::{ok_payload, session_status, InFlight, Target};
+use super::client::{InFlight, Target};
 use super::io_thread::{Conn, IoThread};
 use super::relay::Expect;
 use crate::route::{Effects, Gather, SavepointOp};
@@ -42,9 +42,7 @@ impl IoThread {
         match (op, at) {
             (SavepointOp::Set, _) if !in_txn => {
                 // Autocommit: the statement's own transaction ends at once.
-                let status = session_status(c);
-                let p = ok_payload(c.sess.caps, 0, 0, status);
-                self.reply_local(key, &p);
+                self.reply_ok(key);
                 return;
             }
             (SavepointOp::Set, at) => {
@@ -79,12 +77,7 @@ impl IoThread {
         addrs.sort();
         addrs.dedup();
         if addrs.is_empty() {
-            let Some(Conn::Client(c)) = self.conns.get_mut(key) else {
-                return;
-            };
-            let status = session_status(c);
-            let p = ok_payload(c.sess.caps, 0, 0, status);
-            self.reply_local(key, &p);
+            self.reply_ok(key);
             return;
         }
         let targets: Vec<Target> = addrs

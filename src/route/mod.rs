@@ -289,20 +289,27 @@ pub fn default_target(
             format!("shardgate: group '{group_name}' is not configured"),
         ));
     };
-    match group.master.socket {
-        Some(addr) => Ok((group.name.clone(), addr)),
-        None => resolve(&group.master.host, group.master.port)
-            .map(|a| (group.name.clone(), a))
-            .ok_or_else(|| {
-                (
-                    ec::BACKEND_UNREACHABLE,
-                    format!(
-                        "shardgate: cannot resolve group '{}' master {}",
-                        group.name, group.master.text
-                    ),
-                )
-            }),
-    }
+    master_addr(topo, group_name)
+        .map(|a| (group.name.clone(), a))
+        .ok_or_else(|| {
+            (
+                ec::BACKEND_UNREACHABLE,
+                format!(
+                    "shardgate: cannot resolve group '{}' master {}",
+                    group.name, group.master.text
+                ),
+            )
+        })
+}
+
+/// The address of group `group`'s master (its host name resolved when the
+/// configuration did not give an address); `None` for an unknown group
+/// or a name that does not resolve.
+pub(crate) fn master_addr(topo: &Topology, group: &str) -> Option<SocketAddr> {
+    let g = topo.group(group)?;
+    g.master
+        .socket
+        .or_else(|| resolve(&g.master.host, g.master.port))
 }
 
 fn resolve(host: &str, port: u16) -> Option<SocketAddr> {

@@ -654,14 +654,7 @@ fn where_variables_live(
     if groups.any(|g| g != group) {
         return None;
     }
-    let g = topo.group(group)?;
-    let addr = g.master.socket.or_else(|| {
-        use std::net::ToSocketAddrs;
-        (g.master.host.as_str(), g.master.port)
-            .to_socket_addrs()
-            .ok()?
-            .next()
-    })?;
+    let addr = super::master_addr(topo, group)?;
     Some(vec![super::RouteTarget {
         group: group.to_string(),
         addr,

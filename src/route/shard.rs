@@ -7,7 +7,6 @@
 //! never sent to the wrong shard or to all shards by guess. INSERT
 //! splitting is in `shard::insert`, DDL fan-out in `shard::ddl`.
 
-use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -599,19 +598,8 @@ fn find_root(parent: &mut [usize], mut x: usize) -> usize {
 }
 
 /// The master address of a group.
-fn master_of(topo: &Topology, group: &str) -> Option<SocketAddr> {
-    let g = topo.group(group)?;
-    g.master.socket.or_else(|| {
-        use std::net::ToSocketAddrs;
-        (g.master.host.as_str(), g.master.port)
-            .to_socket_addrs()
-            .ok()?
-            .next()
-    })
-}
-
 fn target(topo: &Topology, group: &str, sql: Option<Vec<u8>>) -> Result<RouteTarget, ShardPlan> {
-    match master_of(topo, group) {
+    match crate::route::master_addr(topo, group) {
         Some(addr) => Ok(RouteTarget {
             group: group.to_string(),
             addr,
@@ -2123,7 +2111,7 @@ impl<'a, 't> Planner<'a, 't> {
                 continue;
             }
             let shard = shards.start;
-            let Some(addr) = master_of(self.topo, group) else {
+            let Some(addr) = crate::route::master_addr(self.topo, group) else {
                 failure = format!("cannot resolve the master of group '{group}'");
                 continue;
             };
