@@ -131,6 +131,7 @@ fn benches(c: &mut Criterion) {
         warnings_on: None,
         diagnostics_count: (0, 0),
         found_rows: Default::default(),
+        infile: None,
     };
     // Sanity: each statement is planned as intended (one shard; three
     // shards; all four), not refused.

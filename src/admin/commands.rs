@@ -482,6 +482,7 @@ fn explain(shared: &Shared, sess: &Session, text: &str) -> Reply {
         warnings_on: None,
         diagnostics_count: (0, 0),
         found_rows: Default::default(),
+        infile: None,
     };
     let topo = shared.topology();
     let state = shared.route_state();

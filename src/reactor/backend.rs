@@ -87,6 +87,8 @@ pub(super) struct Backend {
     pub busy_counted: bool,
     /// Collation the connection was opened with.
     pub collation: u8,
+    /// `LOAD DATA LOCAL`: the file part being sent (`reactor::load_data`).
+    pub infile: Option<super::load_data::InfileFeed>,
     decoder: PacketDecoder,
     scramble: Vec<u8>,
 }
@@ -201,6 +203,7 @@ impl IoThread {
             node_stats: self.shared.metrics.node(key.0),
             busy_counted: false,
             collation: (key.1 >> 32) as u8,
+            infile: None,
             decoder: PacketDecoder::new(1 << 30),
             scramble: Vec::new(),
         })));
@@ -305,8 +308,16 @@ impl IoThread {
                 b.phase = Phase::Greeting;
                 b.decoder.expect_seq(0);
             }
+            if b.infile.is_some() {
+                self.feed_infile(bk);
+            }
+            let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
+                return;
+            };
             if b.writable && sock::pending(&b.wbuf) > 0 {
                 match sock::flush(&mut b.sock, &mut b.wbuf, &mut self.pool) {
+                    // More of a LOAD DATA file to send once this is out.
+                    Ok(true) if b.infile.is_some() => self.rerun.push(bk),
                     Ok(true) => {}
                     Ok(false) => b.writable = false,
                     Err(e) => {

@@ -52,6 +52,9 @@ pub(super) enum Phase {
     AwaitBackend,
     Relaying,
     Infile,
+    /// `LOAD DATA LOCAL` into a sharded table: the client's file is being
+    /// collected by shardgate (`reactor::load_data`).
+    InfileCollect,
     Closing,
 }
 
@@ -69,6 +72,8 @@ pub(super) struct Target {
     pub diagnostics: bool,
     /// Gather::Rename: its (small, metadata) reply, buffered until complete.
     pub reply: Vec<u8>,
+    /// `LOAD DATA LOCAL`: its part of the file (`reactor::load_data`).
+    pub infile: Option<Vec<u8>>,
 }
 
 impl Target {
@@ -82,6 +87,7 @@ impl Target {
             done: false,
             diagnostics: false,
             reply: Vec::new(),
+            infile: None,
         }
     }
 }
@@ -268,6 +274,12 @@ pub(super) struct Client {
     pub implicit_txn: super::implicit_txn::ImplicitTxn,
     /// A split multi-statement query in progress (`reactor::multi`).
     pub multi: Option<Box<super::multi::MultiQuery>>,
+    /// A `LOAD DATA LOCAL` file being collected (`reactor::load_data`).
+    pub infile: Option<Box<super::load_data::InfileCollect>>,
+    /// Sequence id of shardgate's own reply to the current command: 1,
+    /// or after a LOCAL INFILE exchange the id after the client's last
+    /// packet.
+    pub reply_seq: u8,
 }
 
 impl Client {
@@ -309,6 +321,7 @@ impl Client {
             warnings_on: self.sess.warnings_on.clone(),
             diagnostics_count: self.sess.diagnostics_count,
             found_rows: self.sess.found_rows.clone(),
+            infile: None,
         }
     }
 
@@ -434,6 +447,8 @@ impl IoThread {
             backpressure: false,
             implicit_txn: Default::default(),
             multi: None,
+            infile: None,
+            reply_seq: 1,
         };
         let greeting = HandshakeV10::new(
             SERVER_VERSION.as_bytes(),
@@ -510,7 +525,11 @@ impl IoThread {
             // 2. Read when there is something we can do with the bytes.
             let wants_input = matches!(
                 c.phase,
-                Phase::Greeting | Phase::AuthSwitch | Phase::Idle | Phase::Infile
+                Phase::Greeting
+                    | Phase::AuthSwitch
+                    | Phase::Idle
+                    | Phase::Infile
+                    | Phase::InfileCollect
             );
             if wants_input && c.readable && pending < super::backend::HIGH_WATERMARK {
                 let read = sock::read_ready(
@@ -536,7 +555,11 @@ impl IoThread {
             };
             if !matches!(
                 c.phase,
-                Phase::Greeting | Phase::AuthSwitch | Phase::Idle | Phase::Infile
+                Phase::Greeting
+                    | Phase::AuthSwitch
+                    | Phase::Idle
+                    | Phase::Infile
+                    | Phase::InfileCollect
             ) {
                 return;
             }
@@ -586,6 +609,7 @@ impl IoThread {
                 Phase::AuthSwitch => self.on_auth_switch_response(key, &payload),
                 Phase::Idle => self.on_command(key, payload),
                 Phase::Infile => self.on_infile_packet(key, seq, last_seq, payload),
+                Phase::InfileCollect => self.on_infile_collect(key, seq, payload),
                 _ => {}
             }
         }
@@ -792,7 +816,8 @@ impl IoThread {
                 .errors
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if !queue_packet(c, &mut self.pool, 1, payload) {
+        let seq = std::mem::replace(&mut c.reply_seq, 1);
+        if !queue_packet(c, &mut self.pool, seq, payload) {
             self.close(key, "buffer memory exhausted");
             return;
         }

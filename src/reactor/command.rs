@@ -271,6 +271,12 @@ impl IoThread {
             }
             // It needs a directory read: a worker plans it.
         }
+        self.send_job(key, job);
+    }
+
+    /// Hands a COM_QUERY to the workers (parked while their channel is
+    /// full).
+    pub(super) fn send_job(&mut self, key: usize, job: Job) {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(crossbeam_channel::TrySendError::Full(job)) => {
@@ -380,6 +386,7 @@ impl IoThread {
                 gather,
                 effects,
             } => self.run_forward(key, plan.payload, targets, gather, effects),
+            Action::ReadInfile { file } => self.ask_for_infile(key, file, plan.payload),
         }
     }
 
@@ -443,7 +450,9 @@ impl IoThread {
                     None if i + 1 == n => original.take().unwrap_or_default(),
                     None => original.clone().unwrap_or_default(),
                 };
-                Target::new(t.group, t.addr, payload)
+                let mut target = Target::new(t.group, t.addr, payload);
+                target.infile = t.infile;
+                target
             })
             .collect();
         for addr in elsewhere {

@@ -513,8 +513,9 @@ impl IoThread {
         }
         // A gathered write's OKs: their info texts are combined, and a
         // LIMIT counted down reads the rows an UPDATE matched.
-        let gathered_ok =
-            inf.targets.len() > 1 && matches!(inf.gather, Gather::SumOk(_) | Gather::SameOk);
+        // (one target too: shardgate writes the OK, e.g. a LOAD DATA
+        // whose file all went to one shard)
+        let gathered_ok = matches!(inf.gather, Gather::SumOk(_) | Gather::SameOk);
         b.tracker = inf.expect.map(|e| {
             let t = ReplyTracker::new(e, deprecate_eof);
             if gathered_ok {

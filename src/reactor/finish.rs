@@ -365,7 +365,7 @@ impl IoThread {
                     let seq = if inf.forwarded {
                         inf.last_seq.wrapping_add(1)
                     } else {
-                        1
+                        std::mem::replace(&mut c.reply_seq, 1)
                     };
                     queue_packet(c, &mut self.pool, seq, &err_payload(code, &msg));
                     // A transaction (or other pinned state) is gone with the

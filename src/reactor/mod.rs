@@ -16,6 +16,7 @@ mod finish;
 mod implicit_txn;
 mod io_thread;
 mod kill;
+mod load_data;
 mod multi;
 mod prepared;
 mod query_timeout;

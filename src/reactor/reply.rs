@@ -78,6 +78,12 @@ impl IoThread {
         if adv.consumed == 0 && !adv.done && !adv.local_infile {
             return false;
         }
+        // (the LOCAL INFILE request's sequence id, when it was just read)
+        let infile_seq = if adv.local_infile {
+            last_seq(&buf.data()[..adv.consumed])
+        } else {
+            None
+        };
         let outcome = t.outcome();
         let ck = b.client;
         let (relay, merge, prepare_as) =
@@ -316,6 +322,14 @@ impl IoThread {
             c.decoder.expect_seq(next);
             self.rerun.push(ck);
             return true;
+        }
+        if adv.local_infile {
+            // A gathered LOAD DATA LOCAL: shardgate sends this target's
+            // part of the file (`reactor::load_data`).
+            if let Some(seq) = infile_seq {
+                self.start_infile_feed(bk, ck, seq);
+            }
+            return infile_seq.is_some();
         }
         if !adv.done {
             return true;

@@ -75,6 +75,7 @@ fn blog_ctx(multi_statements: bool) -> RouteCtx {
         warnings_on: None,
         diagnostics_count: (0, 0),
         found_rows: Default::default(),
+        infile: None,
     }
 }
 
@@ -407,4 +408,75 @@ fn ddl_forgets_the_tables_columns_when_planned_and_when_over() {
         ),
         other => panic!("{other:?}"),
     }
+}
+
+/// `LOAD DATA LOCAL` into a sharded table: the file is asked for, then
+/// split record by record over the shards (the statement rewritten per
+/// physical table, `IGNORE n LINES` applied by the planner and cut).
+#[test]
+fn load_data_local_splits_the_file_by_key() {
+    use shardgate_proto::capability::Capabilities;
+    let topo = config::parse(TOPOLOGY).expect("corpus topology");
+    let state = RouteState::build(&topo);
+    set_corpus_columns(&state);
+    let mut ctx = blog_ctx(false);
+    ctx.caps = Capabilities::LOCAL_FILES;
+    let sql = b"LOAD DATA LOCAL INFILE '/x.tsv' INTO TABLE h IGNORE 1 LINES";
+    match plan_query(&topo, &state, &ctx, sql, true) {
+        Action::ReadInfile { file } => assert_eq!(file, b"/x.tsv"),
+        other => panic!("{}", describe(&topo, &other)),
+    }
+    ctx.infile = Some(std::sync::Arc::new(
+        b"id\tuser_id\ttitle\n1\t5\tone\n2\t5\t\"two\n3\t5\tthree\\\nstill three\n".to_vec(),
+    ));
+    let Action::Forward {
+        targets, gather, ..
+    } = plan_query(&topo, &state, &ctx, sql, true)
+    else {
+        panic!("not a forward");
+    };
+    assert!(matches!(gather, Gather::SumOk(None)));
+    let got: Vec<(String, String, String)> = targets
+        .iter()
+        .map(|t| {
+            (
+                t.group.clone(),
+                String::from_utf8_lossy(t.sql.as_deref().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(t.infile.as_deref().unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "g0".into(),
+                "LOAD DATA LOCAL INFILE '/x.tsv' INTO TABLE h_0000 ".into(),
+                "2\t5\t\"two\n".into()
+            ),
+            (
+                "g1".into(),
+                "LOAD DATA LOCAL INFILE '/x.tsv' INTO TABLE h_0001 ".into(),
+                "1\t5\tone\n3\t5\tthree\\\nstill three\n".into()
+            ),
+        ]
+    );
+    // A key no range takes: refused with its line, nothing planned.
+    ctx.infile = Some(std::sync::Arc::new(b"7,1\n8,450\n".to_vec()));
+    let refused = plan_query(
+        &topo,
+        &state,
+        &ctx,
+        b"LOAD DATA LOCAL INFILE 'a' INTO TABLE article FIELDS TERMINATED BY ',' (id, user_id)",
+        true,
+    );
+    let text = describe(&topo, &refused);
+    assert!(
+        text.starts_with("ERR 1526") && text.contains("line 2"),
+        "{text}"
+    );
+    // A client without LOCAL INFILE.
+    ctx.caps = Capabilities::empty();
+    let text = describe(&topo, &plan_query(&topo, &state, &ctx, sql, true));
+    assert!(text.starts_with("ERR 1148"), "{text}");
 }

@@ -123,6 +123,7 @@ pub fn plan_diagnostics(
             group: group.clone(),
             addr: *addr,
             sql: None,
+            infile: None,
         })
         .collect();
     Some(Action::Forward {

@@ -11,6 +11,7 @@
 mod corpus_tests;
 pub mod crc32;
 pub mod diagnostics;
+pub mod infile;
 pub mod keyvalue;
 pub mod literal;
 pub mod local;
@@ -71,6 +72,9 @@ pub struct RouteCtx {
     pub diagnostics_count: (u64, u64),
     /// What FOUND_ROWS() answers (`route::row_count`).
     pub found_rows: row_count::FoundRows,
+    /// `LOAD DATA LOCAL` into a sharded or broadcast table: the file the
+    /// client sent after [`Action::ReadInfile`], to split over the shards.
+    pub infile: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// A COM_QUERY to route.
@@ -176,6 +180,9 @@ pub struct RouteTarget {
     pub addr: SocketAddr,
     /// The SQL to run there; `None` = the client's statement unchanged.
     pub sql: Option<Vec<u8>>,
+    /// `LOAD DATA LOCAL`: the file's bytes this target loads, sent when
+    /// the server asks for the file.
+    pub infile: Option<Vec<u8>>,
 }
 
 /// How the replies of several targets become one reply.
@@ -236,6 +243,11 @@ pub enum Action {
     /// A multi-statement query naming sharded tables: split it and run its
     /// statements one after the other (`reactor::multi`).
     SplitMulti,
+    /// `LOAD DATA LOCAL INFILE` into a sharded or broadcast table: ask the
+    /// client for `file`, then plan the statement again with the file's
+    /// bytes (`RouteCtx::infile`), which go to the shards their records
+    /// belong to (`reactor::load_data`).
+    ReadInfile { file: Vec<u8> },
 }
 
 /// The COM_QUERY payload that releases a connection's table locks (sent

@@ -106,6 +106,15 @@ fn explain(caps: shardgate_proto::capability::Capabilities, action: &Action) -> 
         | Action::SetUseMaster(_) => {
             vec![vec![None, None, None, Some("answered by shardgate".into())]]
         }
+        Action::ReadInfile { file } => vec![vec![
+            None,
+            None,
+            Some(format!(
+                "the client's file '{}' is read by shardgate and its records sent to the shards their key fields map to",
+                String::from_utf8_lossy(file)
+            )),
+            Some("split file".into()),
+        ]],
         Action::Kill { id, .. } => vec![vec![
             None,
             None,
@@ -190,7 +199,7 @@ fn query_kind(kind: &Kind<'_>) -> crate::stats::QueryKind {
     use crate::stats::QueryKind as Q;
     match kind {
         Kind::Select => Q::Select,
-        Kind::Insert | Kind::Replace => Q::Insert,
+        Kind::Insert | Kind::Replace | Kind::Load { .. } => Q::Insert,
         Kind::Update => Q::Update,
         Kind::Delete => Q::Delete,
         _ => Q::Other,
@@ -513,7 +522,11 @@ fn plan_statement(
             }) => {
                 effects.pin.insert(fx.pin);
                 effects.forget_columns = fx.forget_columns;
-                if let Some(refusal) =
+                if matches!(st.kind, Kind::Load { .. }) {
+                    // LOAD DATA's `(@v) SET c = f(@v)`: per-row scratch
+                    // values, each shard's own.
+                    effects.user_vars = None;
+                } else if let Some(refusal) =
                     user_variables_refusal(sql, opts, &st, ctx, &effects, &targets)
                 {
                     return refusal;
@@ -615,6 +628,7 @@ fn default_relay(topo: &Topology, schema: Option<&str>) -> Result<Vec<super::Rou
             group,
             addr,
             sql: None,
+            infile: None,
         }]),
         Err((code, msg)) => Err(err(code, &msg)),
     }
@@ -659,6 +673,7 @@ fn where_variables_live(
         group: group.to_string(),
         addr,
         sql: None,
+        infile: None,
     }])
 }
 

@@ -28,6 +28,7 @@ use crate::sql::LexOptions;
 
 mod ddl;
 mod insert;
+pub mod load;
 mod lock;
 mod maintenance;
 mod write_limit;
@@ -604,6 +605,7 @@ fn target(topo: &Topology, group: &str, sql: Option<Vec<u8>>) -> Result<RouteTar
             group: group.to_string(),
             addr,
             sql,
+            infile: None,
         }),
         None => Err(ShardPlan::Action(err(
             ec::BACKEND_UNREACHABLE,
@@ -744,6 +746,7 @@ impl<'a, 't> Planner<'a, 't> {
             | Stmt::CreateIndex { .. }
             | Stmt::DropIndex { .. } => self.plan_ddl(&sharded),
             Stmt::LockTables { items } => self.plan_lock_tables(items),
+            Stmt::LoadData(load) => self.plan_load(load),
             Stmt::RenameTable => {
                 refuse("shardgate: RENAME TABLE is not supported on sharded or broadcast tables")
             }

@@ -27,6 +27,7 @@ mod reload;
 mod replication;
 mod sharding;
 mod sharding_collation;
+mod sharding_load;
 mod sharding_lock;
 mod sharding_session;
 mod sharding_txn;

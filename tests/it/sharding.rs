@@ -111,6 +111,11 @@ key = "id"
 rule = "by_hash"
 
 [[schema.table]]
+name = "loaded"
+key = "k"
+rule = "by_hash"
+
+[[schema.table]]
 name = "item"
 key = "item_id"
 rule = "by_bucket"

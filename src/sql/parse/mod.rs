@@ -50,6 +50,7 @@ mod ddl;
 mod expr;
 mod hints;
 mod insert;
+mod load;
 mod select;
 mod summary;
 mod types;
@@ -137,6 +138,7 @@ impl<'a> P<'a> {
             Some(Kw::Rename) => self.rename(i),
             Some(Kw::Use) => self.use_db(i),
             Some(Kw::Lock) => self.lock(i),
+            Some(Kw::Load) => self.load(i),
             Some(Kw::Unlock) if matches!(self.kw(i + 1), Some(Kw::Table | Kw::Tables)) => {
                 self.out.stmt = Stmt::UnlockTables;
             }

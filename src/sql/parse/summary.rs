@@ -169,6 +169,7 @@ fn role(r: TableRole) -> &'static str {
         TableRole::IndexOn => "index-on:",
         TableRole::Referenced => "ref:",
         TableRole::Lock => "lock:",
+        TableRole::Load => "load:",
         TableRole::Show => "show:",
         TableRole::Describe => "describe:",
     }
@@ -437,6 +438,11 @@ fn stmt(sql: &[u8], st: &Stmt<'_>) -> String {
         ),
         Stmt::Use { name } => format!("use({})", s(&name.name)),
         Stmt::LockTables { .. } => "lock-tables".into(),
+        Stmt::LoadData(l) => format!(
+            "load-data{}{}",
+            if l.local { " local" } else { "" },
+            if l.xml { " xml" } else { "" }
+        ),
         Stmt::UnlockTables => "unlock-tables".into(),
         Stmt::ShowTables(t) => {
             let mut x = flags("show-tables", &[(t.full, "full"), (t.status, "status")]);

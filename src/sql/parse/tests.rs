@@ -806,3 +806,50 @@ fn lock_items_run_to_their_comma_and_keep_version_comments() {
     let p = parsed("LOCK TABLE t READ");
     assert!(matches!(&p.stmt, Stmt::LockTables { items } if items.len() == 1));
 }
+
+#[test]
+fn load_data_format_and_field_list() {
+    let sql = b"LOAD DATA LOCAL INFILE 'd\\'x.csv' IGNORE INTO TABLE t CHARACTER SET latin1 \
+        COLUMNS TERMINATED BY 0x2c ENCLOSED BY '\"' LINES STARTING BY '>' TERMINATED BY '\\r\\n' \
+        IGNORE 3 ROWS (a, @b, c) SET d = @b * 2, e = NOW()";
+    let p = parse(sql, LexOptions::default());
+    let Stmt::LoadData(l) = &p.stmt else {
+        panic!("{:?}", p.stmt)
+    };
+    assert!(l.local && !l.xml);
+    assert_eq!(l.file, b"d'x.csv");
+    assert_eq!(l.charset.as_deref(), Some(&b"latin1"[..]));
+    assert_eq!(l.fields_terminated, b",");
+    assert_eq!(l.enclosed, b"\"");
+    assert_eq!(l.escaped, b"\\");
+    assert_eq!(l.lines_starting, b">");
+    assert_eq!(l.lines_terminated, b"\r\n");
+    let (n, at) = l.ignore_lines.clone().expect("IGNORE n");
+    assert_eq!((n, &sql[at]), (3, &b"IGNORE 3 ROWS"[..]));
+    let cols: Vec<Option<String>> = l
+        .columns
+        .as_ref()
+        .expect("field list")
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .map(|c| String::from_utf8_lossy(&c.name).into_owned())
+        })
+        .collect();
+    assert_eq!(cols, vec![Some("a".into()), None, Some("c".into())]);
+    let set: Vec<&[u8]> = l.set_columns.iter().map(|c| &*c.name).collect();
+    assert_eq!(set, vec![&b"d"[..], b"e"]);
+    // Defaults.
+    let p = parse(b"LOAD DATA INFILE 'f' INTO TABLE t", LexOptions::default());
+    let Stmt::LoadData(l) = &p.stmt else { panic!() };
+    assert!(!l.local && l.columns.is_none() && l.ignore_lines.is_none());
+    assert_eq!(
+        (
+            &*l.fields_terminated,
+            &*l.enclosed,
+            &*l.escaped,
+            &*l.lines_terminated
+        ),
+        (&b"\t"[..], &b""[..], &b"\\"[..], &b"\n"[..])
+    );
+}

@@ -342,6 +342,8 @@ pub enum TableRole {
     Referenced,
     /// LOCK TABLES
     Lock,
+    /// `LOAD DATA ... INTO TABLE t`
+    Load,
     /// SHOW CREATE TABLE t, SHOW COLUMNS/INDEX FROM t.
     Show,
     /// DESCRIBE t
@@ -746,6 +748,37 @@ pub enum ShardKeyValue<'a> {
     Clear,
 }
 
+/// `LOAD DATA`: the file name and the format of its text, as the server
+/// reads it (defaults filled in), so that shardgate can split the file's
+/// records over shards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadData<'a> {
+    /// `LOCAL`: the client sends the file.
+    pub local: bool,
+    /// `LOAD XML`.
+    pub xml: bool,
+    /// The file name, decoded (what the server asks the client for).
+    pub file: Vec<u8>,
+    /// `CHARACTER SET name` of the file.
+    pub charset: Option<Vec<u8>>,
+    /// `FIELDS TERMINATED BY` (default tab).
+    pub fields_terminated: Vec<u8>,
+    /// `[OPTIONALLY] ENCLOSED BY` (default none).
+    pub enclosed: Vec<u8>,
+    /// `ESCAPED BY` (default backslash; empty: no escapes).
+    pub escaped: Vec<u8>,
+    /// `LINES STARTING BY` (default none).
+    pub lines_starting: Vec<u8>,
+    /// `LINES TERMINATED BY` (default newline).
+    pub lines_terminated: Vec<u8>,
+    /// `IGNORE n LINES|ROWS`: n and the clause's byte range.
+    pub ignore_lines: Option<(u64, Range<usize>)>,
+    /// The field list: a column's name, or `None` for a user variable.
+    pub columns: Option<Vec<Option<Ident<'a>>>>,
+    /// The columns its `SET` clause assigns.
+    pub set_columns: Vec<Ident<'a>>,
+}
+
 /// The statement kind, with what is particular to it. Table references
 /// are in [`Parsed::tables`] (their roles say which is which).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -799,6 +832,9 @@ pub enum Stmt<'a> {
         items: Vec<Range<usize>>,
     },
     UnlockTables,
+    /// `LOAD DATA|XML [LOCAL] INFILE ... INTO TABLE t` (the table is the
+    /// one reference, role `Load`).
+    LoadData(Box<LoadData<'a>>),
     ShowTables(ShowTables<'a>),
     ShowCreateTable,
     /// `SHOW [FULL] COLUMNS|FIELDS FROM t [FROM db]`
