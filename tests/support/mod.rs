@@ -255,6 +255,26 @@ impl MariaDb {
     /// the kernel) but answers nothing until [`MariaDb::resume`].
     pub fn pause(&self) {
         self.signal("-STOP");
+        // kill(1) returns once the signal is queued; each thread stops on
+        // its next way back to user mode. Wait until all have, or a
+        // statement sent right after could still be answered.
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            let stopped = fs::read_dir(&tasks).map_or(true, |dir| {
+                dir.flatten().all(|t| {
+                    fs::read_to_string(t.path().join("stat")).map_or(true, |stat| {
+                        // state: the first field after the `(comm)`.
+                        stat.rsplit_once(") ")
+                            .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+                    })
+                })
+            });
+            if stopped {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// SIGCONT a server stopped by [`MariaDb::pause`].
