@@ -14,8 +14,7 @@
 //! so is the final OK: the next reply starts at the sequence id after the
 //! client's empty packet (`Client::reply_seq`).
 
-use super::backend::packet;
-use super::client::Phase;
+use super::client::{queue_packet, Phase};
 use super::io_thread::{Conn, IoThread};
 use super::sock;
 use crate::route::shard::load::MAX_INFILE_BYTES;
@@ -58,10 +57,7 @@ impl IoThread {
         let mut request = Vec::with_capacity(file.len() + 1);
         request.push(0xfb);
         request.extend_from_slice(&file);
-        let mut out = Vec::with_capacity(request.len() + 4);
-        let mut seq = 1;
-        write_packet(&mut out, &mut seq, &request);
-        if !sock::append(&mut c.wbuf, &mut self.pool, &out) {
+        if !queue_packet(c, &mut self.pool, 1, &request) {
             self.close(key, "buffer memory exhausted");
             return;
         }
@@ -70,7 +66,7 @@ impl IoThread {
             ..InfileCollect::default()
         }));
         c.phase = Phase::InfileCollect;
-        c.decoder.expect_seq(seq);
+        c.decoder.expect_seq(2);
         self.rerun.push(key);
     }
 
@@ -140,10 +136,6 @@ impl IoThread {
         let Some(Conn::Backend(b)) = self.conns.get_mut(bk) else {
             return;
         };
-        // The server answers once it has the whole file.
-        if let Some(t) = b.tracker.as_mut() {
-            t.infile_sent();
-        }
         // A request shardgate did not expect gets an empty file.
         b.infile = Some(InfileFeed {
             data: data.unwrap_or_default(),
@@ -176,13 +168,13 @@ impl IoThread {
         let round_end = (feed.sent + FEED_ROUND).min(feed.data.len());
         while feed.sent < round_end {
             let end = (feed.sent + FEED_PACKET).min(round_end);
-            out.extend_from_slice(&packet(feed.seq, &feed.data[feed.sent..end]));
-            feed.seq = feed.seq.wrapping_add(1);
+            write_packet(&mut out, &mut feed.seq, &feed.data[feed.sent..end]);
             feed.sent = end;
         }
+        // (the reply tracker then expects the server's answer)
         let done = feed.sent >= feed.data.len();
         if done {
-            out.extend_from_slice(&packet(feed.seq, &[]));
+            write_packet(&mut out, &mut feed.seq, &[]);
             b.infile = None;
         }
         self.backend_write_raw(bk, &out, done);
