@@ -23,6 +23,7 @@ use shardgate_proto::value::{Value, NOT_FIXED_DEC};
 
 use super::collation::Collation;
 use super::decimal::Decimal;
+use super::expr::{Columns, Expr, Num};
 use super::fsum::ExactSum;
 use super::key::{cell_key, cell_value, ColMeta, Key};
 use super::row::Row;
@@ -57,6 +58,8 @@ enum Finish {
         count: usize,
         scale: Option<u32>,
     },
+    /// An expression over merged columns: `GroupPlan::exprs[k]`.
+    Expr(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +104,7 @@ pub struct GroupPlan {
     out_meta: Vec<ColMeta>,
     binary: bool,
     div_precision_increment: u8,
+    exprs: Vec<Expr>,
 }
 
 impl GroupPlan {
@@ -148,6 +152,13 @@ impl GroupPlan {
         for &g in &spec.group_by {
             folds[g] = Fold::First;
         }
+        // Expressions over aggregates: the shards' own values are ignored.
+        for (k, (c, _)) in spec.exprs.iter().enumerate() {
+            if let (Some(f), Some(fold)) = (finish.get_mut(*c), folds.get_mut(*c)) {
+                *f = Finish::Expr(k);
+                *fold = Fold::Any;
+            }
+        }
         let mut out_meta = in_meta.to_vec();
         for (c, f) in finish.iter().enumerate() {
             if let Finish::Avg { scale, .. } = *f {
@@ -173,6 +184,7 @@ impl GroupPlan {
             out_meta,
             binary: spec.binary,
             div_precision_increment: spec.div_precision_increment,
+            exprs: spec.exprs.iter().map(|(_, e)| e.clone()).collect(),
         }
     }
 
@@ -268,7 +280,15 @@ impl GroupPlan {
     /// still answers one row): counts are 0, everything else NULL.
     pub fn empty_row(&self) -> Result<Row, String> {
         let mut row = Row::with_capacity(self.folds.len());
+        let fresh = Group {
+            first: Row::default(),
+            accs: self.fresh_accs(),
+        };
         for (c, f) in self.folds.iter().enumerate() {
+            if let Finish::Expr(k) = self.finish[c] {
+                row.push(self.expr_cell(&fresh, k, c)?.as_deref());
+                continue;
+            }
             match f {
                 Fold::Count | Fold::CountDistinct => row.push(Some(
                     &self.encode_number(&Decimal::from_i128(0), &self.out_meta[c])?,
@@ -281,8 +301,18 @@ impl GroupPlan {
 
     /// A group holding one row.
     pub fn start(&self, row: Row) -> Result<Group, String> {
-        let accs = self
-            .folds
+        let mut g = Group {
+            first: Row::default(),
+            accs: self.fresh_accs(),
+        };
+        self.fold(&mut g, &row)?;
+        g.first = row;
+        Ok(g)
+    }
+
+    /// One accumulator per column, before any row.
+    fn fresh_accs(&self) -> Vec<Acc> {
+        self.folds
             .iter()
             .map(|f| match f {
                 Fold::First => Acc::None,
@@ -298,14 +328,7 @@ impl GroupPlan {
                 Fold::SumFloat => Acc::Float(None),
                 Fold::Min | Fold::Max => Acc::Best(None),
             })
-            .collect();
-        let mut g = Group {
-            first: Row::default(),
-            accs,
-        };
-        self.fold(&mut g, &row)?;
-        g.first = row;
-        Ok(g)
+            .collect()
     }
 
     /// Folds one more row into a group; returns how many values it added
@@ -395,10 +418,19 @@ impl GroupPlan {
     pub fn finish(&self, g: &Group) -> Result<Row, String> {
         let mut row = Row::with_capacity(g.accs.len());
         for (c, acc) in g.accs.iter().enumerate() {
+            if let Finish::Expr(k) = self.finish[c] {
+                row.push(self.expr_cell(g, k, c)?.as_deref());
+                continue;
+            }
             if let Finish::Avg { sum, count, scale } = self.finish[c] {
-                let v = avg(&g.accs[sum], &g.accs[count], scale);
+                let v = avg(
+                    &g.accs[sum],
+                    &g.accs[count],
+                    scale,
+                    self.div_precision_increment,
+                );
                 row.push(
-                    v.map(|v| self.encode_value(&v, &self.out_meta[c]))
+                    v.map(|(v, _)| self.encode_value(&v, &self.out_meta[c]))
                         .transpose()?
                         .as_deref(),
                 );
@@ -426,7 +458,8 @@ impl GroupPlan {
                         _ if n == 0 => None,
                         (Some(d), _) if avg => {
                             let scale = u32::from(out.decimals);
-                            d.div_round(n, scale).map(|q| Computed::Exact(q, scale))
+                            exact_avg(d, scale, i128::from(n), self.div_precision_increment)
+                                .map(|(q, _)| Computed::Exact(q, scale))
                         }
                         (Some(d), _) => Some(Computed::Exact(d.clone(), u32::from(out.decimals))),
                         (None, Some(f)) if avg => {
@@ -454,6 +487,48 @@ impl GroupPlan {
             }
         }
         Ok(row)
+    }
+
+    /// Expression `k` over group `g`, as a cell of column `c` (the type the
+    /// shards gave the expression).
+    fn expr_cell(&self, g: &Group, k: usize, c: usize) -> Result<Option<Vec<u8>>, String> {
+        let cols = GroupColumns { plan: self, g };
+        let v = self.exprs[k].eval(&cols, self.div_precision_increment)?;
+        let Some(v) = v else {
+            return Ok(None);
+        };
+        let meta = &self.out_meta[c];
+        let computed = if meta.ty.is_integer() {
+            let i = match v {
+                Num::Int(i) => i,
+                Num::Dec { v, .. } => v.round(0).to_i128().ok_or("integer out of range")?,
+                Num::Dbl(f) => f.round() as i128,
+            };
+            match i64::try_from(i) {
+                Ok(v) if !meta.unsigned || v >= 0 => Computed::Value(Value::Int(v)),
+                _ => Computed::Value(Value::UInt(
+                    u64::try_from(i).map_err(|_| "BIGINT value is out of range".to_string())?,
+                )),
+            }
+        } else if meta.ty.is_float() {
+            Computed::Value(Value::Double(v.to_f64()))
+        } else if meta.ty.is_decimal() {
+            let d = match v {
+                Num::Int(i) => Decimal::from_i128(i),
+                Num::Dec { v, .. } => v,
+                Num::Dbl(f) => Decimal::parse(format!("{f}").as_bytes())
+                    .ok_or("a DOUBLE where a DECIMAL was expected")?,
+            };
+            let scale = u32::from(meta.decimals);
+            let scale = if scale > DECIMAL_MAX_SCALE { 0 } else { scale };
+            Computed::Exact(d, scale)
+        } else {
+            return Err(format!(
+                "an expression over aggregates gave a {:?} column, which shardgate does not compute",
+                meta.ty
+            ));
+        };
+        self.encode_value(&computed, meta).map(Some)
     }
 
     /// An exact number as a cell of a column of type `meta`.
@@ -498,6 +573,85 @@ impl GroupPlan {
     }
 }
 
+/// The merged columns of one group, as numbers for an [`Expr`].
+struct GroupColumns<'a> {
+    plan: &'a GroupPlan,
+    g: &'a Group,
+}
+
+impl Columns for GroupColumns<'_> {
+    fn value(&self, column: usize) -> Result<Option<Num>, String> {
+        let plan = self.plan;
+        // A select item read by its alias: its finished value.
+        match plan.finish.get(column) {
+            Some(&Finish::Avg { sum, count, .. }) => return self.avg(sum, count),
+            Some(&Finish::Expr(k)) => {
+                return plan.exprs[k].eval(self, plan.div_precision_increment)
+            }
+            _ => {}
+        }
+        let meta = plan.in_meta.get(column).ok_or("no such column")?;
+        let num = |cell: &[u8]| -> Result<Num, String> {
+            if meta.ty == ColumnType::Float {
+                // The server computes with the FLOAT's single precision.
+                Ok(Num::Dbl(f64::from(float(meta, plan.binary, cell)? as f32)))
+            } else if meta.ty.is_float() {
+                Ok(Num::Dbl(float(meta, plan.binary, cell)?))
+            } else if meta.ty.is_integer() {
+                let d = number(meta, plan.binary, cell)?;
+                Ok(Num::Int(d.to_i128().ok_or("not an integer")?))
+            } else if meta.ty.is_decimal() {
+                Ok(Num::exact(
+                    number(meta, plan.binary, cell)?,
+                    decimals_of(meta),
+                ))
+            } else {
+                Err(format!(
+                    "shardgate computes expressions over numeric aggregates only, not over {:?} values",
+                    meta.ty
+                ))
+            }
+        };
+        Ok(match self.g.accs.get(column).ok_or("no such column")? {
+            Acc::Count(n) => Some(Num::Int(*n)),
+            Acc::Dec(Some(d)) => Some(Num::exact(d.clone(), decimals_of(meta))),
+            Acc::Float(Some(s)) => Some(Num::Dbl(s.value())),
+            Acc::Dec(None) | Acc::Float(None) | Acc::Best(None) => None,
+            Acc::Best(Some((_, cell))) => Some(num(cell)?),
+            Acc::Any(Some(cell)) => Some(num(cell)?),
+            Acc::None => self.g.first.cell(column).map(num).transpose()?,
+            Acc::Any(None) => None,
+            Acc::Distinct(_) | Acc::DistinctSum { .. } => {
+                return Err("DISTINCT aggregates inside expressions are not merged".into())
+            }
+        })
+    }
+
+    fn avg(&self, sum: usize, count: usize) -> Result<Option<Num>, String> {
+        let plan = self.plan;
+        let scale = (!plan.in_meta[sum].ty.is_float())
+            .then(|| avg_scale(&plan.in_meta[sum], plan.div_precision_increment));
+        let incr = plan.div_precision_increment;
+        Ok(
+            match avg(&self.g.accs[sum], &self.g.accs[count], scale, incr) {
+                Some((Computed::Exact(v, scale), frac)) => Some(Num::Dec { v, scale, frac }),
+                Some((Computed::Value(Value::Double(f)), _)) => Some(Num::Dbl(f)),
+                Some(_) | None => None,
+            },
+        )
+    }
+}
+
+/// The fraction digits of a column's values (0 for "not fixed").
+fn decimals_of(meta: &ColMeta) -> u32 {
+    let d = u32::from(meta.decimals);
+    if d > DECIMAL_MAX_SCALE {
+        0
+    } else {
+        d
+    }
+}
+
 /// A computed value: an exact decimal with its scale, or a [`Value`].
 #[derive(Debug, Clone)]
 enum Computed {
@@ -505,17 +659,32 @@ enum Computed {
     Value(Value<'static>),
 }
 
-fn avg(sum: &Acc, count: &Acc, scale: Option<u32>) -> Option<Computed> {
+/// AVG = sum / count as the server computes it: a DECIMAL quotient held
+/// with the digits `Decimal::div_mariadb` gives (truncated; shown rounded
+/// to `scale`), or a double. Also returns the fraction digits held.
+fn avg(sum: &Acc, count: &Acc, scale: Option<u32>, incr: u8) -> Option<(Computed, u32)> {
     let n = match count {
-        Acc::Count(n) if *n > 0 => u64::try_from(*n).ok()?,
+        Acc::Count(n) if *n > 0 => *n,
         _ => return None,
     };
     match (sum, scale) {
-        (Acc::Dec(Some(s)), Some(scale)) => Some(Computed::Exact(s.div_round(n, scale)?, scale)),
-        (Acc::Float(Some(s)), _) => Some(Computed::Value(Value::Double(s.value() / n as f64))),
-        (Acc::Dec(Some(s)), None) => Some(Computed::Value(Value::Double(s.to_f64() / n as f64))),
+        (Acc::Dec(Some(s)), Some(scale)) => {
+            let (q, frac) = exact_avg(s, scale, n, incr)?;
+            Some((Computed::Exact(q, scale), frac))
+        }
+        (Acc::Float(Some(s)), _) => Some((Computed::Value(Value::Double(s.value() / n as f64)), 0)),
+        (Acc::Dec(Some(s)), None) => {
+            Some((Computed::Value(Value::Double(s.to_f64() / n as f64)), 0))
+        }
         _ => None,
     }
+}
+
+/// `sum / n` for an AVG shown with `scale` decimals (the sum's own
+/// decimals + `incr`).
+fn exact_avg(sum: &Decimal, scale: u32, n: i128, incr: u8) -> Option<(Decimal, u32)> {
+    let sum_frac = scale.saturating_sub(u32::from(incr));
+    sum.div_mariadb(sum_frac, &Decimal::from_i128(n), 0, u32::from(incr))
 }
 
 /// What MariaDB's AVG result column looks like: NEWDECIMAL with `scale`

@@ -206,6 +206,196 @@ impl Decimal {
     }
 }
 
+impl Decimal {
+    pub fn is_zero(&self) -> bool {
+        self.mag.is_empty()
+    }
+
+    /// `-self`.
+    pub fn neg(&self) -> Decimal {
+        Decimal {
+            neg: !self.neg,
+            ..self.clone()
+        }
+        .normalised()
+    }
+
+    /// `self - other`, exact.
+    pub fn sub(&self, other: &Decimal) -> Decimal {
+        self.add(&other.neg())
+    }
+
+    /// `self * other`, exact.
+    pub fn mul(&self, other: &Decimal) -> Decimal {
+        let mut acc = vec![0u32; self.mag.len() + other.mag.len() + 1];
+        for (i, &a) in self.mag.iter().enumerate() {
+            for (j, &b) in other.mag.iter().enumerate() {
+                acc[i + j] += u32::from(a) * u32::from(b);
+            }
+        }
+        let mut mag = Vec::with_capacity(acc.len());
+        let mut carry = 0u32;
+        for v in acc {
+            let s = v + carry;
+            mag.push((s % 10) as u8);
+            carry = s / 10;
+        }
+        while carry > 0 {
+            mag.push((carry % 10) as u8);
+            carry /= 10;
+        }
+        Decimal {
+            neg: self.neg != other.neg,
+            mag,
+            scale: self.scale + other.scale,
+        }
+        .normalised()
+    }
+
+    /// `self / other` rounded half away from zero to `scale` fraction
+    /// digits (MariaDB's DECIMAL division). `None` when `other` is zero.
+    pub fn div(&self, other: &Decimal, scale: u32) -> Option<Decimal> {
+        let q = self.div_floor(other, scale + 1)?;
+        Some(q.round(scale))
+    }
+
+    /// `self / other` as MariaDB's `decimal_div` computes it (the `/`
+    /// operator and AVG): `self_frac` / `other_frac` are the operands'
+    /// fraction digits as the server holds them, `incr` the session's
+    /// `div_precision_increment`. The quotient is truncated (not rounded)
+    /// to a whole number of 9-digit words of fraction, at least
+    /// `self_frac + other_frac + incr` digits after the operands' own
+    /// rounding up to words; the server rounds it to the result column's
+    /// decimals only when it sends it. Returns the quotient and its
+    /// fraction digits; `None` when `other` is zero.
+    pub fn div_mariadb(
+        &self,
+        self_frac: u32,
+        other: &Decimal,
+        other_frac: u32,
+        incr: u32,
+    ) -> Option<(Decimal, u32)> {
+        if other.is_zero() {
+            return None;
+        }
+        if self.is_zero() {
+            return Some((Decimal::default(), 0));
+        }
+        let words = |f: u32| f.div_ceil(9) * 9;
+        let (f1, f2) = (words(self_frac), words(other_frac));
+        let grown = (f1 - self_frac) + (f2 - other_frac);
+        let incr = incr.saturating_sub(grown);
+        let frac = words(f1 + f2 + incr);
+        Some((self.div_trunc(other, frac)?, frac))
+    }
+
+    /// `self / other` truncated toward zero to `scale` fraction digits.
+    pub fn div_trunc(&self, other: &Decimal, scale: u32) -> Option<Decimal> {
+        self.div_floor(other, scale)
+    }
+
+    /// |self / other| truncated to `scale` digits, with the quotient's sign.
+    fn div_floor(&self, other: &Decimal, scale: u32) -> Option<Decimal> {
+        if other.is_zero() {
+            return None;
+        }
+        // |q| = floor(A * 10^(scale + sb - sa) / B) for self = A*10^-sa,
+        // other = B*10^-sb.
+        let shift = i64::from(scale) + i64::from(other.scale) - i64::from(self.scale);
+        let (num, den) = if shift >= 0 {
+            (shifted(&self.mag, shift as usize), other.mag.clone())
+        } else {
+            (
+                self.mag.clone(),
+                shifted(&other.mag, shift.unsigned_abs() as usize),
+            )
+        };
+        let den = significant(&den).to_vec();
+        let mut quot = vec![0u8; num.len()];
+        let mut rem: Vec<u8> = Vec::new();
+        for i in (0..num.len()).rev() {
+            rem.insert(0, num[i]);
+            let mut digit = 0u8;
+            while cmp_mag(&rem, &den) != Ordering::Less {
+                rem = sub_mag(&rem, &den);
+                rem.truncate(significant(&rem).len());
+                digit += 1;
+            }
+            quot[i] = digit;
+        }
+        Some(
+            Decimal {
+                neg: self.neg != other.neg,
+                mag: quot,
+                scale,
+            }
+            .normalised(),
+        )
+    }
+
+    /// Rounds half away from zero to `places` fraction digits; a negative
+    /// `places` rounds to tens, hundreds, ... (SQL `ROUND(x, -2)`).
+    pub fn round_places(&self, places: i64) -> Decimal {
+        self.at_places(places, Decimal::round)
+    }
+
+    /// Truncates toward zero to `places` fraction digits (SQL `TRUNCATE`).
+    pub fn truncate_places(&self, places: i64) -> Decimal {
+        self.at_places(places, Decimal::truncate)
+    }
+
+    fn at_places(&self, places: i64, f: fn(&Decimal, u32) -> Decimal) -> Decimal {
+        if places >= 0 {
+            return f(self, u32::try_from(places).unwrap_or(u32::MAX));
+        }
+        let k = usize::try_from(places.unsigned_abs()).unwrap_or(usize::MAX);
+        if k > self.mag.len() + 1 {
+            return Decimal::default();
+        }
+        // Move the point k places left, cut, move it back.
+        let moved = Decimal {
+            scale: self.scale + k as u32,
+            ..self.clone()
+        };
+        let cut = f(&moved, 0);
+        Decimal {
+            neg: cut.neg,
+            mag: shifted(&cut.mag, k),
+            scale: 0,
+        }
+        .normalised()
+    }
+
+    /// Drops the fraction digits past `scale` (toward zero).
+    pub fn truncate(&self, scale: u32) -> Decimal {
+        if self.scale <= scale {
+            return self.clone();
+        }
+        let drop = (self.scale - scale) as usize;
+        Decimal {
+            neg: self.neg,
+            mag: self.mag.get(drop..).unwrap_or(&[]).to_vec(),
+            scale,
+        }
+        .normalised()
+    }
+
+    /// `|self|`.
+    pub fn abs(&self) -> Decimal {
+        Decimal {
+            neg: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// `m * 10^k` (digits least significant first).
+fn shifted(m: &[u8], k: usize) -> Vec<u8> {
+    let mut out = vec![0; k];
+    out.extend_from_slice(m);
+    out
+}
+
 impl Ord for Decimal {
     fn cmp(&self, other: &Decimal) -> Ordering {
         match (self.neg, other.neg) {
@@ -351,5 +541,50 @@ mod tests {
                 assert_eq!(x.add(&y), Decimal::from_i128((a + b).into()));
             }
         }
+    }
+
+    #[test]
+    fn mul_div_round_truncate() {
+        assert_eq!(t(&d("1.5").mul(&d("-2.25")), 3), "-3.375");
+        assert_eq!(t(&d("1.5").sub(&d("2.25")), 2), "-0.75");
+        assert_eq!(t(&d("10").div(&d("3"), 4).unwrap(), 4), "3.3333");
+        assert_eq!(t(&d("20").div(&d("3"), 4).unwrap(), 4), "6.6667");
+        assert_eq!(t(&d("-20").div(&d("3"), 4).unwrap(), 4), "-6.6667");
+        assert_eq!(t(&d("1").div(&d("0.003"), 2).unwrap(), 2), "333.33");
+        assert_eq!(t(&d("0.05").div(&d("100"), 4).unwrap(), 4), "0.0005");
+        assert_eq!(
+            t(
+                &d("123456789012345678901234567890").div(&d("7"), 4).unwrap(),
+                4
+            ),
+            "17636684144620811271604938270.0000"
+        );
+        assert!(d("1").div(&d("0.00"), 4).is_none());
+        assert_eq!(t(&d("7.9").div_trunc(&d("2"), 0).unwrap(), 0), "3");
+        assert_eq!(t(&d("-7.9").div_trunc(&d("2"), 0).unwrap(), 0), "-3");
+        assert_eq!(t(&d("1234.5").round_places(-2), 0), "1200");
+        assert_eq!(t(&d("1250").round_places(-2), 0), "1300");
+        assert_eq!(t(&d("-1250").round_places(-2), 0), "-1300");
+        assert_eq!(t(&d("49").round_places(-2), 0), "0");
+        assert_eq!(t(&d("951").round_places(-3), 0), "1000");
+        assert_eq!(t(&d("5").round_places(-30), 0), "0");
+        assert_eq!(t(&d("2.345").round_places(2), 2), "2.35");
+        assert_eq!(t(&d("-2.345").truncate_places(2), 2), "-2.34");
+        assert_eq!(t(&d("1299").truncate_places(-2), 0), "1200");
+        assert_eq!(t(&d("-0.004").truncate_places(2), 2), "0.00");
+        assert!(d("-0.004").truncate_places(2).is_zero());
+        // MariaDB: 2/3 -> 0.666666666 (9 digits, truncated); shown with
+        // the column's 4 decimals as 0.6667.
+        let (q, f) = d("2").div_mariadb(0, &d("3"), 0, 4).unwrap();
+        assert_eq!((t(&q, f), f), ("0.666666666".into(), 9));
+        // A DECIMAL(10,5) AVG: 9 digits, shown with 9: truncated.
+        let (q, f) = d("2").div_mariadb(5, &d("3"), 0, 4).unwrap();
+        assert_eq!((t(&q, 9), f), ("0.666666666".into(), 9));
+        // 2.00000 / 3.0000: both grow to 9 digits, 18 in all.
+        let (q, f) = d("2").div_mariadb(5, &d("3"), 4, 4).unwrap();
+        assert_eq!((t(&q, 9), f), ("0.666666667".into(), 18));
+        let (q, f) = d("-7").div_mariadb(0, &d("2"), 0, 4).unwrap();
+        assert_eq!((t(&q, 4), f), ("-3.5000".into(), 9));
+        assert!(d("1").div_mariadb(0, &d("0"), 0, 4).is_none());
     }
 }

@@ -106,6 +106,7 @@ mod collation_tables;
 mod decimal;
 mod enums;
 pub mod err_names;
+mod expr;
 mod expr_collation;
 mod fsum;
 mod key;
@@ -120,7 +121,9 @@ pub mod table_status;
 mod tests;
 
 pub use collation::collation_supported;
+pub use decimal::Decimal;
 pub use enums::EnumDef;
+pub use expr::{BinOp as ExprOp, Expr, Num};
 pub use merger::{Merger, ShardReply};
 pub use ok::InfoSum;
 pub use spec::{

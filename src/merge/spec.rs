@@ -178,6 +178,11 @@ pub struct MergeSpec {
     /// The members of the tables' ENUM and SET columns (by lowercased
     /// column name): an ORDER BY on one sorts by the member's number.
     pub column_enums: Vec<(Vec<u8>, std::sync::Arc<super::EnumDef>)>,
+    /// Result columns that are expressions over aggregates (`SUM(a) /
+    /// COUNT(*)`): the shards compute the expression on their own rows
+    /// (which gives the column definition); the merger replaces the value
+    /// with the expression over the merged aggregate columns.
+    pub exprs: Vec<(usize, super::expr::Expr)>,
 }
 
 /// Where the collation of a computed string column comes from. Column
@@ -219,6 +224,7 @@ impl Default for MergeSpec {
             derived_from: Vec::new(),
             expr_collations: Vec::new(),
             column_enums: Vec::new(),
+            exprs: Vec::new(),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! Anything the merger cannot merge exactly is refused with a `shardgate:`
 //! message (the caller sends it as ERR 1235).
 
+mod agg_expr;
 mod collation_source;
 pub(super) use collation_source::collation_source;
 mod shard_groups;
@@ -50,6 +51,8 @@ struct Builder<'p, 'a> {
     star: bool,
     hidden: Vec<Vec<u8>>,
     edits: Vec<(Range<usize>, Vec<u8>)>,
+    /// Columns the merger computes over aggregates (`SUM(a) / COUNT(*)`).
+    exprs: Vec<(Col, agg_expr::PlannedExpr)>,
 }
 
 type Plan = Result<(MergeSpec, Vec<(Range<usize>, Vec<u8>)>), String>;
@@ -216,10 +219,24 @@ pub fn merge_spec(
                     }
                 }
             }
-            ItemKind::Expr(info) if info.aggregate || info.window => {
+            ItemKind::Expr(info) if info.window => {
                 return Err(unmergeable_expression(
                     sql.get(item.expr.clone()).unwrap_or_default(),
                 ))
+            }
+            // An expression over aggregates: computed by the merger over
+            // the merged aggregates (hidden columns).
+            ItemKind::Expr(info) if info.aggregate => {
+                if i >= b.known_items {
+                    return Err("shardgate: aggregates after `*` in the select list are not supported over several shards".into());
+                }
+                let planned = agg_expr::plan(
+                    &mut b,
+                    item.expr.clone(),
+                    agg_expr::Place::Item,
+                    &mut aggregates,
+                )?;
+                b.exprs.push((Col::Item(i), planned));
             }
             _ => {}
         }
@@ -284,6 +301,7 @@ pub fn merge_spec(
     }
     b.append_hidden();
     // Final indices.
+    let planned_exprs = std::mem::take(&mut b.exprs);
     let resolve = |c: Col| b.resolve(c);
     spec.hidden = b.hidden.len();
     spec.distinct = block.distinct;
@@ -309,6 +327,10 @@ pub fn merge_spec(
         })
         .collect();
     spec.having = having.map(|h| h.resolve(&resolve));
+    spec.exprs = planned_exprs
+        .into_iter()
+        .map(|(c, e)| (resolve(c), e.resolve(&resolve)))
+        .collect();
     spec.derived_from = derived.into_iter().map(|(c, n)| (resolve(c), n)).collect();
     // Computed columns: where their collation comes from.
     spec.expr_collations = computed_collations(sql, &block.items[..b.known_items]);
@@ -570,6 +592,7 @@ impl<'p, 'a> Builder<'p, 'a> {
             star: star_at.is_some(),
             hidden: Vec::new(),
             edits: Vec::new(),
+            exprs: Vec::new(),
         }
     }
 
@@ -697,9 +720,20 @@ impl<'p, 'a> Builder<'p, 'a> {
         let parsed = crate::sql::parse::parse(&select, crate::sql::LexOptions::default());
         let Some(ItemKind::Aggregate(agg)) = parsed.top().items.first().map(|i| i.kind.clone())
         else {
-            return Err(
-                "shardgate: ORDER BY an aggregate expression cannot be merged across shards".into(),
+            let window = matches!(
+                parsed.top().items.first().map(|i| &i.kind),
+                Some(ItemKind::Expr(info)) if info.window
             );
+            if window {
+                return Err(
+                    "shardgate: ORDER BY an aggregate expression cannot be merged across shards"
+                        .into(),
+                );
+            }
+            // An expression over aggregates, computed by the merger.
+            // (MariaDB resolves names in an ORDER BY expression to table
+            // columns, not to select-list aliases.)
+            return self.hidden_expr(expr.clone(), agg_expr::Place::Item, aggs);
         };
         check_aggregate(agg_name(agg.func), agg.distinct)?;
         if agg.func == AggFunc::Avg {
@@ -708,6 +742,22 @@ impl<'p, 'a> Builder<'p, 'a> {
         let col = self.add_hidden(text);
         if !aggs.iter().any(|(c, _)| *c == col) {
             aggs.push((col, simple_agg(agg.func)));
+        }
+        Ok(col)
+    }
+
+    /// A hidden column the merger computes from aggregates: the
+    /// expression `sql[range]` (the shards compute it too, for its type).
+    fn hidden_expr(
+        &mut self,
+        range: Range<usize>,
+        place: agg_expr::Place,
+        aggs: &mut Vec<(Col, Aggregate)>,
+    ) -> Result<Col, String> {
+        let planned = agg_expr::plan(self, range, place, aggs)?;
+        let col = self.add_hidden(planned.shard_text.clone());
+        if !self.exprs.iter().any(|(c, _)| *c == col) {
+            self.exprs.push((col, planned));
         }
         Ok(col)
     }
@@ -757,7 +807,21 @@ impl<'p, 'a> Builder<'p, 'a> {
                 }
                 Ok(acc)
             }
-            Tree::Unknown(_) => Err(unsupported()),
+            // A condition over aggregates the parser does not analyse
+            // (`SUM(a) / COUNT(*) > 2`): a hidden column the merger
+            // computes, kept when it is true (not 0, not NULL).
+            Tree::Unknown(r) => {
+                let col = self
+                    .hidden_expr(r.clone(), agg_expr::Place::Clause, aggs)
+                    .map_err(|e| {
+                        format!("{}: {}", unsupported(), e.trim_start_matches("shardgate: "))
+                    })?;
+                Ok(HavingCol::Cmp {
+                    col,
+                    op: CmpOp::Ne,
+                    value: MLit::Number("0".into()),
+                })
+            }
             Tree::Leaf(leaf) => {
                 let col = match &leaf.operand {
                     HavingOperand::Aggregate(agg) => {

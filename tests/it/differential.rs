@@ -1208,6 +1208,26 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
     ] {
         out.push(query("scatter-derived", sql.into(), ordered, Scatter));
     }
+    // Expressions over aggregates: the merger computes them over the
+    // merged aggregates, with MariaDB's types, scales and rounding
+    // (DECIMAL quotients held with 9-digit words, then rounded).
+    for (sql, ordered) in [
+        ("SELECT SUM(score) / COUNT(*), MAX(balance) - MIN(balance), COUNT(*) + 1 FROM d_user", false),
+        ("SELECT COUNT(score) * 100 / COUNT(*) AS pct, AVG(balance) - AVG(score), AVG(score) / AVG(balance) FROM d_user", false),
+        ("SELECT cc, ROUND(AVG(balance), 1) AS a, TRUNCATE(SUM(balance) / 3, 2), COUNT(*) DIV 3, COUNT(*) % 3 FROM d_user GROUP BY cc ORDER BY a DESC, cc", true),
+        ("SELECT kind, SUM(amount) / NULLIF(COUNT(flag), 0) AS per, IFNULL(MAX(amount), 0) FROM d_event GROUP BY kind HAVING per > 0 ORDER BY per, kind", true),
+        ("SELECT COUNT(*) > 0, COUNT(*) = 0, SUM(likes) <=> NULL, -SUM(likes), ABS(MIN(rating) - 100) FROM d_post WHERE likes > 90", false),
+        ("SELECT IFNULL(SUM(likes), 0), COALESCE(AVG(rating), -1), SUM(likes) / 0 FROM d_post WHERE likes > 100000", false),
+        ("SELECT city, (SUM(balance) + 1.5) * 2 AS x, ROUND(SUM(balance), -2) FROM d_user GROUP BY city ORDER BY x DESC, city LIMIT 5", true),
+        ("SELECT uid, SUM(likes) / COUNT(*) AS avg_likes FROM d_post GROUP BY uid ORDER BY avg_likes DESC, uid LIMIT 10", true),
+        // HAVING and ORDER BY over aggregate expressions, aliases, columns.
+        ("SELECT cc, COUNT(*) n, AVG(balance) a FROM d_user GROUP BY cc HAVING n + 1 > 3 AND a IS NOT NULL ORDER BY cc", true),
+        ("SELECT kind FROM d_event GROUP BY kind HAVING SUM(amount) / COUNT(*) > 0 OR COUNT(*) BETWEEN 1 AND 3 ORDER BY kind", true),
+        ("SELECT kind, COUNT(*) FROM d_event GROUP BY kind ORDER BY SUM(amount) / COUNT(*) DESC, kind LIMIT 3", true),
+        ("SELECT city, score, score * 10 + COUNT(*) FROM d_user WHERE score IS NOT NULL GROUP BY city, score ORDER BY city, score LIMIT 20", true),
+    ] {
+        out.push(query("scatter-expr", sql.into(), ordered, Scatter));
+    }
     // A join of bound tables on the key over every shard.
     out.push(query(
         "scatter-join",

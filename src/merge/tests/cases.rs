@@ -973,3 +973,118 @@ fn sum_and_avg_of_distinct_values_over_shards() {
     // 1e16 + 1.5 rounded once (a running sum could give 1e16)
     assert_eq!(sum, 1e16 + 2.0);
 }
+
+#[test]
+fn avg_of_a_decimal_is_held_truncated_like_the_server() {
+    // AVG of DECIMAL(10,5): 9 decimals; MariaDB holds 2/3 as 0.666666666
+    // (a 9-digit word, truncated) and shows it as it holds it.
+    let cols = [
+        with_dec(c("AVG(x)", ColumnType::NewDecimal), 5, 33),
+        c("COUNT(x)", ColumnType::LongLong),
+    ];
+    let spec = MergeSpec {
+        aggregates: vec![(0, Aggregate::Avg { sum: 0, count: 1 })],
+        hidden: 1,
+        ..MergeSpec::default()
+    };
+    let replies = [
+        reply(MODERN, &cols, &[cells(&[Some("1.00000"), Some("2")])], 0),
+        reply(MODERN, &cols, &[cells(&[Some("1.00000"), Some("1")])], 0),
+    ];
+    let o = run(spec, MODERN, &replies);
+    assert_eq!(o.rows, [cells(&[Some("0.666666666")])]);
+}
+
+#[test]
+fn expressions_over_merged_aggregates() {
+    // SELECT SUM(v) / COUNT(*), COUNT(*) > 2, ROUND(AVG(v), 1): the shards
+    // compute the items on their own rows (ignored) and return SUM(v),
+    // COUNT(*), SUM(v) and COUNT(v) hidden.
+    use crate::merge::{CmpOp, Expr, ExprOp, Num};
+    let cols = [
+        with_dec(c("SUM(v) / COUNT(*)", ColumnType::NewDecimal), 6, 40),
+        c("COUNT(*) > 2", ColumnType::Long),
+        with_dec(c("ROUND(AVG(v), 1)", ColumnType::NewDecimal), 1, 36),
+        with_dec(c("SUM(v)", ColumnType::NewDecimal), 2, 34),
+        c("COUNT(*)", ColumnType::LongLong),
+        c("COUNT(v)", ColumnType::LongLong),
+    ];
+    let col = |c| Box::new(Expr::Column(c));
+    let spec = MergeSpec {
+        aggregates: vec![
+            (3, Aggregate::Sum),
+            (4, Aggregate::Count),
+            (5, Aggregate::Count),
+        ],
+        exprs: vec![
+            (0, Expr::Bin(ExprOp::Div, col(3), col(4))),
+            (
+                1,
+                Expr::Cmp(CmpOp::Gt, col(4), Box::new(Expr::Const(Some(Num::Int(2))))),
+            ),
+            (
+                2,
+                Expr::Round {
+                    arg: Box::new(Expr::Avg { sum: 3, count: 5 }),
+                    places: 1,
+                    truncate: false,
+                },
+            ),
+        ],
+        hidden: 3,
+        ..MergeSpec::default()
+    };
+    // Per-shard values of the items are nonsense on purpose.
+    let replies = [
+        reply(
+            MODERN,
+            &cols,
+            &[cells(&[
+                Some("9"),
+                Some("0"),
+                Some("9"),
+                Some("1.00"),
+                Some("2"),
+                Some("2"),
+            ])],
+            0,
+        ),
+        reply(
+            MODERN,
+            &cols,
+            &[cells(&[
+                Some("9"),
+                Some("0"),
+                Some("9"),
+                Some("1.05"),
+                Some("1"),
+                Some("1"),
+            ])],
+            0,
+        ),
+    ];
+    let o = run(spec.clone(), MODERN, &replies);
+    // 2.05 / 3 = 0.683333333 (held) -> 0.683333; AVG 0.68333.. -> 0.7
+    assert_eq!(o.rows, [cells(&[Some("0.683333"), Some("1"), Some("0.7")])]);
+    // The same over the binary protocol.
+    let bin = MergeSpec {
+        binary: true,
+        ..spec
+    };
+    let row = |a: &'static str, n: i64| {
+        vec![
+            Value::Bytes(b"9"),
+            Value::Int(0),
+            Value::Bytes(b"9"),
+            Value::Bytes(a.as_bytes()),
+            Value::Int(n),
+            Value::Int(n),
+        ]
+    };
+    let replies = [
+        reply_bin(MODERN, &cols, &[row("1.00", 2)]),
+        reply_bin(MODERN, &cols, &[row("1.05", 1)]),
+    ];
+    let o = run(bin, MODERN, &replies);
+    assert_eq!(o.rows, [cells(&[Some("0.683333"), Some("1"), Some("0.7")])]);
+}
