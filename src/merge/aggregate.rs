@@ -688,9 +688,9 @@ fn exact_avg(sum: &Decimal, scale: u32, n: i128, incr: u8) -> Option<(Decimal, u
 }
 
 /// What MariaDB's AVG result column looks like: NEWDECIMAL with `scale`
-/// decimals, or DOUBLE (decimals 31) when `scale` is `None`. MariaDB sets
-/// NUM_FLAG on the DOUBLE but not on the NEWDECIMAL (drivers that read the
-/// flags, e.g. PHP's mysqli, show them).
+/// decimals, or DOUBLE (decimals 31) when `scale` is `None`; BINARY is its
+/// only flag on the wire (client libraries such as mysqlnd and libmysql add
+/// NUM_FLAG themselves for the types up to INT24, DOUBLE included).
 fn avg_meta(scale: Option<u32>) -> ColMeta {
     ColMeta {
         ty: if scale.is_some() {
@@ -702,11 +702,7 @@ fn avg_meta(scale: Option<u32>) -> ColMeta {
         decimals: scale.map_or(NOT_FIXED_DEC, |s| s as u8),
         charset: super::collation::BINARY,
         cells_charset: super::collation::BINARY,
-        flags: if scale.is_some() {
-            ColumnFlags::BINARY
-        } else {
-            ColumnFlags::BINARY | ColumnFlags::NUM
-        },
+        flags: ColumnFlags::BINARY,
     }
 }
 
@@ -763,7 +759,7 @@ fn count_meta() -> ColMeta {
         decimals: 0,
         charset: super::collation::BINARY,
         cells_charset: super::collation::BINARY,
-        flags: ColumnFlags::NOT_NULL | ColumnFlags::BINARY | ColumnFlags::NUM,
+        flags: ColumnFlags::NOT_NULL | ColumnFlags::BINARY,
     }
 }
 

@@ -40,6 +40,7 @@ use shardgate_proto::{ProtoError, Result};
 
 use super::aggregate::{Group, GroupPlan};
 use super::collation::Collation;
+use super::count_rows;
 use super::enums::EnumDef;
 use super::key::{cell_key, ColMeta, Key};
 use super::ok::StatusMerge;
@@ -308,7 +309,10 @@ impl Merger {
     /// True once the column definitions have been written to the client.
     /// Rows written to the client so far.
     pub fn rows_emitted(&self) -> u64 {
-        self.emitted
+        match self.spec.count_rows {
+            Some(_) => u64::from(self.header_sent),
+            None => self.emitted,
+        }
     }
 
     pub fn header_sent(&self) -> bool {
@@ -333,7 +337,9 @@ impl Merger {
             return;
         }
         if self.finished {
-            if !self.header_sent {
+            if self.spec.count_rows.is_some() {
+                self.write_count(out, seq);
+            } else if !self.header_sent {
                 self.write_header(out, seq);
             }
             self.write_final(out, seq);
@@ -1007,6 +1013,10 @@ impl Merger {
                 return Ok(());
             }
         }
+        if self.spec.count_rows.is_some() {
+            self.emitted += 1;
+            return Ok(());
+        }
         if !self.header_sent {
             self.write_header(out, seq);
         }
@@ -1017,18 +1027,38 @@ impl Merger {
         Ok(())
     }
 
+    /// The answer of a counted derived table (`count_rows`): one column,
+    /// one row.
+    fn write_count(&mut self, out: &mut Vec<u8>, seq: &mut u8) {
+        let name = self.spec.count_rows.clone().unwrap_or_default();
+        self.write_columns(1, |_, p| count_rows::definition(&name, p), out, seq);
+        let w = PacketWriter::begin(out);
+        count_rows::row(self.emitted, self.spec.binary).write(1, self.spec.binary, out);
+        w.finish(out, seq);
+    }
+
     fn write_header(&mut self, out: &mut Vec<u8>, seq: &mut u8) {
         let visible = self.types.len() - self.spec.hidden;
+        write_columns_into(visible, |c, p| self.write_definition(c, p), out, seq);
+        self.finish_header(out, seq);
+    }
+
+    /// The column count and `n` definitions from `def`, then the EOF.
+    fn write_columns(
+        &mut self,
+        n: usize,
+        def: impl Fn(usize, &mut Vec<u8>),
+        out: &mut Vec<u8>,
+        seq: &mut u8,
+    ) {
+        write_columns_into(n, def, out, seq);
+        self.finish_header(out, seq);
+    }
+
+    /// The EOF after the column definitions (unless deprecated).
+    fn finish_header(&mut self, out: &mut Vec<u8>, seq: &mut u8) {
         let mut p = Vec::new();
-        encode_column_count(visible as u64, &mut p);
-        write_packet(out, seq, &p);
-        for c in 0..visible {
-            p.clear();
-            self.write_definition(c, &mut p);
-            write_packet(out, seq, &p);
-        }
         if !self.deprecate_eof() {
-            p.clear();
             EofPacket {
                 warnings: 0,
                 status: self.def_status.result(self.session_status),
@@ -1068,6 +1098,23 @@ impl Merger {
         } else {
             EofPacket { warnings, status }.encode(&mut p, self.caps);
         }
+        write_packet(out, seq, &p);
+    }
+}
+
+/// The column count and `n` column definitions written by `def`.
+fn write_columns_into(
+    n: usize,
+    def: impl Fn(usize, &mut Vec<u8>),
+    out: &mut Vec<u8>,
+    seq: &mut u8,
+) {
+    let mut p = Vec::new();
+    encode_column_count(n as u64, &mut p);
+    write_packet(out, seq, &p);
+    for c in 0..n {
+        p.clear();
+        def(c, &mut p);
         write_packet(out, seq, &p);
     }
 }

@@ -103,6 +103,7 @@ pub mod charset;
 pub mod checksum;
 pub mod collation;
 mod collation_tables;
+mod count_rows;
 mod decimal;
 mod enums;
 pub mod err_names;

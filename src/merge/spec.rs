@@ -183,6 +183,10 @@ pub struct MergeSpec {
     /// (which gives the column definition); the merger replaces the value
     /// with the expression over the merged aggregate columns.
     pub exprs: Vec<(usize, super::expr::Expr)>,
+    /// `SELECT COUNT(*) [AS name] FROM (<this SELECT>) t`: the merged rows
+    /// are counted, not sent; the client gets one row with the count, in a
+    /// column with this name.
+    pub count_rows: Option<Vec<u8>>,
 }
 
 /// Where the collation of a computed string column comes from. Column
@@ -225,6 +229,7 @@ impl Default for MergeSpec {
             expr_collations: Vec::new(),
             column_enums: Vec::new(),
             exprs: Vec::new(),
+            count_rows: None,
         }
     }
 }

@@ -55,7 +55,7 @@ struct Builder<'p, 'a> {
     exprs: Vec<(Col, agg_expr::PlannedExpr)>,
 }
 
-type Plan = Result<(MergeSpec, Vec<(Range<usize>, Vec<u8>)>), String>;
+pub type Plan = Result<(MergeSpec, Vec<(Range<usize>, Vec<u8>)>), String>;
 
 /// The merge plan and the shard-SQL edits for the SELECT in `parsed`.
 /// `params`: bound values for `?` in LIMIT (prepared statements).
@@ -107,7 +107,19 @@ pub fn merge_spec(
     binary: bool,
     local: &ShardLocal,
 ) -> Plan {
-    let block = parsed.top();
+    merge_spec_of(parsed, parsed.top(), sql, params, binary, local)
+}
+
+/// [`merge_spec`] for one block of the statement (the top one, or the
+/// derived table a `SELECT COUNT(*) FROM (...) t` counts).
+pub fn merge_spec_of(
+    parsed: &Parsed<'_>,
+    block: &Block<'_>,
+    sql: &[u8],
+    params: Option<&[u64]>,
+    binary: bool,
+    local: &ShardLocal,
+) -> Plan {
     match block.kind {
         BlockKind::Select => {}
         BlockKind::Union => return union::merge_spec(parsed, block, sql, params, binary),

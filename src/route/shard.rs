@@ -26,6 +26,7 @@ use crate::sql::parse::{
 };
 use crate::sql::LexOptions;
 
+mod count_derived;
 mod ddl;
 mod insert;
 pub mod load;
@@ -1601,6 +1602,7 @@ impl<'a, 't> Planner<'a, 't> {
         }
         let top = self.parsed.top();
         let is_select = matches!(self.parsed.stmt, Stmt::Select);
+        let mut counted = None;
         if shards.len() > 1 {
             let stays = match self.parsed.has_subquery() {
                 true => match self.subqueries_stay_on_shards(sharded, rule) {
@@ -1609,7 +1611,11 @@ impl<'a, 't> Planner<'a, 't> {
                 },
                 false => true,
             };
-            if !stays {
+            // `SELECT COUNT(*) FROM (<merged SELECT>) t`: counted by the merger.
+            if !stays && is_select {
+                counted = self.counted_derived(sharded);
+            }
+            if !stays && counted.is_none() {
                 return refuse(
                     "shardgate: a subquery over a sharded table that spans several shards would need cross-shard \
                      data; correlate it on the shard key (c.user_id = a.user_id), keep a derived table row by \
@@ -1641,7 +1647,11 @@ impl<'a, 't> Planner<'a, 't> {
                 Ok(l) => l,
                 Err(p) => return p,
             };
-            match super::scatter::merge_spec(self.parsed, self.sql, None, false, &local) {
+            let planned = match counted {
+                Some((d, name)) => self.counted_derived_spec(d, name),
+                None => super::scatter::merge_spec(self.parsed, self.sql, None, false, &local),
+            };
+            match planned {
                 Ok((mut spec, sql_edits)) => {
                     // Strings compare by their columns' real collations.
                     // ENUM/SET columns sort by their members' numbers.

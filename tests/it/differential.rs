@@ -1205,6 +1205,12 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT city, COUNT(*), AVG(score) FROM (SELECT uid, city, score FROM d_user WHERE score > 10) t GROUP BY city ORDER BY city", true),
         ("SELECT COUNT(*) FROM (SELECT DISTINCT uid, cc FROM d_user) t", false),
         ("WITH t AS (SELECT uid, SUM(likes) AS s FROM d_post GROUP BY uid) SELECT COUNT(*), MAX(s), MIN(s) FROM t", false),
+        // COUNT(*) over a derived table merged by shardgate (grouped by
+        // another column, DISTINCT without the key): the ORM page count.
+        ("SELECT COUNT(*) AS aggregate FROM (SELECT city, COUNT(*) FROM d_user GROUP BY city) AS aggregate_table", false),
+        ("SELECT COUNT(*) FROM (SELECT DISTINCT cc, city FROM d_user WHERE score > 0) t", false),
+        ("SELECT COUNT(1) FROM (SELECT kind FROM d_event GROUP BY kind HAVING SUM(amount) > 0) t", false),
+        ("SELECT COUNT(*) FROM (SELECT likes FROM d_post GROUP BY likes ORDER BY likes LIMIT 3, 20) t", false),
     ] {
         out.push(query("scatter-derived", sql.into(), ordered, Scatter));
     }

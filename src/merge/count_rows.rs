@@ -1,0 +1,48 @@
+//! `SELECT COUNT(*) FROM (<SELECT merged over shards>) t`, the count query
+//! ORMs send before a page of a grouped or DISTINCT query (Laravel's
+//! `paginate()`, Django's `.count()`): the merger merges the derived
+//! table's rows as for the SELECT alone, counts them instead of sending
+//! them, and answers the one row the server would: a BIGINT column named
+//! as the client wrote it (`COUNT(*)` or its alias).
+
+use shardgate_proto::column::{ColumnDefinition41, ColumnFlags, ColumnType};
+use shardgate_proto::value::Value;
+
+use super::row::Row;
+
+/// The count column's definition, as MariaDB describes `COUNT(*)` over a
+/// derived table.
+pub fn definition(name: &[u8], out: &mut Vec<u8>) {
+    ColumnDefinition41 {
+        catalog: b"def",
+        schema: b"",
+        table: b"",
+        org_table: b"",
+        name,
+        org_name: b"",
+        character_set: super::collation::BINARY,
+        column_length: 21,
+        column_type: ColumnType::LongLong,
+        // As the server sends it (clients add NUM_FLAG themselves).
+        flags: ColumnFlags::NOT_NULL | ColumnFlags::BINARY,
+        decimals: 0,
+        filler: [0, 0],
+        trailing: b"",
+    }
+    .encode(out);
+}
+
+/// The one row: `count` as a text or binary cell.
+pub fn row(count: u64, binary: bool) -> Row {
+    let mut cell = Vec::new();
+    if binary {
+        let n = i64::try_from(count).unwrap_or(i64::MAX);
+        // An integer always encodes as a BIGINT.
+        let _ = Value::Int(n).encode_binary(ColumnType::LongLong, false, &mut cell);
+    } else {
+        cell = count.to_string().into_bytes();
+    }
+    let mut row = Row::with_capacity(1);
+    row.push(Some(&cell));
+    row
+}
