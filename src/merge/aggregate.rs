@@ -493,7 +493,8 @@ impl GroupPlan {
     /// shards gave the expression).
     fn expr_cell(&self, g: &Group, k: usize, c: usize) -> Result<Option<Vec<u8>>, String> {
         let cols = GroupColumns { plan: self, g };
-        let v = self.exprs[k].eval(&cols, self.div_precision_increment)?;
+        let e = self.exprs.get(k).ok_or("no such expression")?;
+        let v = e.eval(&cols, self.div_precision_increment)?;
         let Some(v) = v else {
             return Ok(None);
         };
@@ -586,7 +587,8 @@ impl Columns for GroupColumns<'_> {
         match plan.finish.get(column) {
             Some(&Finish::Avg { sum, count, .. }) => return self.avg(sum, count),
             Some(&Finish::Expr(k)) => {
-                return plan.exprs[k].eval(self, plan.div_precision_increment)
+                let e = plan.exprs.get(k).ok_or("no such expression")?;
+                return e.eval(self, plan.div_precision_increment);
             }
             _ => {}
         }
@@ -629,16 +631,20 @@ impl Columns for GroupColumns<'_> {
 
     fn avg(&self, sum: usize, count: usize) -> Result<Option<Num>, String> {
         let plan = self.plan;
-        let scale = (!plan.in_meta[sum].ty.is_float())
-            .then(|| avg_scale(&plan.in_meta[sum], plan.div_precision_increment));
+        let (Some(meta), Some(sum), Some(count)) = (
+            plan.in_meta.get(sum),
+            self.g.accs.get(sum),
+            self.g.accs.get(count),
+        ) else {
+            return Err("no such column".into());
+        };
+        let scale = (!meta.ty.is_float()).then(|| avg_scale(meta, plan.div_precision_increment));
         let incr = plan.div_precision_increment;
-        Ok(
-            match avg(&self.g.accs[sum], &self.g.accs[count], scale, incr) {
-                Some((Computed::Exact(v, scale), frac)) => Some(Num::Dec { v, scale, frac }),
-                Some((Computed::Value(Value::Double(f)), _)) => Some(Num::Dbl(f)),
-                Some(_) | None => None,
-            },
-        )
+        Ok(match avg(sum, count, scale, incr) {
+            Some((Computed::Exact(v, scale), frac)) => Some(Num::Dec { v, scale, frac }),
+            Some((Computed::Value(Value::Double(f)), _)) => Some(Num::Dbl(f)),
+            Some(_) | None => None,
+        })
     }
 }
 

@@ -14,20 +14,11 @@ use super::row::Row;
 /// derived table.
 pub fn definition(name: &[u8], out: &mut Vec<u8>) {
     ColumnDefinition41 {
-        catalog: b"def",
-        schema: b"",
-        table: b"",
-        org_table: b"",
-        name,
         org_name: b"",
-        character_set: super::collation::BINARY,
         column_length: 21,
-        column_type: ColumnType::LongLong,
         // As the server sends it (clients add NUM_FLAG themselves).
         flags: ColumnFlags::NOT_NULL | ColumnFlags::BINARY,
-        decimals: 0,
-        filler: [0, 0],
-        trailing: b"",
+        ..ColumnDefinition41::new(name, ColumnType::LongLong, super::collation::BINARY)
     }
     .encode(out);
 }

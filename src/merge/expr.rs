@@ -169,6 +169,16 @@ impl Expr {
         }
     }
 
+    /// Every column the expression reads.
+    pub fn columns(&self) -> Vec<usize> {
+        let seen = std::cell::RefCell::new(Vec::new());
+        self.clone().map_columns(&|c| {
+            seen.borrow_mut().push(c);
+            c
+        });
+        seen.into_inner()
+    }
+
     /// The value over one merged group.
     pub fn eval(&self, cols: &dyn Columns, div_increment: u8) -> Result<Option<Num>, String> {
         let ev = |e: &Expr| e.eval(cols, div_increment);

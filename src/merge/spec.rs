@@ -326,6 +326,13 @@ impl MergeSpec {
         for (c, _) in &mut self.expr_collations {
             fix(c);
         }
+        for (c, e) in &mut self.exprs {
+            fix(c);
+            e.map_columns(&|mut x| {
+                fix(&mut x);
+                x
+            });
+        }
     }
 
     /// Checks the indices against the shards' column count.
@@ -367,6 +374,11 @@ impl MergeSpec {
         }
         if let Some(&c) = cols.iter().find(|&&c| c >= ncols) {
             return bad("HAVING", c);
+        }
+        for (c, e) in &self.exprs {
+            if let Some(bad_col) = e.columns().into_iter().chain([*c]).find(|&x| x >= ncols) {
+                return bad("expression", bad_col);
+            }
         }
         Ok(())
     }

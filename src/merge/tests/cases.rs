@@ -1152,3 +1152,46 @@ fn count_of_a_merged_derived_table() {
     ];
     assert_eq!(run(bin, MODERN, &replies).rows, [cells(&[Some("2")])]);
 }
+
+#[test]
+fn expression_columns_counted_from_the_end_after_a_star() {
+    // SELECT COUNT(*) + 1, t.* ...: the hidden COUNT(*) is the last column,
+    // named from the end (the star's width is known only at run time).
+    use crate::merge::{Expr, ExprOp, Num};
+    let cols = [
+        c("COUNT(*) + 1", ColumnType::LongLong),
+        c("a", ColumnType::Long),
+        c("b", ColumnType::Long),
+        c("COUNT(*)", ColumnType::LongLong),
+    ];
+    let last = MergeSpec::from_end(0);
+    let spec = MergeSpec {
+        aggregates: vec![(last, Aggregate::Count)],
+        exprs: vec![(
+            0,
+            Expr::Bin(
+                ExprOp::Add,
+                Box::new(Expr::Column(last)),
+                Box::new(Expr::Const(Some(Num::Int(1)))),
+            ),
+        )],
+        hidden: 1,
+        ..MergeSpec::default()
+    };
+    let replies = [
+        reply(
+            MODERN,
+            &cols,
+            &[cells(&[Some("5"), Some("1"), Some("2"), Some("4")])],
+            0,
+        ),
+        reply(
+            MODERN,
+            &cols,
+            &[cells(&[Some("3"), Some("1"), Some("2"), Some("2")])],
+            0,
+        ),
+    ];
+    let o = run(spec, MODERN, &replies);
+    assert_eq!(o.rows, [cells(&[Some("7"), Some("1"), Some("2")])]);
+}
