@@ -285,7 +285,8 @@ impl Decimal {
         let (f1, f2) = (words(self_frac), words(other_frac));
         let grown = (f1 - self_frac) + (f2 - other_frac);
         let incr = incr.saturating_sub(grown);
-        let frac = words(f1 + f2 + incr);
+        // The server's decimals hold 9 words (81 digits) at most.
+        let frac = words(f1 + f2 + incr).min(81);
         Some((self.div_trunc(other, frac)?, frac))
     }
 

@@ -293,6 +293,15 @@ impl ExprParser<'_, '_, '_, '_> {
             Some(TokenKind::LParen)
         );
         match t.kind {
+            // The server reads a literal of more than 65 digits as a DOUBLE.
+            TokenKind::Integer | TokenKind::Decimal if word.len() > 66 => {
+                self.pos += 1;
+                let f = std::str::from_utf8(word)
+                    .ok()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .ok_or_else(|| self.unsupported("a number"))?;
+                Ok(Expr::Const(Some(Num::Dbl(f))))
+            }
             TokenKind::Integer => {
                 self.pos += 1;
                 let digits = std::str::from_utf8(word).unwrap_or_default();
