@@ -66,6 +66,10 @@ pub(super) struct ProxyStmt {
     pub sql: Vec<u8>,
     /// Byte offsets of the `?` placeholders in `sql`.
     pub params_at: Vec<usize>,
+    /// ` AS `name`` to insert at these offsets when the values are written
+    /// in, so items holding a `?` keep the server's names
+    /// (`route::literal::param_item_names`).
+    pub names_at: Vec<(usize, Vec<u8>)>,
     pub num_params: u16,
     /// Types bound by the last EXECUTE that sent them.
     pub types: Option<Vec<(ColumnType, bool)>>,
@@ -284,6 +288,7 @@ impl IoThread {
                 ProxyStmt {
                     sql: sql.to_vec(),
                     params_at: Vec::new(),
+                    names_at: Vec::new(),
                     num_params: 0,
                     types: None,
                     long_data: Vec::new(),
@@ -343,6 +348,7 @@ impl IoThread {
         let stmt = ProxyStmt {
             sql: sql.to_vec(),
             params_at: parsed.params.clone(),
+            names_at: route::literal::param_item_names(&parsed, sql),
             num_params: 0,
             types: None,
             long_data: Vec::new(),
@@ -550,10 +556,17 @@ impl IoThread {
         // The SQL with every `?` replaced by its value.
         let mut sql = Vec::with_capacity(stmt.sql.len() + 16 * stmt.params_at.len());
         let mut pos = 0;
+        let mut names = stmt.names_at.iter().peekable();
         for (i, p) in ex.params(&long).enumerate() {
             let Some(&at) = stmt.params_at.get(i) else {
                 break;
             };
+            // Item names that end before this `?`.
+            while let Some((name_at, name)) = names.next_if(|(n, _)| *n <= at) {
+                sql.extend_from_slice(stmt.sql.get(pos..*name_at).unwrap_or_default());
+                sql.extend_from_slice(name);
+                pos = *name_at;
+            }
             let p = match p {
                 Ok(p) => p,
                 Err(e) => {
@@ -576,6 +589,11 @@ impl IoThread {
                 }
             }
             pos = at + 1;
+        }
+        for (name_at, name) in names {
+            sql.extend_from_slice(stmt.sql.get(pos..*name_at).unwrap_or_default());
+            sql.extend_from_slice(name);
+            pos = (*name_at).max(pos);
         }
         sql.extend_from_slice(stmt.sql.get(pos..).unwrap_or_default());
         // Long data lasts for one execution.

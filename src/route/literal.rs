@@ -12,6 +12,31 @@
 use shardgate_proto::column::ColumnType;
 use shardgate_proto::value::Value;
 
+use crate::sql::parse::{BlockKind, Parsed, Stmt};
+
+/// The names the server gives the select items that hold a `?` and no
+/// alias (`COUNT(*) * ?`: named by its text, placeholder included), as
+/// ` AS `...`` insertions at the items' ends: writing the values in would
+/// otherwise rename the columns (`COUNT(*) * 2`).
+pub fn param_item_names(parsed: &Parsed<'_>, sql: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let top = parsed.top();
+    if !matches!(parsed.stmt, Stmt::Select) || top.kind != BlockKind::Select {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for item in &top.items {
+        let holds_param = parsed.params.iter().any(|p| item.expr.contains(p));
+        // (an alias is at most 256 characters)
+        if item.alias.is_some() || !holds_param || item.expr.len() > 250 {
+            continue;
+        }
+        let text = String::from_utf8_lossy(sql.get(item.expr.clone()).unwrap_or_default())
+            .replace('`', "``");
+        out.push((item.expr.end, format!(" AS `{text}`").into_bytes()));
+    }
+    out
+}
+
 /// Appends `bytes` as a quoted string literal.
 pub fn quote_bytes(bytes: &[u8], backslash_escapes: bool, out: &mut Vec<u8>) {
     out.push(b'\'');
@@ -112,5 +137,31 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, b"'a''b'");
+    }
+
+    #[test]
+    fn items_holding_a_parameter_keep_the_servers_names() {
+        let sql = b"SELECT COUNT(*) * ?, ?, MAX(`u`) + ? AS x, u FROM t WHERE u = ? GROUP BY u";
+        let parsed = crate::sql::parse::parse(sql, crate::sql::LexOptions::default());
+        let names: Vec<(usize, String)> = param_item_names(&parsed, sql)
+            .into_iter()
+            .map(|(at, n)| (at, String::from_utf8(n).unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (19, " AS `COUNT(*) * ?`".to_string()),
+                (22, " AS `?`".to_string())
+            ]
+        );
+        let sql = b"SELECT `a` + ? FROM t";
+        let parsed = crate::sql::parse::parse(sql, crate::sql::LexOptions::default());
+        assert_eq!(
+            param_item_names(&parsed, sql),
+            [(14, b" AS ```a`` + ?`".to_vec())]
+        );
+        let sql = b"UPDATE t SET a = ? WHERE k = ?";
+        let parsed = crate::sql::parse::parse(sql, crate::sql::LexOptions::default());
+        assert!(param_item_names(&parsed, sql).is_empty());
     }
 }

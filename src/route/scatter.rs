@@ -489,13 +489,15 @@ fn named_as_written(sql: &[u8], item: &parse::SelectItem<'_>) -> Vec<u8> {
     if item.alias.is_some() {
         return Vec::new();
     }
+    // The server names the item by its text as written, backquotes
+    // included (doubled inside the alias).
     let mut text = b" AS `".to_vec();
-    text.extend(
-        sql.get(item.expr.clone())
-            .unwrap_or_default()
-            .iter()
-            .filter(|&&c| c != b'`'),
-    );
+    for &c in sql.get(item.expr.clone()).unwrap_or_default() {
+        text.push(c);
+        if c == b'`' {
+            text.push(b'`');
+        }
+    }
     text.push(b'`');
     text
 }

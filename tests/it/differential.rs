@@ -1550,6 +1550,20 @@ fn gen_prepared(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
                 select_expect(&(e..=e + span).map(hash_shard).collect()),
             )
         });
+        // `?` in the select list over several shards: the values are
+        // written in, and the columns keep the server's names (`COUNT(*) * ?`).
+        let factor = rng.range(1, 9);
+        out.push(Query {
+            params: Some(vec![factor.into(), factor.into(), e.into(), (e + 40).into()]),
+            ..query(
+                "prepared-range",
+                "SELECT kind, COUNT(*) * ?, SUM(amount) / ? FROM d_event WHERE eid BETWEEN ? AND ? \
+                 GROUP BY kind ORDER BY kind"
+                    .into(),
+                true,
+                select_expect(&(e..=e + 40).map(hash_shard).collect()),
+            )
+        });
         let u = some_uid(rng, d);
         out.push(Query {
             params: Some(vec![u.into()]),
