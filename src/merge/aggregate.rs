@@ -499,11 +499,34 @@ impl GroupPlan {
             return Ok(None);
         };
         let meta = &self.out_meta[c];
+        if is_string_type(meta.ty) {
+            // A string result: a literal or a string column's MIN/MAX as
+            // is; an exact number in its text form.
+            let text = match v {
+                Num::Str(b) => b,
+                Num::Int(i) => i.to_string().into_bytes(),
+                Num::Dec { v, scale, .. } => v.to_text(scale),
+                Num::Dbl(_) => {
+                    return Err("a DOUBLE shown as a string is not computed by shardgate".into())
+                }
+            };
+            let mut out = Vec::with_capacity(text.len() + 9);
+            if self.binary {
+                put_lenenc_bytes(&mut out, &text);
+            } else {
+                out = text;
+            }
+            return Ok(Some(out));
+        }
+        if v.is_str() {
+            return Err(format!("a string where the server gives a {:?}", meta.ty));
+        }
         let computed = if meta.ty.is_integer() {
             let i = match v {
                 Num::Int(i) => i,
                 Num::Dec { v, .. } => v.round(0).to_i128().ok_or("integer out of range")?,
                 Num::Dbl(f) => f.round() as i128,
+                Num::Str(_) => 0,
             };
             match i64::try_from(i) {
                 Ok(v) if !meta.unsigned || v >= 0 => Computed::Value(Value::Int(v)),
@@ -519,6 +542,7 @@ impl GroupPlan {
                 Num::Dec { v, .. } => v,
                 Num::Dbl(f) => Decimal::parse(format!("{f}").as_bytes())
                     .ok_or("a DOUBLE where a DECIMAL was expected")?,
+                Num::Str(_) => Decimal::default(),
             };
             let scale = u32::from(meta.decimals);
             let scale = if scale > DECIMAL_MAX_SCALE { 0 } else { scale };
@@ -607,6 +631,11 @@ impl Columns for GroupColumns<'_> {
                     number(meta, plan.binary, cell)?,
                     decimals_of(meta),
                 ))
+            } else if is_string_type(meta.ty) {
+                Ok(Num::Str(match cell_value(meta, plan.binary, cell)? {
+                    Value::Bytes(b) => b.to_vec(),
+                    _ => cell.to_vec(),
+                }))
             } else {
                 Err(format!(
                     "shardgate computes expressions over numeric aggregates only, not over {:?} values",
@@ -646,6 +675,23 @@ impl Columns for GroupColumns<'_> {
             Some(_) | None => None,
         })
     }
+}
+
+/// Columns whose values are strings (passed through by expressions).
+fn is_string_type(ty: ColumnType) -> bool {
+    matches!(
+        ty,
+        ColumnType::VarChar
+            | ColumnType::VarString
+            | ColumnType::String
+            | ColumnType::TinyBlob
+            | ColumnType::MediumBlob
+            | ColumnType::LongBlob
+            | ColumnType::Blob
+            | ColumnType::Enum
+            | ColumnType::Set
+            | ColumnType::Json
+    )
 }
 
 /// The fraction digits of a column's values (0 for "not fixed").

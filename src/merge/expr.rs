@@ -39,6 +39,9 @@ pub enum Num {
         frac: u32,
     },
     Dbl(f64),
+    /// A string (a literal, or MIN/MAX of a string column): only passed
+    /// through CASE / IF / IFNULL / COALESCE, never computed with.
+    Str(Vec<u8>),
 }
 
 impl Num {
@@ -55,7 +58,7 @@ impl Num {
         match self {
             Num::Int(i) => Some((Decimal::from_i128(*i), 0, 0)),
             Num::Dec { v, scale, frac } => Some((v.clone(), *scale, *frac)),
-            Num::Dbl(_) => None,
+            Num::Dbl(_) | Num::Str(_) => None,
         }
     }
 
@@ -64,7 +67,12 @@ impl Num {
             Num::Int(i) => *i as f64,
             Num::Dec { v, .. } => v.to_f64(),
             Num::Dbl(f) => *f,
+            Num::Str(_) => f64::NAN,
         }
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self, Num::Str(_))
     }
 
     fn is_zero(&self) -> bool {
@@ -72,10 +80,15 @@ impl Num {
             Num::Int(i) => *i == 0,
             Num::Dec { v, .. } => v.is_zero(),
             Num::Dbl(f) => *f == 0.0,
+            Num::Str(_) => false,
         }
     }
 
+    /// Numbers only (strings compare by collations: `None`).
     fn cmp(&self, other: &Num) -> Option<Ordering> {
+        if self.is_str() || other.is_str() {
+            return None;
+        }
         match (self.to_dec(), other.to_dec()) {
             (Some((a, ..)), Some((b, ..))) => Some(a.cmp(&b)),
             _ => self.to_f64().partial_cmp(&other.to_f64()),
@@ -124,6 +137,22 @@ pub enum Expr {
     },
     /// `IFNULL(a, b)` / `COALESCE(a, ...)`.
     Coalesce(Vec<Expr>),
+    /// `CASE WHEN c THEN r ... [ELSE e] END`, `IF(c, r, e)` (a simple
+    /// `CASE x WHEN v` is written as `x = v` conditions).
+    Case {
+        arms: Vec<(Expr, Expr)>,
+        default: Option<Box<Expr>>,
+    },
+    /// `GREATEST(...)` (`greatest`) / `LEAST(...)`: NULL when any is.
+    Extreme {
+        args: Vec<Expr>,
+        greatest: bool,
+    },
+    /// `FLOOR(x)` (`up`: false) / `CEIL(x)`.
+    Floor {
+        arg: Box<Expr>,
+        up: bool,
+    },
     NullIf(Box<Expr>, Box<Expr>),
     /// `ROUND(x, places)`; `truncate`: `TRUNCATE(x, places)`.
     Round {
@@ -165,7 +194,19 @@ impl Expr {
                 a.map_columns(f);
                 b.map_columns(f);
             }
-            Expr::Coalesce(args) => args.iter_mut().for_each(|a| a.map_columns(f)),
+            Expr::Coalesce(args) | Expr::Extreme { args, .. } => {
+                args.iter_mut().for_each(|a| a.map_columns(f))
+            }
+            Expr::Case { arms, default } => {
+                for (c, r) in arms {
+                    c.map_columns(f);
+                    r.map_columns(f);
+                }
+                if let Some(d) = default {
+                    d.map_columns(f);
+                }
+            }
+            Expr::Floor { arg, .. } => arg.map_columns(f),
         }
     }
 
@@ -186,6 +227,14 @@ impl Expr {
             Expr::Column(c) => cols.value(*c)?,
             Expr::Avg { sum, count } => cols.avg(*sum, *count)?,
             Expr::Const(v) => v.clone(),
+            Expr::Neg(a)
+            | Expr::Abs(a)
+            | Expr::Floor { arg: a, .. }
+            | Expr::Round { arg: a, .. }
+                if ev(a)?.as_ref().is_some_and(Num::is_str) =>
+            {
+                return Err(strings_not_computed());
+            }
             Expr::Neg(a) => ev(a)?.map(|v| match v {
                 Num::Int(i) => Num::Int(-i),
                 Num::Dec { v, scale, frac } => Num::Dec {
@@ -194,6 +243,7 @@ impl Expr {
                     frac,
                 },
                 Num::Dbl(f) => Num::Dbl(-f),
+                Num::Str(b) => Num::Str(b),
             }),
             Expr::Abs(a) => ev(a)?.map(|v| match v {
                 Num::Int(i) => Num::Int(i.abs()),
@@ -203,12 +253,19 @@ impl Expr {
                     frac,
                 },
                 Num::Dbl(f) => Num::Dbl(f.abs()),
+                Num::Str(b) => Num::Str(b),
             }),
             Expr::Bin(op, a, b) => match (ev(a)?, ev(b)?) {
                 (Some(x), Some(y)) => binary(*op, &x, &y, div_increment)?,
                 _ => None,
             },
-            Expr::Cmp(op, a, b) => compare(*op, ev(a)?, ev(b)?),
+            Expr::Cmp(op, a, b) => {
+                let (x, y) = (ev(a)?, ev(b)?);
+                if x.as_ref().is_some_and(Num::is_str) || y.as_ref().is_some_and(Num::is_str) {
+                    return Err(strings_not_computed());
+                }
+                compare(*op, x, y)
+            }
             Expr::NullSafeEq(a, b) => Some(match (ev(a)?, ev(b)?) {
                 (None, None) => Num::Int(1),
                 (Some(x), Some(y)) => Num::Int(i128::from(x.cmp(&y) == Some(Ordering::Equal))),
@@ -235,6 +292,42 @@ impl Expr {
                 }
                 coalesce(vals)
             }
+            Expr::Case { arms, default } => {
+                // The result has the type of all branches together; a
+                // branch not taken counts for its type only.
+                let mut taken = None;
+                let mut all = Vec::with_capacity(arms.len() + 1);
+                for (c, r) in arms {
+                    if taken.is_none() && truth(ev(c)?) == Some(true) {
+                        let v = ev(r)?;
+                        all.push(v.clone());
+                        taken = Some(v);
+                    } else {
+                        all.push(ev(r).ok().flatten());
+                    }
+                }
+                match default {
+                    Some(d) if taken.is_none() => {
+                        let v = ev(d)?;
+                        all.push(v.clone());
+                        taken = Some(v);
+                    }
+                    Some(d) => all.push(ev(d).ok().flatten()),
+                    None => {}
+                }
+                taken.flatten().map(|v| unified(v, &all))
+            }
+            Expr::Extreme { args, greatest } => {
+                let mut all = Vec::with_capacity(args.len());
+                for a in args {
+                    all.push(ev(a)?);
+                }
+                if all.iter().flatten().any(Num::is_str) {
+                    return Err(strings_not_computed());
+                }
+                extreme(&all, *greatest).map(|v| unified(v, &all))
+            }
+            Expr::Floor { arg, up } => ev(arg)?.map(|v| floor(v, *up)),
             Expr::NullIf(a, b) => {
                 let x = ev(a)?;
                 match (&x, ev(b)?) {
@@ -260,7 +353,14 @@ fn out_of_range() -> String {
     "BIGINT value is out of range".into()
 }
 
+fn strings_not_computed() -> String {
+    "shardgate computes with numbers only; a string value reached an operator or function".into()
+}
+
 fn binary(op: BinOp, x: &Num, y: &Num, incr: u8) -> Result<Option<Num>, String> {
+    if x.is_str() || y.is_str() {
+        return Err(strings_not_computed());
+    }
     let zero_divisor = matches!(op, BinOp::Div | BinOp::IntDiv | BinOp::Mod) && y.is_zero();
     if zero_divisor {
         return Ok(None);
@@ -353,6 +453,16 @@ fn compare(op: CmpOp, x: Option<Num>, y: Option<Num>) -> Option<Num> {
 /// The first non-NULL value, in the type of all of them together (a double
 /// if any is one, else an exact number with the largest scale).
 fn coalesce(vals: Vec<Option<Num>>) -> Option<Num> {
+    let first = vals.iter().flatten().next()?.clone();
+    Some(unified(first, &vals))
+}
+
+/// `v` in the type of all of `vals` together: a double if any is one, else
+/// an exact number with the largest scale if any is one.
+fn unified(v: Num, vals: &[Option<Num>]) -> Num {
+    if v.is_str() {
+        return v;
+    }
     let any_double = vals.iter().flatten().any(|v| matches!(v, Num::Dbl(_)));
     let any_dec = vals.iter().flatten().any(|v| matches!(v, Num::Dec { .. }));
     let scale = vals
@@ -364,17 +474,61 @@ fn coalesce(vals: Vec<Option<Num>>) -> Option<Num> {
         })
         .max()
         .unwrap_or(0);
-    let first = vals.into_iter().flatten().next()?;
-    Some(if any_double {
-        Num::Dbl(first.to_f64())
+    if any_double {
+        Num::Dbl(v.to_f64())
     } else if any_dec {
-        match first.to_dec() {
+        match v.to_dec() {
             Some((v, _, frac)) => Num::Dec { v, scale, frac },
-            None => first,
+            None => v,
         }
     } else {
-        first
-    })
+        v
+    }
+}
+
+/// The greatest (or least) of `vals`; NULL when any is NULL.
+fn extreme(vals: &[Option<Num>], greatest: bool) -> Option<Num> {
+    let mut best: Option<&Num> = None;
+    for v in vals {
+        let v = v.as_ref()?;
+        best = match best {
+            None => Some(v),
+            Some(b) => {
+                let ord = v.cmp(b)?;
+                let wanted = if greatest {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                };
+                Some(if ord == wanted { v } else { b })
+            }
+        };
+    }
+    best.cloned()
+}
+
+/// `FLOOR(v)` (`up`: `CEIL(v)`): an integer value.
+fn floor(v: Num, up: bool) -> Num {
+    match v {
+        Num::Int(i) => Num::Int(i),
+        Num::Dbl(f) => Num::Dbl(if up { f.ceil() } else { f.floor() }),
+        Num::Str(b) => Num::Str(b),
+        Num::Dec { v, .. } => {
+            let t = v.truncate_places(0);
+            let zero = Decimal::default();
+            let adjust = t != v && ((up && v > zero) || (!up && v < zero));
+            let r = match (adjust, up) {
+                (true, true) => t.add(&Decimal::from_i128(1)),
+                (true, false) => t.sub(&Decimal::from_i128(1)),
+                _ => t,
+            };
+            Num::Dec {
+                v: r,
+                scale: 0,
+                frac: 0,
+            }
+        }
+    }
 }
 
 /// `ROUND(v, places)` / `TRUNCATE(v, places)`.
@@ -405,6 +559,7 @@ fn round(v: Num, places: i64, truncate: bool) -> Num {
             }
         }
         Num::Dbl(f) => Num::Dbl(round_double(f, places, truncate)),
+        Num::Str(b) => Num::Str(b),
     }
 }
 

@@ -1231,6 +1231,11 @@ fn gen_scatter(rng: &mut Rng, d: &Data, out: &mut Vec<Query>) {
         ("SELECT kind FROM d_event GROUP BY kind HAVING SUM(amount) / COUNT(*) > 0 OR COUNT(*) BETWEEN 1 AND 3 ORDER BY kind", true),
         ("SELECT kind, COUNT(*) FROM d_event GROUP BY kind ORDER BY SUM(amount) / COUNT(*) DESC, kind LIMIT 3", true),
         ("SELECT city, score, score * 10 + COUNT(*) FROM d_user WHERE score IS NOT NULL GROUP BY city, score ORDER BY city, score LIMIT 20", true),
+        // CASE / IF / GREATEST / LEAST / FLOOR / CEIL; strings as results.
+        ("SELECT kind, IF(COUNT(*) = 0, 0, SUM(amount) / COUNT(*)), CASE WHEN COUNT(flag) > 10 THEN 'many' WHEN COUNT(flag) > 0 THEN 'some' ELSE 'none' END FROM d_event GROUP BY kind ORDER BY kind", true),
+        ("SELECT cc, GREATEST(MAX(score), 0), LEAST(MIN(balance), 100.5), FLOOR(AVG(balance)), CEIL(AVG(score)) FROM d_user GROUP BY cc ORDER BY cc", true),
+        ("SELECT IFNULL(MIN(city), 'none'), COALESCE(MAX(name), '-'), IFNULL(SUM(balance), 'n/a') FROM d_user WHERE score > 100000", false),
+        ("SELECT IFNULL(MIN(city), 'none'), CASE COUNT(*) % 2 WHEN 0 THEN 'even' ELSE 'odd' END FROM d_user WHERE score > 50", false),
     ] {
         out.push(query("scatter-expr", sql.into(), ordered, Scatter));
     }

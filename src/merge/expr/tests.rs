@@ -26,6 +26,7 @@ fn text(v: Option<Num>) -> String {
         Some(Num::Int(i)) => i.to_string(),
         Some(Num::Dec { v, scale, .. }) => String::from_utf8(v.to_text(scale)).unwrap(),
         Some(Num::Dbl(f)) => format!("{f}"),
+        Some(Num::Str(b)) => String::from_utf8(b).unwrap(),
     }
 }
 
@@ -144,4 +145,61 @@ fn avg_leaf_and_renumbering() {
         run(&e, &[Some(dec("10")), Some(Num::Int(4)), Some(Num::Int(1))]),
         "1.5000"
     );
+}
+
+#[test]
+fn case_if_greatest_least_floor_ceil() {
+    let cond = Expr::Cmp(CmpOp::Gt, col(0), lit(Num::Int(2)));
+    let iff = Expr::Case {
+        arms: vec![(cond, Expr::Column(1))],
+        default: Some(lit(dec("1.5"))),
+    };
+    // The branch taken, in the type of both branches (scale 1).
+    assert_eq!(run(&iff, &[Some(Num::Int(3)), Some(Num::Int(7))]), "7.0");
+    assert_eq!(run(&iff, &[Some(Num::Int(1)), Some(Num::Int(7))]), "1.5");
+    assert_eq!(run(&iff, &[None, Some(Num::Int(7))]), "1.5");
+    let no_else = Expr::Case {
+        arms: vec![(Expr::Const(Some(Num::Int(0))), Expr::Column(0))],
+        default: None,
+    };
+    assert_eq!(run(&no_else, &[Some(Num::Int(3))]), "NULL");
+    let greatest = Expr::Extreme {
+        args: vec![Expr::Column(0), Expr::Column(1)],
+        greatest: true,
+    };
+    assert_eq!(
+        run(&greatest, &[Some(Num::Int(3)), Some(dec("2.50"))]),
+        "3.00"
+    );
+    assert_eq!(run(&greatest, &[Some(Num::Int(3)), None]), "NULL");
+    let least = Expr::Extreme {
+        args: vec![Expr::Column(0), Expr::Column(1)],
+        greatest: false,
+    };
+    assert_eq!(run(&least, &[Some(Num::Int(3)), Some(dec("2.50"))]), "2.50");
+    let fl = |up| Expr::Floor { arg: col(0), up };
+    assert_eq!(run(&fl(false), &[Some(dec("-2.5"))]), "-3");
+    assert_eq!(run(&fl(true), &[Some(dec("-2.5"))]), "-2");
+    assert_eq!(run(&fl(true), &[Some(dec("2.01"))]), "3");
+    assert_eq!(run(&fl(false), &[Some(dec("2.00"))]), "2");
+    assert_eq!(run(&fl(true), &[Some(Num::Dbl(1.2))]), "2");
+}
+
+#[test]
+fn strings_pass_through_results_and_are_never_computed_with() {
+    let s = |t: &str| Some(Num::Str(t.as_bytes().to_vec()));
+    let ifnull = Expr::Coalesce(vec![Expr::Column(0), Expr::Const(s("none"))]);
+    let v = ifnull.eval(&Cols(vec![None]), 4).unwrap();
+    assert_eq!(v, s("none"));
+    let v = ifnull.eval(&Cols(vec![s("bob")]), 4).unwrap();
+    assert_eq!(v, s("bob"));
+    let plus = Expr::Bin(BinOp::Add, col(0), lit(Num::Int(1)));
+    assert!(plus.eval(&Cols(vec![s("bob")]), 4).is_err());
+    let cmp = Expr::Cmp(CmpOp::Eq, col(0), Box::new(Expr::Const(s("bob"))));
+    assert!(cmp.eval(&Cols(vec![s("bob")]), 4).is_err());
+    let greatest = Expr::Extreme {
+        args: vec![Expr::Column(0), Expr::Column(0)],
+        greatest: true,
+    };
+    assert!(greatest.eval(&Cols(vec![s("a")]), 4).is_err());
 }

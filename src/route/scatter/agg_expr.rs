@@ -7,8 +7,10 @@
 //! one MariaDB gives it.
 //!
 //! Understood: numbers, NULL, TRUE/FALSE, `+ - * / DIV % MOD`, unary `-`,
-//! comparisons, parentheses, IFNULL, COALESCE, NULLIF, ROUND, TRUNCATE and
-//! ABS, over COUNT / SUM / MIN / MAX / AVG (not DISTINCT). Anything else
+//! comparisons, AND/OR/NOT, IS [NOT] NULL, [NOT] BETWEEN, parentheses,
+//! CASE, IF, IFNULL, COALESCE, NULLIF, GREATEST, LEAST, ROUND, TRUNCATE,
+//! FLOOR, CEIL and ABS, over COUNT / SUM / MIN / MAX / AVG (not DISTINCT)
+//! and columns (select-list aliases in HAVING). Anything else
 //! (a column outside an aggregate, a string, another function) is refused
 //! with the reason.
 
@@ -71,6 +73,9 @@ pub(super) fn plan(
     if p.pos != tokens.len() {
         return Err(p.unsupported("what follows"));
     }
+    if string_misplaced(&expr, true) {
+        return Err(p.unsupported("a string outside a result of CASE, IF, IFNULL or COALESCE"));
+    }
     let mut shard_text = Vec::with_capacity(text.len());
     let mut at = 0;
     for (r, item) in &p.aliases {
@@ -113,8 +118,9 @@ impl ExprParser<'_, '_, '_, '_> {
     fn unsupported(&self, what: &str) -> String {
         format!(
             "shardgate: `{}` cannot be computed across shards ({what} is not understood); over \
-             several shards shardgate computes numbers, + - * / DIV % MOD, comparisons, IFNULL, \
-             COALESCE, NULLIF, ROUND, TRUNCATE and ABS of COUNT, SUM, MIN, MAX and AVG",
+             several shards shardgate computes numbers, + - * / DIV % MOD, comparisons, CASE, IF, \
+             IFNULL, COALESCE, NULLIF, GREATEST, LEAST, ROUND, TRUNCATE, FLOOR, CEIL and ABS of \
+             COUNT, SUM, MIN, MAX and AVG",
             String::from_utf8_lossy(self.text)
         )
     }
@@ -352,10 +358,20 @@ impl ExprParser<'_, '_, '_, '_> {
                     word.eq_ignore_ascii_case(b"true"),
                 )))))
             }
+            _ if !call && self.word_is(&t, b"case") => self.case(),
             TokenKind::Ident | TokenKind::Keyword(_) if call => self.call(t),
             TokenKind::Ident | TokenKind::Keyword(_) | TokenKind::QuotedIdent => self.name(),
             TokenKind::Placeholder => Err(self.unsupported("a `?` parameter")),
-            TokenKind::String | TokenKind::Introducer => Err(self.unsupported("a string")),
+            // A string literal: a result of CASE / IF / IFNULL / COALESCE
+            // (the merger refuses to compute with it).
+            TokenKind::String => {
+                self.pos += 1;
+                let v = crate::sql::lexer::string_value(word, crate::sql::LexOptions::default());
+                Ok(Expr::Const(Some(Num::Str(v.into_owned()))))
+            }
+            TokenKind::Introducer => {
+                Err(self.unsupported("a string with a character set introducer"))
+            }
             _ => Err(self.unsupported(&self.near())),
         }
     }
@@ -382,6 +398,18 @@ impl ExprParser<'_, '_, '_, '_> {
                 Ok(Expr::Coalesce((0..n).map(|_| next()).collect()))
             }
             (b"NULLIF", 2) => Ok(Expr::NullIf(Box::new(next()), Box::new(next()))),
+            (b"IF", 3) => Ok(Expr::Case {
+                arms: vec![(next(), next())],
+                default: Some(Box::new(next())),
+            }),
+            (b"GREATEST" | b"LEAST", 2..) => Ok(Expr::Extreme {
+                args: (0..n).map(|_| next()).collect(),
+                greatest: upper == b"GREATEST",
+            }),
+            (b"FLOOR" | b"CEIL" | b"CEILING", 1) => Ok(Expr::Floor {
+                arg: Box::new(next()),
+                up: upper != b"FLOOR",
+            }),
             (b"ABS", 1) => Ok(Expr::Abs(Box::new(next()))),
             (b"ROUND", 1) => Ok(Expr::Round {
                 arg: Box::new(next()),
@@ -466,6 +494,42 @@ impl ExprParser<'_, '_, '_, '_> {
         Ok(Expr::Column(self.cols.len() - 1))
     }
 
+    /// `CASE [x] WHEN .. THEN .. [ELSE ..] END` at the current token.
+    fn case(&mut self) -> Result<Expr, String> {
+        self.pos += 1;
+        let operand = if self.at_word(b"when") {
+            None
+        } else {
+            Some(self.disjunction()?)
+        };
+        let mut arms = Vec::new();
+        while self.at_word(b"when") {
+            self.pos += 1;
+            let when = self.disjunction()?;
+            if !self.at_word(b"then") {
+                return Err(self.unsupported(&format!("CASE without THEN near {}", self.near())));
+            }
+            self.pos += 1;
+            let then = self.disjunction()?;
+            let cond = match &operand {
+                Some(x) => Expr::Cmp(CmpOp::Eq, Box::new(x.clone()), Box::new(when)),
+                None => when,
+            };
+            arms.push((cond, then));
+        }
+        let default = if self.at_word(b"else") {
+            self.pos += 1;
+            Some(Box::new(self.disjunction()?))
+        } else {
+            None
+        };
+        if arms.is_empty() || !self.at_word(b"end") {
+            return Err(self.unsupported(&format!("CASE near {}", self.near())));
+        }
+        self.pos += 1;
+        Ok(Expr::Case { arms, default })
+    }
+
     /// An aggregate call at the current token: a hidden column (AVG: a
     /// hidden SUM and COUNT).
     fn aggregate(&mut self, name: Token) -> Result<Expr, String> {
@@ -529,5 +593,36 @@ impl ExprParser<'_, '_, '_, '_> {
             }
             f => Expr::Column(hidden(self.b, call.to_vec(), simple_agg(f))),
         })
+    }
+}
+
+/// Whether a string literal sits where the merger would compute with it
+/// (strings only pass through as results of CASE / IF / IFNULL /
+/// COALESCE); `result`: `e` is such a result (or the whole item).
+fn string_misplaced(e: &Expr, result: bool) -> bool {
+    match e {
+        Expr::Const(Some(Num::Str(_))) => !result,
+        Expr::Const(_) | Expr::Column(_) | Expr::Avg { .. } => false,
+        Expr::Case { arms, default } => {
+            arms.iter()
+                .any(|(c, r)| string_misplaced(c, false) || string_misplaced(r, result))
+                || default
+                    .as_ref()
+                    .is_some_and(|d| string_misplaced(d, result))
+        }
+        Expr::Coalesce(args) => args.iter().any(|a| string_misplaced(a, result)),
+        Expr::Extreme { args, .. } => args.iter().any(|a| string_misplaced(a, false)),
+        Expr::Neg(a)
+        | Expr::Abs(a)
+        | Expr::Not(a)
+        | Expr::IsNull { arg: a, .. }
+        | Expr::Round { arg: a, .. }
+        | Expr::Floor { arg: a, .. } => string_misplaced(a, false),
+        Expr::Bin(_, a, b)
+        | Expr::Cmp(_, a, b)
+        | Expr::NullSafeEq(a, b)
+        | Expr::And(a, b)
+        | Expr::Or(a, b)
+        | Expr::NullIf(a, b) => string_misplaced(a, false) || string_misplaced(b, false),
     }
 }
