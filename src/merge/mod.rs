@@ -79,9 +79,21 @@
 //!    since a hidden column would change what the shards deduplicate.
 //! 7. **Prepared statements**: `binary = true`; same rewrites (the shard
 //!    statement is prepared from the rewritten SQL; no cursors).
+//! 8. **Expressions over aggregates** (`SUM(a) / COUNT(*)`, `IF(COUNT(*) >
+//!    9, 'many', 'few')`, in the select list, HAVING or ORDER BY): the item
+//!    stays in the shard SQL as written (the shards' value is ignored, but
+//!    their column definition is the server's own); each aggregate it reads
+//!    is a hidden column; `exprs` holds the item's [`Expr`] over those
+//!    columns, evaluated per merged group with MariaDB's arithmetic
+//!    (`expr`). A HAVING condition the [`Predicate`] language cannot say
+//!    becomes such a hidden column, kept when true.
+//! 9. **`SELECT COUNT(*) FROM (<SELECT>) t`**: the shards run the derived
+//!    SELECT alone, rewritten as above; `count_rows` = the column's name:
+//!    the merged rows are counted, and the client gets one BIGINT row.
 //!
 //! Not supported (the planner refuses with 1235): aggregates other than the
-//! five above or with DISTINCT (MIN/MAX(DISTINCT) are fine); WITH ROLLUP,
+//! five above or with DISTINCT (MIN/MAX(DISTINCT) are fine), also inside
+//! expressions (see `route::scatter::agg_expr` for what they may hold); WITH ROLLUP,
 //! window functions, SQL_CALC_FOUND_ROWS; HAVING other than column-vs-
 //! literal comparisons, IS NULL, IS NOT NULL, AND/OR/NOT; statements returning
 //! several result sets. The merger itself fails the statement with 1235
