@@ -68,6 +68,7 @@ pub(super) fn plan(
         cols: Vec::new(),
         place,
         aliases: Vec::new(),
+        depth: 0,
     };
     let expr = p.disjunction()?;
     if p.pos != tokens.len() {
@@ -103,7 +104,14 @@ struct ExprParser<'t, 'b, 'p, 'a> {
     place: Place,
     /// Aliases read (their range in the text) and their items' text.
     aliases: Vec<(Range<usize>, Vec<u8>)>,
+    /// How deeply the parser has recursed (bounded: a client's nesting
+    /// must not exhaust a worker's stack).
+    depth: usize,
 }
+
+/// Most nesting levels (parentheses, calls, unary operators) of an
+/// expression over aggregates.
+const MAX_DEPTH: usize = 64;
 
 impl ExprParser<'_, '_, '_, '_> {
     fn peek(&self) -> Option<&Token> {
@@ -121,13 +129,13 @@ impl ExprParser<'_, '_, '_, '_> {
              several shards shardgate computes numbers, + - * / DIV % MOD, comparisons, CASE, IF, \
              IFNULL, COALESCE, NULLIF, GREATEST, LEAST, ROUND, TRUNCATE, FLOOR, CEIL and ABS of \
              COUNT, SUM, MIN, MAX and AVG",
-            String::from_utf8_lossy(self.text)
+            shortened(self.text)
         )
     }
 
     fn near(&self) -> String {
         match self.peek() {
-            Some(t) => format!("`{}`", String::from_utf8_lossy(t.text(self.text))),
+            Some(t) => format!("`{}`", shortened(t.text(self.text))),
             None => "the end".into(),
         }
     }
@@ -146,7 +154,22 @@ impl ExprParser<'_, '_, '_, '_> {
         self.peek().is_some_and(|t| self.word_is(t, w))
     }
 
+    /// One more level of recursion, refused past [`MAX_DEPTH`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.unsupported(&format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn disjunction(&mut self) -> Result<Expr, String> {
+        self.nested(Self::disjunction_inner)
+    }
+
+    fn disjunction_inner(&mut self) -> Result<Expr, String> {
         let mut left = self.conjunction()?;
         while self.at_word(b"or") || self.peek().map(|t| t.kind) == Some(TokenKind::Op(Op::OrOr)) {
             self.pos += 1;
@@ -170,7 +193,7 @@ impl ExprParser<'_, '_, '_, '_> {
     fn negation(&mut self) -> Result<Expr, String> {
         if self.at_word(b"not") {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.negation()?)));
+            return Ok(Expr::Not(Box::new(self.nested(Self::negation)?)));
         }
         self.comparison()
     }
@@ -272,18 +295,18 @@ impl ExprParser<'_, '_, '_, '_> {
         match self.peek().map(|t| t.kind) {
             Some(TokenKind::Op(Op::Minus)) => {
                 self.pos += 1;
-                Ok(match self.unary()? {
+                Ok(match self.nested(Self::unary)? {
                     Expr::Const(Some(Num::Int(i))) => Expr::Const(Some(Num::Int(-i))),
                     e => Expr::Neg(Box::new(e)),
                 })
             }
             Some(TokenKind::Op(Op::Plus)) => {
                 self.pos += 1;
-                self.unary()
+                self.nested(Self::unary)
             }
             Some(TokenKind::Op(Op::Bang)) => {
                 self.pos += 1;
-                Ok(Expr::Not(Box::new(self.unary()?)))
+                Ok(Expr::Not(Box::new(self.nested(Self::unary)?)))
             }
             _ => self.primary(),
         }
@@ -434,7 +457,7 @@ impl ExprParser<'_, '_, '_, '_> {
             }
             _ => Err(self.unsupported(&format!(
                 "the function {}() with {n} argument(s)",
-                String::from_utf8_lossy(&upper)
+                shortened(&upper)
             ))),
         }
     }
@@ -477,7 +500,7 @@ impl ExprParser<'_, '_, '_, '_> {
                     if agg.distinct {
                         return Err(self.unsupported(&format!(
                             "the DISTINCT aggregate `{}`",
-                            String::from_utf8_lossy(&b.sql[items[i].expr.clone()])
+                            shortened(&b.sql[items[i].expr.clone()])
                         )));
                     }
                 }
@@ -563,7 +586,7 @@ impl ExprParser<'_, '_, '_, '_> {
             return Err(format!(
                 "shardgate: `{}` cannot be computed across shards: a DISTINCT aggregate inside an \
                  expression is not merged; select it as a column of its own",
-                String::from_utf8_lossy(self.text)
+                shortened(self.text)
             ));
         }
         merge::check_aggregate(agg_name(agg.func), false)?;
@@ -593,6 +616,15 @@ impl ExprParser<'_, '_, '_, '_> {
             }
             f => Expr::Column(hidden(self.b, call.to_vec(), simple_agg(f))),
         })
+    }
+}
+
+/// `text` for an error message: at most 120 characters.
+fn shortened(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    match text.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.into_owned(),
     }
 }
 
