@@ -13,7 +13,9 @@ use super::super::row::Row;
 use super::{too_many, Fail, Merger, ER_UNKNOWN_ERROR};
 
 impl Merger {
-    /// DISTINCT, OFFSET, LIMIT, then the row goes out.
+    /// DISTINCT, OFFSET, LIMIT, then the row goes out. (Per row: `inline`
+    /// lets the merge loop in `merger.rs` inline it across codegen units.)
+    #[inline]
     pub(super) fn emit(
         &mut self,
         row: &Row,
@@ -45,6 +47,7 @@ impl Merger {
     }
 
     /// OFFSET, LIMIT, then the row goes out (DISTINCT already checked).
+    #[inline]
     pub(super) fn emit_row(
         &mut self,
         row: &Row,
