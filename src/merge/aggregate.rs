@@ -126,11 +126,8 @@ impl GroupPlan {
             if let Aggregate::Avg { sum, count } = a {
                 folds[sum] = sum_fold(sum);
                 folds[count] = Fold::Count;
-                let scale = (!in_meta[sum].ty.is_float()).then(|| {
-                    let d = u32::from(in_meta[sum].decimals);
-                    let d = if d >= u32::from(NOT_FIXED_DEC) { 0 } else { d };
-                    (d + u32::from(spec.div_precision_increment)).min(DECIMAL_MAX_SCALE)
-                });
+                let scale = (!in_meta[sum].ty.is_float())
+                    .then(|| avg_scale(&in_meta[sum], spec.div_precision_increment));
                 finish[c] = Finish::Avg { sum, count, scale };
                 if c != sum && c != count {
                     folds[c] = Fold::First;
@@ -544,9 +541,7 @@ impl GroupPlan {
                     .ok_or("a DOUBLE where a DECIMAL was expected")?,
                 Num::Str(_) => Decimal::default(),
             };
-            let scale = u32::from(meta.decimals);
-            let scale = if scale > DECIMAL_MAX_SCALE { 0 } else { scale };
-            Computed::Exact(d, scale)
+            Computed::Exact(d, decimals_of(meta))
         } else {
             return Err(format!(
                 "an expression over aggregates gave a {:?} column, which shardgate does not compute",
@@ -569,9 +564,7 @@ impl GroupPlan {
         if meta.ty.is_float() {
             return self.encode_value(&Computed::Value(Value::Double(d.to_f64())), meta);
         }
-        let scale = u32::from(meta.decimals);
-        let scale = if scale > DECIMAL_MAX_SCALE { 0 } else { scale };
-        self.encode_value(&Computed::Exact(d.clone(), scale), meta)
+        self.encode_value(&Computed::Exact(d.clone(), decimals_of(meta)), meta)
     }
 
     fn encode_value(&self, v: &Computed, meta: &ColMeta) -> Result<Vec<u8>, String> {

@@ -30,9 +30,7 @@ pub fn param_item_names(parsed: &Parsed<'_>, sql: &[u8]) -> Vec<(usize, Vec<u8>)
         if item.alias.is_some() || !holds_param || item.expr.len() > 250 {
             continue;
         }
-        let text = String::from_utf8_lossy(sql.get(item.expr.clone()).unwrap_or_default())
-            .replace('`', "``");
-        out.push((item.expr.end, format!(" AS `{text}`").into_bytes()));
+        out.push((item.expr.end, item.name_as_written(sql)));
     }
     out
 }

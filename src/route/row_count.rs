@@ -82,11 +82,7 @@ fn with_value_of(sql: &[u8], opts: LexOptions, function: Kw, value: i64) -> Opti
                     |r: &Range<usize>| r.start >= item.expr.start && r.end <= item.expr.end;
                 // (an alias is at most 256 characters)
                 if calls.iter().any(inside) && item.expr.len() <= 250 {
-                    let text = String::from_utf8_lossy(&sql[item.expr.clone()]).replace('`', "``");
-                    edits.push((
-                        item.expr.end..item.expr.end,
-                        format!(" AS `{text}`").into_bytes(),
-                    ));
+                    edits.push((item.expr.end..item.expr.end, item.name_as_written(sql)));
                 }
             }
         }

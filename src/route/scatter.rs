@@ -489,17 +489,7 @@ fn named_as_written(sql: &[u8], item: &parse::SelectItem<'_>) -> Vec<u8> {
     if item.alias.is_some() {
         return Vec::new();
     }
-    // The server names the item by its text as written, backquotes
-    // included (doubled inside the alias).
-    let mut text = b" AS `".to_vec();
-    for &c in sql.get(item.expr.clone()).unwrap_or_default() {
-        text.push(c);
-        if c == b'`' {
-            text.push(b'`');
-        }
-    }
-    text.push(b'`');
-    text
+    item.name_as_written(sql)
 }
 
 /// Where ` GROUP BY ...` goes in a SELECT without one: before the first

@@ -1461,11 +1461,7 @@ impl<'a, 't> Planner<'a, 't> {
             if item.expr.len() > 250 {
                 continue;
             }
-            let text = String::from_utf8_lossy(&self.sql[item.expr.clone()]).replace('`', "``");
-            out.push((
-                item.expr.end..item.expr.end,
-                format!(" AS `{text}`").into_bytes(),
-            ));
+            out.push((item.expr.end..item.expr.end, item.name_as_written(self.sql)));
         }
         out
     }

@@ -322,15 +322,10 @@ impl ExprParser<'_, '_, '_, '_> {
             Some(TokenKind::LParen)
         );
         match t.kind {
-            // The server reads a literal of more than 65 digits as a DOUBLE.
-            TokenKind::Integer | TokenKind::Decimal if word.len() > 66 => {
-                self.pos += 1;
-                let f = std::str::from_utf8(word)
-                    .ok()
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .ok_or_else(|| self.unsupported("a number"))?;
-                Ok(Expr::Const(Some(Num::Dbl(f))))
-            }
+            // A float literal; the server reads one of more than 65 digits
+            // as a DOUBLE too.
+            TokenKind::Float => self.double(word),
+            TokenKind::Integer | TokenKind::Decimal if word.len() > 66 => self.double(word),
             TokenKind::Integer => {
                 self.pos += 1;
                 let digits = std::str::from_utf8(word).unwrap_or_default();
@@ -351,14 +346,6 @@ impl ExprParser<'_, '_, '_, '_> {
                     .position(|&c| c == b'.')
                     .map_or(0, |p| word.len() - p - 1);
                 Ok(Expr::Const(Some(Num::exact(d, scale as u32))))
-            }
-            TokenKind::Float => {
-                self.pos += 1;
-                let f = std::str::from_utf8(word)
-                    .ok()
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .ok_or_else(|| self.unsupported("a number"))?;
-                Ok(Expr::Const(Some(Num::Dbl(f))))
             }
             TokenKind::LParen => {
                 if let Some(n) = self.tokens.get(self.pos + 1) {
@@ -397,6 +384,16 @@ impl ExprParser<'_, '_, '_, '_> {
             }
             _ => Err(self.unsupported(&self.near())),
         }
+    }
+
+    /// The number `word` (the current token) as a DOUBLE constant.
+    fn double(&mut self, word: &[u8]) -> Result<Expr, String> {
+        self.pos += 1;
+        let f = std::str::from_utf8(word)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .ok_or_else(|| self.unsupported("a number"))?;
+        Ok(Expr::Const(Some(Num::Dbl(f))))
     }
 
     /// `name(` at the current token.

@@ -224,6 +224,26 @@ pub struct SelectItem<'a> {
     pub kind: ItemKind<'a>,
 }
 
+impl SelectItem<'_> {
+    /// ` AS `<the item as written>``: the name the server gives an item
+    /// without alias (its text, backquotes and spacing kept), for when the
+    /// text sent to a server differs from the client's (table names or
+    /// values written in, an aggregate rewritten). Backquotes are doubled.
+    pub fn name_as_written(&self, sql: &[u8]) -> Vec<u8> {
+        let text = sql.get(self.expr.clone()).unwrap_or_default();
+        let mut out = Vec::with_capacity(text.len() + 6);
+        out.extend_from_slice(b" AS `");
+        for &c in text {
+            out.push(c);
+            if c == b'`' {
+                out.push(b'`');
+            }
+        }
+        out.push(b'`');
+        out
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ItemKind<'a> {
     Column(Column<'a>),
